@@ -1,0 +1,5 @@
+import sys
+
+from sltsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""The run config: one frozen, validated dataclass for a single search.
+
+Every field has a default; a record's key hashes only the fields that differ from
+these defaults plus the seed, so adding a field with a default never moves old
+results. Validation raises ``ValueError`` with one line naming the field, the
+value and what is allowed; the CLI prints that line and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping, Optional
+
+
+def get(registry: Mapping[str, Any], name: str, what: str):
+    """``registry[name]``, or a ValueError that names the unknown key and the known ones."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise ValueError(f"{what} must be one of {', '.join(sorted(registry))}; got {name!r}") from None
+
+
+def _check_choice(field_name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field_name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One search: method x model x data x prune rate x seed, and its hyperparameters."""
+
+    method: str = "ep"
+    model: str = "mlp:64,256,256,10"
+    data: str = "digits"
+    prune_rate: float = 0.5
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    seed: int = 0
+    weight_init: str = "signed_kaiming_constant"
+    score_init: str = "kaiming_uniform"
+    global_topk: bool = False
+    dense_first: bool = False
+    dense_last: bool = False
+    bias: bool = False
+    score_bias: bool = False
+    dtype: str = "float32"
+    track_history: bool = True
+    # iterative methods (Table 3)
+    cycles: int = 1
+    shrinkage: Optional[float] = None
+    # planted targets (data == "planted")
+    plant: str = "subnetwork"
+    ticket_remaining: Optional[float] = None
+    ticket_width: Optional[float] = None
+    inputs: str = "gaussian"
+    task: str = "classification"
+    n_train: int = 2000
+    n_test: int = 1000
+    label_noise: float = 0.0
+    backend: str = "numpy"
+
+    def __post_init__(self):
+        from sltsim.data import DATASETS
+        from sltsim.engine.models import parse_model_spec
+        from sltsim.engine.schedules import SCHEDULES
+        from sltsim.init import SCORE_INITS, WEIGHT_INITS
+        from sltsim.search import METHODS
+
+        get(METHODS, self.method, "method")
+        parse_model_spec(self.model)
+        _check_choice("data", self.data, DATASETS)
+        if not (isinstance(self.prune_rate, (int, float)) and 0.0 <= self.prune_rate < 1.0):
+            raise ValueError(f"prune_rate must be in [0, 1), got {self.prune_rate}")
+        for name in ("epochs", "batch_size", "n_train", "n_test", "cycles"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            raise ValueError(f"lr must be a finite number >= 0, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov must be false when momentum is 0, got nesterov=True")
+        _check_choice("schedule", self.schedule, tuple(SCHEDULES))
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(f"warmup_epochs must be an integer in [0, epochs={self.epochs}], got {self.warmup_epochs!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        get(WEIGHT_INITS, self.weight_init, "weight_init")
+        get(SCORE_INITS, self.score_init, "score_init")
+        _check_choice("dtype", self.dtype, ("float32", "float64"))
+        _check_choice("backend", self.backend, ("numpy", "torch"))
+        if self.score_bias and not self.bias:
+            raise ValueError("score_bias needs bias=True, got bias=False")
+        if self.shrinkage is not None and not 0.0 < self.shrinkage < 1.0:
+            raise ValueError(f"shrinkage must be in (0, 1), got {self.shrinkage}")
+        from sltsim.planted import PLANTS
+
+        get(PLANTS, self.plant, "plant")
+        _check_choice("inputs", self.inputs, ("gaussian", "digits", "mnist1d"))
+        _check_choice("task", self.task, ("classification", "regression"))
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise ValueError(f"label_noise must be in [0, 1], got {self.label_noise}")
+        if self.ticket_width is not None and not 0.0 < self.ticket_width <= 1.0:
+            raise ValueError(f"ticket_width must be in (0, 1] (a fraction of each hidden layer), got {self.ticket_width}")
+        if self.ticket_remaining is not None:
+            if not 0.0 < self.ticket_remaining <= 1.0:
+                raise ValueError(f"ticket_remaining must be in (0, 1], got {self.ticket_remaining}")
+            if self.data == "planted" and self.ticket_remaining > 1.0 - self.final_prune_rate + 1e-12:
+                raise ValueError(
+                    f"ticket_remaining {self.ticket_remaining} does not fit the search budget: "
+                    f"it must be <= 1 - prune_rate = {1.0 - self.final_prune_rate:.6g}")
+        METHODS[self.method].validate(self)
+
+    @property
+    def final_prune_rate(self) -> float:
+        """The prune rate of the final mask (for iterative methods, after the last cycle)."""
+        from sltsim.search import METHODS
+
+        return METHODS[self.method].final_prune_rate(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def non_default(self) -> dict:
+        """Fields that differ from the defaults, seed always included."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "seed" or value != f.default:
+                out[f.name] = value
+        return out
+
+    def key(self) -> str:
+        """Content hash of the non-default fields: the record's ``key``."""
+        text = json.dumps(self.non_default(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
+        """Build from a mapping, refusing unknown keys and values of the wrong type."""
+        known = {f.name: f for f in fields(cls)}
+        for k, v in values.items():
+            if k not in known:
+                raise ValueError(f"unknown key {k!r} in {source}; known keys: {', '.join(sorted(known))}")
+            default = known[k].default
+            if default is not None and v is not None and not _same_kind(default, v):
+                raise ValueError(f"key {k!r} in {source} must be a {type(default).__name__}, got {v!r}")
+        return cls(**values)
+
+
+def _same_kind(default, value) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))

@@ -1,0 +1,154 @@
+"""Private Numba kernels: arrays in, no checks, no allocation.
+
+Public, validating wrappers live in :mod:`sltsim.engine.topk`,
+:mod:`sltsim.engine.optim` and :mod:`sltsim.engine.conv`. Every kernel works on
+flat (1-D) contiguous views unless its shape comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sltsim.engine.jit import njit
+
+
+@njit
+def _abs_into(src, dst):
+    # dst[i] = |src[i]|, (n,) -> (n,)
+    for i in range(src.shape[0]):
+        dst[i] = abs(src[i])
+
+
+@njit
+def _kth_largest(buf, kth):
+    """Value of the kth largest entry (0-based) of ``buf``; reorders ``buf`` in place.
+
+    Three-way quickselect (Hoare's FIND with a Dutch-flag partition), so that long
+    runs of equal values (zero-initialised scores) stay O(n).
+    """
+    lo = 0
+    hi = buf.shape[0] - 1
+    while lo < hi:
+        a = buf[lo]
+        b = buf[(lo + hi) // 2]
+        c = buf[hi]
+        # median of three as pivot
+        if a < b:
+            if b < c:
+                pivot = b
+            elif a < c:
+                pivot = c
+            else:
+                pivot = a
+        else:
+            if a < c:
+                pivot = a
+            elif b < c:
+                pivot = c
+            else:
+                pivot = b
+        lt = lo
+        i = lo
+        gt = hi
+        # descending: [lo, lt) > pivot, [lt, gt] == pivot, (gt, hi] < pivot
+        while i <= gt:
+            v = buf[i]
+            if v > pivot:
+                buf[i] = buf[lt]
+                buf[lt] = v
+                lt += 1
+                i += 1
+            elif v < pivot:
+                buf[i] = buf[gt]
+                buf[gt] = v
+                gt -= 1
+            else:
+                i += 1
+        if kth < lt:
+            hi = lt - 1
+        elif kth > gt:
+            lo = gt + 1
+        else:
+            return pivot
+    return buf[kth]
+
+
+@njit
+def _count_greater_abs(scores, threshold):
+    # number of i with |scores[i]| > threshold
+    count = 0
+    for i in range(scores.shape[0]):
+        if abs(scores[i]) > threshold:
+            count += 1
+    return count
+
+
+@njit
+def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
+    """Build mask, masked weights and the ever-selected bitmap in one pass.
+
+    An edge is kept when |s| > threshold, or when |s| == threshold and fewer than
+    ``ties_allowed`` tied edges with a lower index were kept (ties go to the lower
+    index). Returns (ties_used, kept, newly_ever_selected, mask_flips).
+    """
+    ties_used = 0
+    kept = 0
+    new_ever = 0
+    flips = 0
+    for i in range(scores.shape[0]):
+        a = abs(scores[i])
+        keep = a > threshold
+        if not keep and a == threshold and ties_used < ties_allowed:
+            keep = True
+            ties_used += 1
+        kept += keep
+        k = np.uint8(1) if keep else np.uint8(0)
+        if mask[i] != k:
+            flips += 1
+        mask[i] = k
+        w_eff[i] = theta0[i] if keep else theta0.dtype.type(0)
+        if track and keep and ever[i] == 0:
+            ever[i] = 1
+            new_ever += 1
+    return ties_used, kept, new_ever, flips
+
+
+@njit
+def _sgd_scores(scores, grad_eff, theta0, velocity, lr, momentum, weight_decay, nesterov):
+    """One SGD step on the scores through the straight-through estimator.
+
+    The mask is ranked by |s|, so dL/ds = sign(s) * dL/dW_eff * theta0 (the mask is
+    the identity in backward, abs is not; sign(0) = 0 as in torch autograd).
+    """
+    for i in range(scores.shape[0]):
+        s = scores[i]
+        g = grad_eff[i] * theta0[i]
+        if s < 0:
+            g = -g
+        elif s == 0:
+            g = g * 0
+        g = g + weight_decay * s
+        if momentum != 0:
+            v = momentum * velocity[i] + g
+            velocity[i] = v
+            if nesterov:
+                g = g + momentum * v
+            else:
+                g = v
+        scores[i] = s - lr * g
+
+
+@njit
+def _sgd_plain(param, grad, velocity, lr, momentum, weight_decay, nesterov):
+    """One SGD step on a dense parameter (torch.optim.SGD semantics, no dampening)."""
+    for i in range(param.shape[0]):
+        p = param[i]
+        g = grad[i] + weight_decay * p
+        if momentum != 0:
+            v = momentum * velocity[i] + g
+            velocity[i] = v
+            if nesterov:
+                g = g + momentum * v
+            else:
+                g = v
+        param[i] = p - lr * g

@@ -1,0 +1,59 @@
+"""SGD with momentum, Nesterov and weight decay, on scores (straight-through) or on weights.
+
+Semantics follow torch.optim.SGD with dampening 0: g <- g + wd * p;
+v <- mu * v + g; step = g + mu * v (Nesterov) or v; p <- p - lr * step.
+The update is one fused Numba pass per tensor with no allocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sltsim.engine.kernels import _sgd_plain, _sgd_scores
+
+
+@dataclass(frozen=True)
+class SGDConfig:
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+
+    def __post_init__(self):
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0, got momentum 0")
+
+
+class SGD:
+    """SGD over a list of MaskedParams.
+
+    ``target="scores"`` (edge-popup): the scores of searched params are updated with
+    dL/ds = sign(s) * dL/dw_eff * theta0. ``target="weights"`` (dense baseline):
+    theta0 itself is updated with dL/dw_eff.
+    """
+
+    def __init__(self, params, config: SGDConfig, target: str = "scores"):
+        if target not in ("scores", "weights"):
+            raise ValueError(f"target must be 'scores' or 'weights', got {target!r}")
+        self.target = target
+        self.config = config
+        self.params = [p for p in params if p.searched] if target == "scores" else list(params)
+        self.velocity = [np.zeros(p.size, p.dtype) for p in self.params]
+
+    def reset_state(self) -> None:
+        for v in self.velocity:
+            v.fill(0)
+
+    def step(self, lr: float) -> None:
+        c = self.config
+        for p, v in zip(self.params, self.velocity):
+            if self.target == "scores":
+                _sgd_scores(p.flat("scores"), p.flat("grad"), p.flat("theta0"), v,
+                            lr, c.momentum, c.weight_decay, c.nesterov)
+            else:
+                _sgd_plain(p.flat("theta0"), p.flat("grad"), v, lr, c.momentum, c.weight_decay, c.nesterov)

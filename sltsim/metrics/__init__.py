@@ -1,0 +1,1 @@
+"""Metrics of a search: the mask history (dying edges) and planted-target recovery."""

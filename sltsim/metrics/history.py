@@ -1,0 +1,81 @@
+"""MaskHistory: which edges were ever selected, and the dying ratio after every step.
+
+Words (DESIGN.md): ever-selected e_t = m_1 OR ... OR m_t; an edge is *dying* when
+e_t = 0; the dying ratio d_t = mean(1 - e_t) (paper Eq. 2), so d = k right after the
+first forward pass and d never increases; a *reverted* edge has e_t = 1 and m_t = 0.
+
+The ever-selected bitmaps are updated inside the fused selection kernel
+(:func:`sltsim.engine.supermask.select`); this class owns the bitmaps and the
+per-step counters, preallocated for ``max_steps`` so the update allocates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+class MaskHistory:
+    """Ever-selected bitmaps and per-step counts for a list of searched params.
+
+    Parameters
+    ----------
+    params : the searched :class:`~sltsim.engine.supermask.MaskedParam` s, in selection order.
+    max_steps : the number of training steps this history will see (one cycle).
+    """
+
+    def __init__(self, params: Sequence, max_steps: int):
+        self.names = [p.name for p in params]
+        self.sizes = np.array([p.size for p in params], dtype=np.int64)
+        self.n_selected = np.zeros(len(params), np.int64)  # edges in the current mask m_t
+        self.ever = [np.zeros(p.size, np.uint8) for p in params]
+        self.n_ever = np.zeros(len(params), np.int64)
+        self.flips = np.zeros(len(params), np.int64)  # mask flips since the last epoch mark
+        # (steps, layers): ever-selected count after each step
+        self.ever_per_step = np.zeros((max(int(max_steps), 1), len(params)), np.int64)
+        self.step = 0
+        self._first = True
+
+    # -- called by select() -------------------------------------------------
+    def begin_step(self) -> None:
+        if self.step >= self.ever_per_step.shape[0]:
+            raise RuntimeError(f"MaskHistory sized for {self.ever_per_step.shape[0]} steps, got more")
+
+    def count(self, index: int, kept: int, new_ever: int, flips: int) -> None:
+        self.n_selected[index] = kept
+        self.n_ever[index] += new_ever
+        if not self._first:  # the first selection flips from the all-ones placeholder
+            self.flips[index] += flips
+
+    def end_step(self) -> None:
+        self.ever_per_step[self.step] = self.n_ever
+        self.step += 1
+        self._first = False
+
+    # -- read-outs ----------------------------------------------------------
+    def dying_ratio(self) -> float:
+        """d_t over all searched edges: the fraction never selected so far."""
+        return float(1.0 - self.n_ever.sum() / self.sizes.sum())
+
+    def dying_ratio_per_layer(self) -> dict[str, float]:
+        return {n: float(1.0 - e / s) for n, e, s in zip(self.names, self.n_ever, self.sizes)}
+
+    def reverted_ratio(self) -> float:
+        """Fraction of all searched edges that were selected once but are masked now."""
+        return float((self.n_ever - self.n_selected).sum() / self.sizes.sum())
+
+    def dying_curve(self) -> np.ndarray:
+        """(steps,) the total dying ratio after each step so far."""
+        counts = self.ever_per_step[: self.step].sum(axis=1)
+        return 1.0 - counts / self.sizes.sum()
+
+    def take_churn(self) -> float:
+        """Mask flips per edge since the last call (one call per epoch), then reset."""
+        churn = float(self.flips.sum() / self.sizes.sum())
+        self.flips[:] = 0
+        return churn
+
+    def dying_masks(self) -> list[np.ndarray]:
+        """Per searched param, a boolean array (flat) that is True where the edge is dying."""
+        return [e == 0 for e in self.ever]

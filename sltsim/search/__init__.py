@@ -1,0 +1,25 @@
+"""Search methods: a registry from ``--method`` names to method objects.
+
+A method has ``validate(config)``, ``final_prune_rate(config)`` and
+``run(search, progress) -> list[CycleResult]``; :func:`run_search` wraps it into a
+record and turns a diverged run into a record with ``status: "diverged"``.
+"""
+
+from __future__ import annotations
+
+from sltsim.search.ep import EdgePopup
+
+METHODS: dict = {m.name: m for m in (EdgePopup(),)}
+
+
+def run_search(config, progress: bool = False) -> dict:
+    """Run one config to its record (a plain, JSON-ready dict)."""
+    from sltsim.search.loop import Diverged, build_search, summarise
+
+    search = build_search(config)
+    method = METHODS[config.method]
+    try:
+        cycles = method.run(search, progress=progress)
+    except Diverged as e:
+        return summarise(search, [], status="diverged", reason=str(e))
+    return summarise(search, cycles)

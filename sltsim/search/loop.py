@@ -1,0 +1,235 @@
+"""The edge-popup training loop shared by every search method.
+
+Each step: masks = topk(|s|) (fused with the history update) -> forward/backward
+-> SGD on the scores. :func:`build_search` makes the model, the data and the
+optimiser from a config; :func:`run_cycle` runs one EP cycle (one fresh
+:class:`MaskHistory`); :func:`summarise` turns the final state into a record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sltsim.config import RunConfig
+from sltsim.data import REAL_DATASETS, Dataset, batches, steps_per_epoch
+from sltsim.engine.loss import mse, softmax_cross_entropy
+from sltsim.engine.models import build_model
+from sltsim.engine.optim import SGD, SGDConfig
+from sltsim.engine.schedules import learning_rate
+from sltsim.engine.supermask import select
+from sltsim.init import initialise_scores, initialise_weights
+from sltsim.metrics.history import MaskHistory
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or inf."""
+
+
+# The order in which a run's independent random streams are spawned from its seed.
+STREAMS = ("weights", "scores", "batches", "data", "method")
+
+
+@dataclass
+class Search:
+    """Everything one run mutates: model, data, optimiser and random streams."""
+
+    config: RunConfig
+    model: object
+    data: Dataset
+    optimizer: SGD
+    rngs: dict
+    ticket: object = None  # a planted ticket, when data == "planted"
+    global_buffer: Optional[np.ndarray] = None
+    step: int = 0  # steps taken over all cycles
+
+    @property
+    def params(self) -> list:
+        return self.model.params
+
+    @property
+    def searched(self) -> list:
+        return [p for p in self.model.params if p.searched]
+
+    def loss(self, outputs, targets):
+        return softmax_cross_entropy(outputs, targets) if self.data.task == "classification" else mse(outputs, targets)
+
+
+def make_rngs(seed: int) -> dict:
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+
+
+def set_prune_rate(search: Search, prune_rate: float) -> None:
+    for p in search.searched:
+        p.prune_rate = prune_rate
+
+
+def build_search(config: RunConfig) -> Search:
+    """Model with theta0 drawn, data, scores drawn, SGD on the scores, all from ``config.seed``."""
+    rngs = make_rngs(config.seed)
+    dtype = np.dtype(config.dtype)
+    ticket = None
+    if config.data == "planted":
+        from sltsim import planted
+
+        input_shape, n_outputs = planted.student_io(config)
+    else:
+        data = REAL_DATASETS[config.data](dtype=dtype, image=not config.model.startswith("mlp"))
+        input_shape, n_outputs = data.input_shape, data.n_outputs
+    model = build_model(config.model, input_shape, n_outputs, bias=config.bias,
+                        score_bias=config.score_bias, dtype=dtype)
+    params = model.params
+    weights = [p for p in params if p.name.endswith(".weight")]
+    if config.dense_first and weights:
+        weights[0].searched = False
+    if config.dense_last and weights:
+        weights[-1].searched = False
+    final_k = config.final_prune_rate
+    for p in params:
+        p.prune_rate = config.prune_rate if p.searched else 0.0
+    initialise_weights(params, config.weight_init, final_k, rngs["weights"])
+    if config.data == "planted":
+        data, ticket = planted.make_planted(config, model, rngs["data"])
+    initialise_scores(params, config.score_init, final_k, rngs["scores"])
+    optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
+    n_searched = sum(p.size for p in params if p.searched)
+    buffer = np.empty(n_searched, dtype) if config.global_topk else None
+    return Search(config, model, data, optimizer, rngs, ticket, buffer)
+
+
+def evaluate(model, X: np.ndarray, y: np.ndarray, loss_fn, batch_size: int = 1024) -> tuple[float, float]:
+    """(mean loss, accuracy) with the current w_eff in eval mode; accuracy is NaN for regression."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, X.shape[0], batch_size):
+        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+        out, _ = model.forward(xb, train=False)
+        loss, _ = loss_fn(out, yb)
+        total_loss += loss * xb.shape[0]
+        if yb.ndim == 1:
+            correct += int((out.argmax(axis=1) == yb).sum())
+    n = X.shape[0]
+    return total_loss / n, (correct / n if y.ndim == 1 else math.nan)
+
+
+@dataclass
+class CycleResult:
+    prune_rate: float
+    history: Optional[MaskHistory]
+    epochs: list = field(default_factory=list)
+    final_lr: float = 0.0
+
+
+LrFn = Callable[[int, int], float]
+
+
+def default_lr(config: RunConfig, steps_in_epoch: int) -> LrFn:
+    """The config's schedule over one cycle, restarted at step 0 (LR rewinding)."""
+    warmup = config.warmup_epochs * steps_in_epoch
+    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+
+
+def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: bool = False,
+              desc: str = "EP") -> CycleResult:
+    """Train the scores for ``epochs`` epochs at the params' current prune rates.
+
+    A fresh MaskHistory counts the dying edges of this cycle (DESIGN.md: the
+    history is reset at every cycle start). Raises :class:`Diverged` on a NaN/inf loss.
+    """
+    config, data, model = search.config, search.data, search.model
+    n = data.X_train.shape[0]
+    per_epoch = steps_per_epoch(n, config.batch_size)
+    total = epochs * per_epoch
+    lr_fn = lr_fn or default_lr(config, per_epoch)
+    history = MaskHistory(search.searched, total) if config.track_history else None
+    result = CycleResult(prune_rate=_masked_fraction(search), history=history)
+    step = 0
+    lr = lr_fn(0, total)
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        loss_sum, correct = 0.0, 0
+        for idx in batches(n, config.batch_size, search.rngs["batches"]):
+            xb, yb = data.X_train[idx], data.y_train[idx]
+            select(search.params, config.global_topk, history, search.global_buffer)
+            out, backprop = model.forward(xb, train=True)
+            loss, dout = search.loss(out, yb)
+            if not math.isfinite(loss):
+                raise Diverged(f"loss became {loss} at step {search.step} (epoch {epoch + 1}); "
+                               f"try a lower lr than {config.lr}")
+            backprop(dout)
+            lr = lr_fn(step, total)
+            search.optimizer.step(lr)
+            loss_sum += loss * len(idx)
+            if yb.ndim == 1:
+                correct += int((out.argmax(axis=1) == yb).sum())
+            step += 1
+            search.step += 1
+        row = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n,
+               "train_acc_running": correct / n if data.y_train.ndim == 1 else math.nan,
+               "seconds": time.perf_counter() - t0}
+        if history is not None:
+            row["dying_ratio"] = history.dying_ratio()
+            row["mask_churn"] = history.take_churn()
+        result.epochs.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")
+    result.final_lr = lr
+    return result
+
+
+def _masked_fraction(search: Search) -> float:
+    searched = search.searched
+    return float(sum(p.size - p.n_keep() for p in searched) / max(sum(p.size for p in searched), 1))
+
+
+def final_masks(search: Search) -> None:
+    """Set the masks from the final scores (m_{T+1}) without touching any history."""
+    select(search.params, search.config.global_topk, None, search.global_buffer)
+
+
+def cycle_summary(search: Search, cycle: CycleResult) -> dict:
+    """Dying-edge accounting of one cycle: totals and per layer."""
+    out = {"prune_rate": cycle.prune_rate, "epochs": cycle.epochs, "final_lr": cycle.final_lr}
+    h = cycle.history
+    if h is None:
+        return out
+    d = h.dying_ratio()
+    masked = 1.0 - h.n_selected.sum() / h.sizes.sum()
+    out.update(dying_ratio=d, k_minus_d=float(masked - d), reverted_ratio=h.reverted_ratio())
+    out["per_layer"] = {
+        name: {"size": int(size), "prune_rate": float(1 - sel / size), "dying_ratio": float(1 - ev / size),
+               "k_minus_d": float((1 - sel / size) - (1 - ev / size))}
+        for name, size, sel, ev in zip(h.names, h.sizes, h.n_selected, h.n_ever)
+    }
+    return out
+
+
+def summarise(search: Search, cycles: list[CycleResult], status: str = "ok", reason: str = "") -> dict:
+    """The record of a finished run: config, final accuracy and loss, dying ratios."""
+    config = search.config
+    record: dict = {"key": config.key(), "config": config.to_dict(), "status": status}
+    if reason:
+        record["reason"] = reason
+    summaries = [cycle_summary(search, c) for c in cycles]
+    record["cycles"] = summaries
+    last = summaries[-1] if summaries else {}
+    for name in ("dying_ratio", "k_minus_d", "reverted_ratio", "per_layer"):
+        if name in last:
+            record[name] = last[name]
+    record["prune_rate"] = last.get("prune_rate", config.final_prune_rate)
+    if status == "ok":
+        final_masks(search)
+        loss_fn = search.loss
+        data = search.data
+        record["loss"], record["train_acc"] = evaluate(search.model, data.X_train, data.y_train, loss_fn)
+        record["test_loss"], record["test_acc"] = evaluate(search.model, data.X_test, data.y_test, loss_fn)
+        if search.ticket is not None:
+            from sltsim.metrics.planted import planted_metrics
+
+            record.update(planted_metrics(search, cycles[-1].history))
+    return record
