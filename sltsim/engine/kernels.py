@@ -89,14 +89,18 @@ def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever,
 
     An edge is kept when |s| > threshold, or when |s| == threshold and fewer than
     ``ties_allowed`` tied edges with a lower index were kept (ties go to the lower
-    index). Returns (ties_used, kept, newly_ever_selected, mask_flips).
+    index). Returns (ties_used, kept, newly_ever_selected, mask_flips, nonfinite),
+    where ``nonfinite`` counts NaN or infinite scores (a diverged search).
     """
     ties_used = 0
     kept = 0
+    nonfinite = 0
     new_ever = 0
     flips = 0
     for i in range(scores.shape[0]):
         a = abs(scores[i])
+        if not a < np.inf:  # NaN or inf
+            nonfinite += 1
         keep = a > threshold
         if not keep and a == threshold and ties_used < ties_allowed:
             keep = True
@@ -110,7 +114,7 @@ def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever,
         if track and keep and ever[i] == 0:
             ever[i] = 1
             new_ever += 1
-    return ties_used, kept, new_ever, flips
+    return ties_used, kept, new_ever, flips, nonfinite
 
 
 @njit

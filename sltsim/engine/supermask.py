@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from sltsim.engine.kernels import _apply_threshold
+from sltsim.errors import Diverged
 from sltsim.engine.topk import global_threshold, keep_count, threshold_for
 
 if TYPE_CHECKING:
@@ -63,10 +64,12 @@ def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int)
     s = param.flat("scores")
     track = history is not None
     ever = history.ever[index] if track else _NO_EVER
-    ties_used, kept, new_ever, flips = _apply_threshold(
+    ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
         s, param.flat("theta0"), s.dtype.type(threshold), ties,
         param.flat("mask"), param.flat("w_eff"), ever, track,
     )
+    if nonfinite:
+        raise Diverged(f"{nonfinite} scores of {param.name} are NaN or inf")
     if track:
         history.count(index, kept, new_ever, flips)
     return ties_used

@@ -14,12 +14,12 @@ METHODS: dict = {m.name: m for m in (EdgePopup(),)}
 
 def run_search(config, progress: bool = False) -> dict:
     """Run one config to its record (a plain, JSON-ready dict)."""
-    from sltsim.search.loop import Diverged, build_search, summarise
+    from sltsim.errors import Diverged
+    from sltsim.search.loop import build_search, summarise
 
     search = build_search(config)
     method = METHODS[config.method]
     try:
-        cycles = method.run(search, progress=progress)
+        return summarise(search, method.run(search, progress=progress))
     except Diverged as e:
         return summarise(search, [], status="diverged", reason=str(e))
-    return summarise(search, cycles)

@@ -23,12 +23,9 @@ from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
 from sltsim.engine.schedules import learning_rate
 from sltsim.engine.supermask import select
+from sltsim.errors import Diverged
 from sltsim.init import initialise_scores, initialise_weights
 from sltsim.metrics.history import MaskHistory
-
-
-class Diverged(RuntimeError):
-    """The loss became NaN or inf."""
 
 
 # The order in which a run's independent random streams are spawned from its seed.
