@@ -103,7 +103,10 @@ def _summary(record: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad flag (2, one line already printed)
+        return int(e.code or 0)
     if args.list_methods:
         from sltsim.search import METHODS
 
