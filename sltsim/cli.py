@@ -52,6 +52,12 @@ HELP = {
     "n_test": "planted held-out examples",
     "label_noise": "fraction of planted training labels replaced at random",
     "backend": "numpy (reference engine) or torch",
+    "data_dir": "(torch) local directory of cifar10/cifar100/svhn/imagenet files; nothing is downloaded",
+    "download": "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision",
+    "device": "(torch) cpu, cuda, cuda:N or mps",
+    "workers": "(torch) DataLoader worker processes for image data",
+    "checkpoint": "(torch) checkpoint file written after every epoch",
+    "resume": "(torch) continue from --checkpoint when that file exists",
 }
 
 
@@ -78,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         kind = {int: int, float: float, str: str}.get(type(f.default), float)
         if f.name in ("ticket_width",):
             kind = float
+        if f.type == "Optional[str]":
+            kind = str
         parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=f.default,
                             metavar=f.name.upper(), help=help_text)
     parser.add_argument("--json", action="store_true", help="print the record as one JSON line (last line of stdout)")

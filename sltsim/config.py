@@ -68,6 +68,13 @@ class RunConfig:
     n_test: int = 1000
     label_noise: float = 0.0
     backend: str = "numpy"
+    # torch backend: how a run executes, not what it computes (left out of key())
+    data_dir: Optional[str] = None
+    download: bool = False
+    device: str = "cpu"
+    workers: int = 0
+    checkpoint: Optional[str] = None
+    resume: bool = False
 
     def __post_init__(self):
         from sltsim.data import DATASETS
@@ -77,8 +84,14 @@ class RunConfig:
         from sltsim.search import METHODS
 
         get(METHODS, self.method, "method")
-        parse_model_spec(self.model)
-        _check_choice("data", self.data, DATASETS)
+        from sltsim.torch_backend import names as torch_names  # torch-free
+
+        torch_names.validate_execution(self)
+        if self.backend == "torch":
+            torch_names.validate(self)
+        else:
+            parse_model_spec(self.model)
+            _check_choice("data", self.data, DATASETS)
         if not (isinstance(self.prune_rate, (int, float)) and 0.0 <= self.prune_rate < 1.0):
             raise ValueError(f"prune_rate must be in [0, 1), got {self.prune_rate}")
         for name in ("epochs", "batch_size", "n_train", "n_test", "cycles"):
@@ -145,7 +158,10 @@ class RunConfig:
 
     def key(self) -> str:
         """Content hash of the non-default fields: the record's ``key``."""
-        text = json.dumps(self.non_default(), sort_keys=True, separators=(",", ":"))
+        from sltsim.torch_backend.names import OPERATIONAL_FIELDS
+
+        values = {k: v for k, v in self.non_default().items() if k not in OPERATIONAL_FIELDS}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def replace(self, **changes) -> "RunConfig":
