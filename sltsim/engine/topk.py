@@ -1,7 +1,7 @@
 """Top-k selection of edges by |score|: the public, validating wrappers.
 
-Selection is O(n): a three-way quickselect finds the threshold, then one fused
-pass builds the mask, the masked weights and the ever-selected bitmap. Exactly
+Selection is O(n): a sampled bracket plus a three-way quickselect finds the
+threshold (:mod:`sltsim.engine.topk_kernels`), then one fused pass builds the mask, the masked weights and the ever-selected bitmap. Exactly
 ``round(k * n)`` edges are masked (``floor(k * n + 0.5)``: halves round up), and
 edges whose |s| ties at the threshold are kept in index order, so the mask is a
 deterministic function of the scores.
@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from sltsim.engine.kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest
+from sltsim.engine.topk_kernels import _threshold_and_greater
 
 
 def masked_count(n: int, prune_rate: float) -> int:
@@ -43,13 +44,10 @@ def threshold_for(scores: np.ndarray, n_keep: int, buffer: np.ndarray) -> tuple[
     threshold : float, the n_keep-th largest |s| (inf when n_keep == 0).
     ties_allowed : edges with |s| == threshold that may be kept.
     """
-    n = scores.shape[0]
     if n_keep <= 0:
         return math.inf, 0
-    _abs_into(scores, buffer)
-    threshold = float(_kth_largest(buffer, n_keep - 1))
-    ties_allowed = n_keep - int(_count_greater_abs(scores, scores.dtype.type(threshold)))
-    return threshold, ties_allowed
+    threshold, greater = _threshold_and_greater(scores, buffer, n_keep - 1)
+    return float(threshold), n_keep - int(greater)
 
 
 def topk_mask(scores: np.ndarray, prune_rate: float) -> np.ndarray:
