@@ -1,0 +1,236 @@
+"""Run a grid of cells through a ``concurrent.futures`` executor, storing each record at once.
+
+A study is a list of :class:`~sltsim.config.RunConfig` s and a *cell*: a pure,
+picklable, module-level function ``cell(config) -> record``. :func:`run_grid` skips
+the configs whose key is already in the :class:`~sltsim.studies.store.RecordStore`,
+runs the others in process (``workers=1``), in a local process pool (``workers=N``)
+or on a Dask cluster (``scheduler="tcp://HOST:PORT"``), and appends every record
+the moment its cell finishes, so a killed run loses only the cells in flight.
+
+Determinism. OpenBLAS splits a matrix product differently with 1 and with 2
+threads, and the results differ in the last bits, so every cell runs with one
+BLAS thread (threadpoolctl) whatever the executor: a record is then the same bit
+for bit in process, in a pool and on a cluster of identical machines. Machines
+with other CPUs may pick other BLAS kernels and differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import sys
+import traceback
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from sltsim.studies.store import RecordStore, encode, strip_timing  # noqa: F401  (re-exported)
+
+Cell = Callable[[object], dict]
+
+#: The start method of local worker processes; "fork" is unsafe with BLAS and numba threads.
+POOL_CONTEXT = "spawn"
+#: Modules a forkserver imports once before forking workers (used when POOL_CONTEXT is "forkserver").
+PRELOAD = ["sltsim.search", "sltsim.studies.runner"]
+
+_blas_pinned = False
+
+
+def search_cell(config) -> dict:
+    """The plain cell: :func:`sltsim.search.run_search` without a progress bar."""
+    from sltsim.search import run_search
+
+    return run_search(config, progress=False)
+
+
+def failed_record(config, error: BaseException) -> dict:
+    """The record of a cell that raised: key, config, ``status: "failed"`` and the reason."""
+    reason = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+    return {"key": config.key(), "config": config.to_dict(), "status": "failed", "reason": reason,
+            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))}
+
+
+def evaluate_cell(cell: Cell, config) -> dict:
+    """Run one cell and return its stored (JSON) form; an exception becomes a failed record.
+
+    The record gets ``key = config.key()`` when the cell set none; a cell that returns
+    another key, or something that is not a JSON-ready dict, fails.
+    """
+    try:
+        record = cell(config)
+        if not isinstance(record, dict):
+            raise TypeError(f"cell {getattr(cell, '__name__', cell)} returned a "
+                            f"{type(record).__name__}, expected a record dict")
+        record = dict(record)
+        key = record.setdefault("key", config.key())
+        if key != config.key():
+            raise ValueError(f"cell returned key {key!r} for a config whose key is {config.key()!r}")
+        line = encode(record)
+    except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
+        line = encode(failed_record(config, e))
+    return json.loads(line)
+
+
+def _pinned_cell(cell: Cell, config) -> dict:
+    """:func:`evaluate_cell` in a worker process, with BLAS held to one thread for good."""
+    _pin_blas_for_process()
+    return evaluate_cell(cell, config)
+
+
+def _pin_blas_for_process() -> None:
+    # Never restored: cells on several threads of one Dask worker all see one thread.
+    global _blas_pinned
+    if not _blas_pinned:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+        _blas_pinned = True
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
+def _executor(workers: int, scheduler: Optional[str], n_cells: int) -> Iterator[Optional[Executor]]:
+    """The executor for a grid of ``n_cells``; None means: run in this process."""
+    if scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError as e:
+            raise ValueError(f"--scheduler needs dask.distributed: pip install -e '.[dask]' ({e})") from None
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as e:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+        return
+    if workers == 1 or n_cells <= 1:
+        with _one_blas_thread():
+            yield None
+        return
+    context = multiprocessing.get_context(POOL_CONTEXT)
+    if POOL_CONTEXT == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    pool = ProcessPoolExecutor(max_workers=min(workers, n_cells), mp_context=context,
+                               initializer=_pin_blas_for_process)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def importable(cell: Cell) -> Cell:
+    """``cell`` as a function other processes can import by name.
+
+    A study run as ``python -m sltsim.studies.NAME`` defines its cell in ``__main__``;
+    workers that did not start from that command (forkserver, Dask) cannot find
+    ``__main__.cell``, so the cell is looked up again in the module under its real name.
+    """
+    if getattr(cell, "__module__", None) != "__main__":
+        return cell
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None or not spec.name or spec.name == "__main__":
+        return cell
+    module = importlib.import_module(spec.name)
+    return getattr(module, cell.__qualname__, cell)
+
+
+def _completed(executor: Optional[Executor], cell: Cell, configs: list) -> Iterator[dict]:
+    """Records in completion order (in config order when ``executor`` is None)."""
+    if executor is None:
+        for config in configs:
+            yield evaluate_cell(cell, config)
+        return
+    cell = importable(cell)
+    futures = {executor.submit(_pinned_cell, cell, config): config for config in configs}
+    for future in as_completed(futures):
+        try:
+            yield future.result()
+        except Exception as e:  # the executor broke (a worker died, the cell did not pickle)
+            raise RuntimeError(f"the executor failed on cell {futures[future].key()} "
+                               f"({type(e).__name__}: {e}); the records stored so far are kept "
+                               "and a rerun computes only the missing cells") from e
+
+
+def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers: int = 1,
+             scheduler: Optional[str] = None, progress: bool = True, desc: str = "cells",
+             retry_failed: bool = True) -> list[dict]:
+    """Run every config's cell that the store lacks; return all records in config order.
+
+    Parameters
+    ----------
+    configs : the grid, a sequence of :class:`~sltsim.config.RunConfig`; a config that
+        appears twice runs once.
+    cell : a module-level function ``cell(config) -> dict`` (it must pickle by name).
+        A record may hold wall-clock times only under keys named ``seconds`` or ending
+        in ``_seconds`` (see :func:`~sltsim.studies.store.strip_timing`).
+    store : a :class:`RecordStore`, or the path of its ``.jsonl`` file.
+    workers : 1 runs in this process; N > 1 runs a local pool of N spawned processes.
+    scheduler : ``"tcp://HOST:PORT"`` of a Dask scheduler; the cells then run on its
+        workers (through ``Client.get_executor``) and ``workers`` is ignored.
+    progress : draw a tqdm bar on stderr (ETA, and counts of failed and diverged cells).
+    desc : the bar's label.
+    retry_failed : run again the cells stored with ``status: "failed"`` (an exception,
+        not a result); a stored ``"diverged"`` cell is a result and is kept.
+
+    Returns
+    -------
+    records : one stored-form record per config, in the order of ``configs``.
+
+    Raises
+    ------
+    ValueError : bad ``workers``, or an unreachable scheduler.
+    RuntimeError : the executor itself broke; what was stored stays stored.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    store = store if isinstance(store, RecordStore) else RecordStore(store)
+    keys = [c.key() for c in configs]
+    done = _stored_by_key(store.records(), retry_failed)
+    todo: dict[str, object] = {}
+    for key, config in zip(keys, configs):
+        if key not in done and key not in todo:
+            todo[key] = config
+    counts = {"failed": 0, "diverged": 0}
+    n_unique = len(set(keys))
+    bar = tqdm(total=n_unique, initial=n_unique - len(todo), desc=desc, unit="cell",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar.set_postfix(counts, refresh=False)
+    try:
+        if todo:
+            with _executor(workers, scheduler, len(todo)) as executor:
+                for record in _completed(executor, cell, list(todo.values())):
+                    record = store.append(record)
+                    done[record["key"]] = record
+                    if record.get("status") in counts:
+                        counts[record["status"]] += 1
+                        bar.set_postfix(counts, refresh=False)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return [done[key] for key in keys]
+
+
+def _stored_by_key(records: list[dict], retry_failed: bool) -> dict[str, dict]:
+    """The record kept for each key: the first that did not fail, else (unless retried) the last."""
+    chosen: dict[str, dict] = {}
+    for record in records:
+        previous = chosen.get(record["key"])
+        if previous is None or previous.get("status") == "failed":
+            chosen[record["key"]] = record
+    if retry_failed:
+        chosen = {k: r for k, r in chosen.items() if r.get("status") != "failed"}
+    return chosen

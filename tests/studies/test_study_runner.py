@@ -1,0 +1,170 @@
+"""run_grid: resumable after SIGKILL, identical records in process, in a pool and on Dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.studies import study_cells
+from tests.studies.study_cells import calls, counted_cell, flaky_cell, grid
+
+from sltsim.config import RunConfig
+from sltsim.studies.runner import run_grid, search_cell
+from sltsim.studies.store import RecordStore, normalise, strip_timing
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+KILLABLE_RUN = """
+import sys
+from tests.studies import study_cells
+from sltsim.studies.runner import run_grid
+run_grid(study_cells.grid(), study_cells.counted_cell, sys.argv[1], progress=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The grid run once, uninterrupted, in this process: its records without timing."""
+    store = RecordStore(tmp_path_factory.mktemp("reference") / "grid.jsonl")
+    return [strip_timing(r) for r in run_grid(grid(), search_cell, store, progress=False)]
+
+
+@pytest.fixture
+def call_log(tmp_path, monkeypatch):
+    path = tmp_path / "calls.log"
+    monkeypatch.setenv(study_cells.CALLS, str(path))
+    return path
+
+
+def test_reference_records_are_real_and_ordered(reference):
+    configs = grid()
+    assert [r["key"] for r in reference] == [c.key() for c in configs]
+    assert all(r["status"] == "ok" and 0.0 < r["test_acc"] <= 1.0 for r in reference)
+    assert [r["config"]["seed"] for r in reference] == [c.seed for c in configs]
+
+
+def test_sigkill_mid_grid_then_rerun_matches_an_uninterrupted_run(tmp_path, call_log, reference):
+    store = RecordStore(tmp_path / "grid.jsonl")
+    env = dict(os.environ, PYTHONPATH=str(REPO), **{study_cells.DELAY: "0.3"})
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_RUN, str(store.path)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while len(_lines(store.path)) < 2:
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "the grid never stored two cells"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    kept = store.records()
+    assert 2 <= len(kept) < len(reference), "the kill did not land in the middle of the grid"
+    before = len(calls(call_log))
+    assert before > len(kept)  # a cell was in flight when the process died
+
+    records = run_grid(grid(), counted_cell, store, progress=False)
+    rerun_keys = [key for _, key in calls(call_log)[before:]]
+    assert sorted(rerun_keys) == sorted(set(r["key"] for r in reference) - {r["key"] for r in kept})
+    assert [strip_timing(r) for r in records] == reference
+    by_key = {r["key"]: r for r in reference}
+    assert [strip_timing(r) for r in store.records()] == [by_key[r["key"]] for r in store.records()]
+    assert len(store.records()) == len(reference)
+
+    # a rerun with a complete store computes nothing
+    again = run_grid(grid(), counted_cell, store, progress=False)
+    assert len(calls(call_log)) == before + len(rerun_keys)
+    assert [strip_timing(r) for r in again] == reference
+
+
+def _lines(path: Path) -> list[bytes]:
+    try:
+        return [line for line in path.read_bytes().split(b"\n")[:-1] if line]
+    except FileNotFoundError:
+        return []
+
+
+def test_truncated_last_line_is_recomputed(tmp_path, call_log, reference):
+    store = RecordStore(tmp_path / "grid.jsonl")
+    configs = grid()[:3]
+    run_grid(configs, counted_cell, store, progress=False)
+    store.path.write_bytes(store.path.read_bytes()[:-40])
+    lost = store.path.read_bytes().split(b"\n")[-1]
+    assert lost  # the last record is now cut
+    with pytest.warns(UserWarning, match=str(store.path)):
+        records = run_grid(configs, counted_cell, store, progress=False)
+    assert [key for _, key in calls(call_log)] == [c.key() for c in configs] + [configs[2].key()]
+    assert [strip_timing(r) for r in records] == reference[:3]
+    assert [strip_timing(r) for r in store.records()] == reference[:3]
+
+
+def test_two_workers_give_the_records_of_one(tmp_path, call_log, reference):
+    store = RecordStore(tmp_path / "grid.jsonl")
+    records = run_grid(grid(), counted_cell, store, workers=2, progress=False)
+    assert [strip_timing(r) for r in records] == reference
+    assert os.getpid() not in {pid for pid, _ in calls(call_log)}  # the cells ran in worker processes
+    assert sorted(r["key"] for r in store.records()) == sorted(r["key"] for r in reference)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A real two-process Dask cluster on loopback; its workers log their calls to ``cluster.call_log``."""
+    import distributed
+
+    call_log = tmp_path_factory.mktemp("dask") / "calls.log"
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, env={study_cells.CALLS: str(call_log)})
+    cluster.call_log = call_log
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_dask_local_cluster_gives_the_records_of_the_local_run(tmp_path, reference, dask_cluster):
+    store = RecordStore(tmp_path / "grid.jsonl")
+    records = run_grid(grid(), counted_cell, store, scheduler=dask_cluster.scheduler_address, progress=False)
+    assert [strip_timing(r) for r in records] == reference
+    logged = calls(dask_cluster.call_log)
+    assert sorted(key for _, key in logged) == sorted(r["key"] for r in reference)
+    pids = {pid for pid, _ in logged}
+    assert pids and os.getpid() not in pids
+    assert len(store.records()) == len(reference)
+
+
+def test_failed_cells_are_recorded_and_the_grid_goes_on(tmp_path, capsys):
+    store = RecordStore(tmp_path / "grid.jsonl")
+    configs = [RunConfig(data="digits", model="mlp:64,16,10", epochs=1, seed=s) for s in range(4)]
+    records = run_grid(configs, flaky_cell, store, progress=True, desc="flaky")
+    assert [r["status"] for r in records] == ["ok", "failed", "diverged", "ok"]
+    failed = records[1]
+    assert failed["reason"] == "ZeroDivisionError: seed 1 always fails"
+    assert failed["config"] == normalise(configs[1].to_dict()) and failed["key"] == configs[1].key()
+    assert records[2] == {"key": configs[2].key(), "status": "diverged", "reason": "loss became nan at step 3",
+                          "prune_rate": 0.5}
+    assert records[0]["value"] is None  # NaN is stored as null
+    err = capsys.readouterr().err
+    assert "flaky" in err and "failed=1" in err and "diverged=1" in err
+    # a rerun retries the failed cell only (a diverged cell is a result)
+    again = run_grid(configs, flaky_cell, store, progress=False)
+    assert len(store.records()) == 5 and store.records()[-1]["key"] == configs[1].key()
+    assert [r["status"] for r in again] == ["ok", "failed", "diverged", "ok"]
+    kept = run_grid(configs, flaky_cell, store, progress=False, retry_failed=False)
+    assert len(store.records()) == 5 and kept[1]["status"] == "failed"
+
+
+def test_bad_workers_and_unpicklable_results_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        run_grid(grid(1), search_cell, tmp_path / "s.jsonl", workers=0)
+    records = run_grid(grid(1)[:1], _returns_a_set, tmp_path / "s.jsonl", progress=False)
+    assert records[0]["status"] == "failed" and records[0]["reason"].startswith("TypeError: record['s'] is a set")
+
+
+def _returns_a_set(config):
+    return {"s": {1}}
