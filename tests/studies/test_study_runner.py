@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from tests.studies import study_cells
 from tests.studies.study_cells import calls, counted_cell, flaky_cell, grid
 
 from sltsim.config import RunConfig
+from sltsim.studies.cli import run_study, study_parser
 from sltsim.studies.runner import run_grid, search_cell
 from sltsim.studies.store import RecordStore, normalise, strip_timing
 
@@ -168,3 +170,28 @@ def test_bad_workers_and_unpicklable_results_are_refused(tmp_path):
 
 def _returns_a_set(config):
     return {"s": {1}}
+
+
+def test_a_study_module_runs_its_main_cell_on_spawned_workers_and_resumes(tmp_path):
+    """``python -m <study> --workers 2``: the cell is defined in ``__main__``; a rerun recomputes nothing."""
+    from tests.studies import grid_main
+
+    preset = tmp_path / "p.toml"
+    preset.write_text('[study]\nprune_rates = [0.3, 0.6]\nseeds = 1\n\n'
+                      '[config]\nmodel = "mlp:64,16,10"\nepochs = 1\nbatch_size = 256\n')
+    argv = [sys.executable, "-m", "tests.studies.grid_main", "--preset", str(preset), "--out", str(tmp_path / "r"),
+            "--workers", "2", "--json", "--no-progress"]
+    first = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = json.loads(first.stdout.splitlines()[-1])
+    store = RecordStore(tmp_path / "r" / "grid_main.jsonl")
+    stored = store.path.read_bytes()
+    expected = [grid_main.cell(c) for c in grid_main.configs({"study": {"prune_rates": [0.3, 0.6], "seeds": 1},
+                                                              "config": {"model": "mlp:64,16,10", "epochs": 1,
+                                                                         "batch_size": 256}})]
+    assert rows == [{"prune_rate": r["prune_rate"], "dying_ratio": r["dying_ratio"], "test_acc": r["test_acc"]}
+                    for r in expected]
+    assert sorted(store.records(), key=lambda r: r["prune_rate"]) == [normalise(r) for r in expected]
+    args = ["--preset", str(preset), "--out", str(tmp_path / "r"), "--no-progress"]
+    assert run_study(grid_main.main, args, parser=study_parser("grid_main", None)) == 0
+    assert store.path.read_bytes() == stored  # the rerun computed and appended nothing

@@ -1,0 +1,74 @@
+"""python -m sltsim.figures: redraws registered figures from stored records only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sltsim import figures
+from sltsim.studies.store import RecordStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _draw_demo(records_dir: Path, out_dir: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    records = figures.load_records(records_dir, "demo_study")
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([r["prune_rate"] for r in records], [r["dying_ratio"] for r in records], "o-")
+    ax.set_xlabel("prune rate k")
+    ax.set_ylabel("dying ratio d_T")
+    return figures.save_figure(fig, out_dir / "demo_study.png", formats=("png", "svg"))
+
+
+@pytest.fixture
+def demo(monkeypatch, tmp_path):
+    monkeypatch.setitem(figures.FIGURES, "demo_study", _draw_demo)
+    store = RecordStore(figures.records_path(tmp_path / "results", "demo_study"))
+    for k in (0.2, 0.5, 0.8):
+        store.append({"key": f"k{k}", "prune_rate": k, "dying_ratio": k * 0.9})
+    return tmp_path
+
+
+def test_figures_are_redrawn_from_records_and_reproducible(demo, capsys):
+    out = demo / "figures"
+    assert figures.main(["--records", str(demo / "results"), "--out", str(out), "--study", "demo_study"]) == 0
+    written = capsys.readouterr().out.split()
+    assert written == [str(out / "demo_study.png"), str(out / "demo_study.svg")]
+    first = [Path(p).read_bytes() for p in written]
+    assert first[0][:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in first[1]
+    assert figures.main(["--records", str(demo / "results"), "--out", str(out), "--study", "demo_study"]) == 0
+    assert [Path(p).read_bytes() for p in capsys.readouterr().out.split()] == first
+
+
+def test_missing_records_and_unknown_studies_exit_2_with_one_line(demo, capsys):
+    empty = demo / "nothing"
+    assert figures.main(["--records", str(empty), "--study", "demo_study"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "no records for demo_study at " in err
+    assert figures.main(["--study", "no_such_study"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m sltsim.figures: error: no figures registered for study 'no_such_study'; known: ")
+    assert "demo_study" in err and len(err.splitlines()) == 1
+
+
+def test_import_studies_skips_missing_modules_but_not_broken_ones(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "sltsim_demo_broken_study.py").write_text("import sltsim_no_such_dependency\n")
+    (tmp_path / "sltsim_demo_good_study.py").write_text("X = 1\n")
+    assert figures.import_studies(["sltsim_no_such_study", "sltsim_demo_good_study"]) == ["sltsim_demo_good_study"]
+    with pytest.raises(ModuleNotFoundError, match="sltsim_no_such_dependency"):
+        figures.import_studies(["sltsim_demo_broken_study"])
+
+
+def test_the_command_runs_as_a_module_and_flags_are_checked():
+    out = subprocess.run([sys.executable, "-m", "sltsim.figures", "--help"], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0 and "--records" in out.stdout and out.stderr == ""
+    out = subprocess.run([sys.executable, "-m", "sltsim.figures", "--bogus"], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 2 and out.stderr == "python -m sltsim.figures: error: unrecognized arguments: --bogus\n"
