@@ -43,6 +43,10 @@ HELP = {
     "track_history": "track the mask history (dying edges); --no-track-history to skip",
     "cycles": "number of cycles C of an iterative method",
     "shrinkage": "p: fraction of the remaining edges masked per cycle, in (0, 1)",
+    "iterand_period": "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use 300)",
+    "iterand_rate": "iterand: probability lambda that a pruned weight is redrawn, in [0, 1] (they use 0.1)",
+    "coats": "multicoat: prune rates of the inner coats, comma-separated, strictly increasing, "
+             "each above --prune-rate (the outer coat), e.g. 0.75,0.875",
     "plant": "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron (Plant 'n' Seek)",
     "ticket_remaining": "remaining ratio r* of the planted ticket per layer, <= 1 - k",
     "ticket_width": "fraction of each hidden layer's units that belong to the ticket",
@@ -70,6 +74,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _float_tuple(text: str) -> tuple:
+    """'0.75,0.875' -> (0.75, 0.875); '' -> ()."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sltsim", description=(
         "Run one strong-lottery-ticket search (edge-popup or a variant) and report accuracy and "
@@ -80,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(f.default, bool):
             parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=f.default, help=help_text)
+            continue
+        if isinstance(f.default, tuple):
+            parser.add_argument(_flag(f.name), dest=f.name, type=_float_tuple, default=f.default,
+                                metavar="K1,K2,...", help=help_text)
             continue
         kind = {int: int, float: float, str: str}.get(type(f.default), float)
         if f.name in ("ticket_width",):

@@ -58,6 +58,10 @@ class RunConfig:
     # iterative methods (Table 3)
     cycles: int = 1
     shrinkage: Optional[float] = None
+    # baselines (sltsim.search.iterand, sltsim.search.multicoat)
+    iterand_period: int = 300
+    iterand_rate: float = 0.1
+    coats: tuple = ()
     # planted targets (data == "planted")
     plant: str = "subnetwork"
     ticket_remaining: Optional[float] = None
@@ -119,6 +123,11 @@ class RunConfig:
             raise ValueError("score_bias needs bias=True, got bias=False")
         if self.shrinkage is not None and not 0.0 < self.shrinkage < 1.0:
             raise ValueError(f"shrinkage must be in (0, 1), got {self.shrinkage}")
+        if not isinstance(self.iterand_period, int) or isinstance(self.iterand_period, bool) or self.iterand_period <= 0:
+            raise ValueError(f"iterand_period must be a positive integer, got {self.iterand_period!r}")
+        if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
+            raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
+        _check_coats(self.coats)
         from sltsim.planted import PLANTS
 
         get(PLANTS, self.plant, "plant")
@@ -178,6 +187,14 @@ class RunConfig:
             if default is not None and v is not None and not _same_kind(default, v):
                 raise ValueError(f"key {k!r} in {source} must be a {type(default).__name__}, got {v!r}")
         return cls(**values)
+
+
+def _check_coats(coats) -> None:
+    """coats: a tuple of prune rates in (0, 1), strictly increasing (one per inner coat)."""
+    ok = isinstance(coats, tuple) and all(
+        isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 < c < 1.0 for c in coats)
+    if not ok or any(b <= a for a, b in zip(coats, coats[1:])):
+        raise ValueError(f"coats must be strictly increasing prune rates in (0, 1), got {coats!r}")
 
 
 def _same_kind(default, value) -> bool:

@@ -1,0 +1,135 @@
+"""Multicoated supermasks: several thresholds on |s|, each weight scaled by the coats it passes.
+
+Okoshi et al. (2022), "Multicoated supermasks enhance hidden networks" (ICML,
+PMLR 162: 17045-17055). A supermask with N coats ranks the edges of a layer by
+|s| once and applies N nested top-k cuts at increasing prune rates
+k_1 < k_2 < ... < k_N. With the paper's *linear* option (the one the Soft iEP
+paper uses in its Fig. 4a, with N = 3), the multiplier of an edge is the number
+of coats it passes, c = #{j : edge in the top-(1 - k_j) of |s|} in {0, ..., N},
+and the layer uses
+
+    w_eff = c * theta0                                                    (1)
+
+(the authors' released code, ``MultiLevelHN``: ``mask = sum_j step(|s| >= t_j)``,
+``w = weight * mask * scale`` with scale 1). Each coat's step function passes its
+gradient straight through, so the N coats add up in backward:
+
+    dL/ds = N * sign(s) * theta0 * dL/dw_eff                              (2)
+
+(N = 1 is EP's straight-through estimator). The weights are not rescaled
+otherwise; pick ``--weight-init`` as for EP.
+
+In sltsim the outer coat is the run's ``prune_rate`` k_1 = k: its support is the
+ticket (the record's ``prune_rate``, dying ratio and parameter count are those
+of EP at k), and ``--coats k_2,...,k_N`` lists the inner coats' prune rates,
+strictly increasing and each above k. Every coat is ranked within its layer, as
+in the paper (global top-k is refused). Ties at a threshold are kept in index
+order, as in :func:`sltsim.engine.supermask.select`, so the coats are nested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sltsim.engine.topk import keep_count, threshold_for
+from sltsim.search.ep import EdgePopup
+from sltsim.search.loop import Search, run_cycle
+
+
+class Coats:
+    """The ``after_select`` hook of one param: w_eff = (coats passed) * theta0, Eq. (1).
+
+    Parameters
+    ----------
+    param : the :class:`~sltsim.engine.supermask.MaskedParam` it is attached to.
+    inner_prune_rates : k_2 < ... < k_N, each above ``param.prune_rate``.
+
+    Attributes
+    ----------
+    counts : (size,) uint8, the multiplier c of every edge after the last selection.
+    """
+
+    def __init__(self, param, inner_prune_rates):
+        self.inner_prune_rates = tuple(float(k) for k in inner_prune_rates)
+        self.counts = np.zeros(param.size, np.uint8)
+        self._abs = np.empty(param.size, param.dtype)
+        self._scratch = np.empty(param.size, param.dtype)
+        self._passed = np.empty(param.size, bool)
+        self._tied = np.empty(param.size, bool)
+        self._w = np.empty(param.size, param.dtype)
+
+    def __call__(self, p) -> None:
+        s, theta0, w_eff = p.flat("scores"), p.flat("theta0"), p.flat("w_eff")
+        np.copyto(self.counts, p.flat("mask"))  # the outer coat, set by select
+        np.abs(s, out=self._abs)
+        for k in self.inner_prune_rates:
+            threshold, ties = threshold_for(s, keep_count(p.size, k), self._scratch)
+            np.greater(self._abs, threshold, out=self._passed)
+            if ties > 0:
+                np.equal(self._abs, threshold, out=self._tied)
+                self._passed[np.flatnonzero(self._tied)[:ties]] = True
+            self.counts += self._passed
+            np.multiply(theta0, self._passed, out=self._w)
+            w_eff += self._w
+
+
+def attach_coats(search: Search, inner_prune_rates) -> list[Coats]:
+    """Give every searched param a :class:`Coats` hook; returns them in param order."""
+    hooks = []
+    for p in search.searched:
+        if not all(k > p.prune_rate for k in inner_prune_rates):
+            raise ValueError(f"coats must each exceed the prune rate {p.prune_rate} of {p.name}, "
+                             f"got {tuple(inner_prune_rates)}")
+        p.after_select = Coats(p, inner_prune_rates)
+        hooks.append(p.after_select)
+    return hooks
+
+
+class _CoatGradientSGD:
+    """The run's SGD on the scores with dL/dw_eff scaled by the number of coats, Eq. (2)."""
+
+    def __init__(self, search: Search, n_coats: int):
+        self.inner, self.search, self.n_coats = search.optimizer, search, n_coats
+
+    def step(self, lr: float) -> None:
+        for p in self.search.searched:
+            p.grad *= self.n_coats
+        self.inner.step(lr)
+
+    def __getattr__(self, name):  # reset_state, velocity, params, ... of the wrapped SGD
+        return getattr(self.inner, name)
+
+
+class MultiCoat(EdgePopup):
+    """EP with a multicoated supermask (linear option): one cycle, coats k, *coats."""
+
+    name = "multicoat"
+    description = ("multicoated supermask (Okoshi et al. 2022, linear): w = (coats passed) * theta0, "
+                   "outer coat at k, inner coats at --coats")
+
+    def validate(self, config) -> None:
+        super().validate(config)
+        if not config.coats:
+            raise ValueError("method multicoat needs --coats: the inner coats' prune rates, strictly "
+                             f"increasing and above prune_rate {config.prune_rate}; got none")
+        if config.coats[0] <= config.prune_rate:
+            raise ValueError(f"coats must each exceed prune_rate {config.prune_rate} (the outer coat), "
+                             f"got {config.coats!r}")
+        if config.global_topk:
+            raise ValueError("method multicoat ranks each layer separately: global_topk must be false, got True")
+
+    def run(self, search: Search, progress: bool = False) -> list:
+        config = search.config
+        hooks = attach_coats(search, config.coats)
+        n_coats = 1 + len(config.coats)
+        wrapped = _CoatGradientSGD(search, n_coats)
+        search.optimizer = wrapped
+        try:
+            cycle = run_cycle(search, config.epochs, progress=progress, desc=self.name)
+        finally:
+            search.optimizer = wrapped.inner
+        # the hooks stay attached: the record's final masks and accuracy use the coats too
+        kept = sum(int(np.count_nonzero(h.counts)) for h in hooks)
+        cycle.extra.update(coat_prune_rates=[config.prune_rate, *config.coats],
+                           mean_multiplier_of_kept=sum(int(h.counts.sum()) for h in hooks) / max(kept, 1))
+        return [cycle]

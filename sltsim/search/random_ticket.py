@@ -1,0 +1,193 @@
+"""Random tickets and layerwise-rearranged EP masks: the sanity checks of seed 001.
+
+Su et al. (2020), "Sanity-checking pruning methods: random tickets can win the
+jackpot" (NeurIPS), ask whether the *positions* a pruning method picks matter, or
+only its layer-wise ratios. Three masks test that in the strong-ticket setting,
+where no weight is trained and the mask is all there is:
+
+- ``random-uniform``: every searched layer keeps a uniformly random subset of
+  exactly ``n - floor(k n + 0.5)`` edges (EP's own per-layer budget);
+- ``random-smart``: the same, at the *smart ratios* of :func:`smart_keep_ratios`;
+- ``rearranged-ep``: run EP, then shuffle its final mask within each layer (their
+  "layerwise rearrange"): the same per-layer counts, random positions.
+
+Random tickets are not searched: the scores are never trained and the mask is
+drawn once from the run's ``"method"`` random stream. Their record still carries
+the dying-edge accounting of Eq. 2 over the one mask that was ever used: e = m,
+so ``dying_ratio`` = k (the fraction masked), ``k_minus_d`` = 0 and
+``reverted_ratio`` = 0 exactly: nothing outside the initial mask was explored.
+``epochs`` and the learning-rate fields are unused (no training step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from sltsim.engine.supermask import select
+from sltsim.engine.topk import keep_count
+from sltsim.metrics.history import MaskHistory
+from sltsim.search.ep import EdgePopup
+from sltsim.search.loop import CycleResult, Search, evaluate, final_masks, run_cycle
+
+LAST_LAYER_KEEP_RATIO = 0.3
+
+
+def smart_keep_ratios(sizes: Sequence[int], prune_rate: float,
+                      last_ratio: float = LAST_LAYER_KEEP_RATIO) -> np.ndarray:
+    """Smart keep ratios (Su et al. 2020, Sec. 5) of L layers that meet a global budget.
+
+    Layer l = 1..L (input to output) keeps the fraction
+
+        r_l = min(1, c * ((L - l + 1)^2 + (L - l + 1)))   for l < L,
+        r_L = ``last_ratio`` (0.3: the last, linear layer),
+
+    with c > 0 the one constant such that sum_l r_l * n_l equals the global budget
+    B = n - floor(k n + 0.5) of n = sum_l n_l edges. Ratios that would exceed 1 are
+    clipped to 1 and c is solved again over the rest (water filling), so the ratios
+    are non-increasing over l < L. One layer (L = 1) keeps B / n_1.
+
+    Parameters
+    ----------
+    sizes : (L,) edges n_l of each searched weight tensor, input to output.
+    prune_rate : global prune rate k in [0, 1).
+    last_ratio : keep ratio of the last layer.
+
+    Returns
+    -------
+    ratios : (L,) float64 keep ratios r_l with sum r_l n_l = B (up to float rounding).
+
+    Raises
+    ------
+    ValueError : when the budget cannot be met with the last layer at ``last_ratio``
+        (B < last_ratio * n_L, or B > last_ratio * n_L + sum_{l<L} n_l).
+    """
+    sizes = np.asarray(sizes, np.float64)
+    if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes <= 0):
+        raise ValueError(f"sizes must be a non-empty list of positive layer sizes, got {sizes.tolist()}")
+    n_layers = sizes.size
+    budget = float(keep_count(int(sizes.sum()), prune_rate))
+    if n_layers == 1:
+        return np.array([budget / sizes[0]])
+    ratios = np.empty(n_layers)
+    ratios[-1] = last_ratio
+    rest = budget - last_ratio * sizes[-1]
+    if rest < 0 or rest > sizes[:-1].sum() + 1e-9:
+        raise ValueError(f"smart ratios cannot keep {budget:.0f} of {sizes.sum():.0f} edges (prune_rate {prune_rate}) "
+                         f"with the last layer at {last_ratio}: choose another prune_rate")
+    depth = n_layers - np.arange(1, n_layers) + 1  # L - l + 1 for l = 1..L-1
+    weight = depth.astype(np.float64) ** 2 + depth
+    clipped = np.zeros(n_layers - 1, bool)
+    while True:
+        free = ~clipped
+        c = (rest - sizes[:-1][clipped].sum()) / max((weight * sizes[:-1])[free].sum(), 1e-300)
+        over = free & (c * weight > 1.0)
+        if not over.any():
+            break
+        clipped |= over
+    ratios[:-1] = np.where(clipped, 1.0, c * weight)
+    return ratios
+
+
+def smart_keep_counts(sizes: Sequence[int], prune_rate: float) -> np.ndarray:
+    """Edges kept per layer at the smart ratios, rounded so that they sum to the budget exactly.
+
+    The counts r_l * n_l of :func:`smart_keep_ratios` are floored and the missing
+    edges go, one each, to the layers with the largest fractional parts (ties to
+    the lower index): sum_l counts_l = n - floor(k n + 0.5) exactly.
+
+    Returns
+    -------
+    counts : (L,) int64, each in [1, n_l]. Raises ValueError if a layer would keep none.
+    """
+    sizes_i = np.asarray(sizes, np.int64)
+    exact = smart_keep_ratios(sizes_i, prune_rate) * sizes_i
+    counts = np.minimum(np.floor(exact + 1e-9).astype(np.int64), sizes_i)
+    missing = keep_count(int(sizes_i.sum()), prune_rate) - int(counts.sum())
+    order = np.argsort(-(exact - counts), kind="stable")
+    order = [i for i in order if counts[i] < sizes_i[i]]
+    for i in order[:max(missing, 0)]:
+        counts[i] += 1
+    if np.any(counts < 1):
+        raise ValueError(f"smart ratios keep no edge of some layer at prune_rate {prune_rate}: "
+                         f"counts {counts.tolist()} of {sizes_i.tolist()}")
+    return counts
+
+
+def _history_of_one_mask(search: Search) -> MaskHistory | None:
+    """Select once (the random mask) into a one-step history: e = m, so d = k."""
+    history = MaskHistory(search.searched, 1) if search.config.track_history else None
+    select(search.params, search.global_topk, history, search.global_buffer)
+    return history
+
+
+class RandomTicket:
+    """A random mask at uniform (EP's) or smart per-layer ratios; nothing is trained."""
+
+    def __init__(self, name: str, smart: bool):
+        self.name, self.smart = name, smart
+        which = "smart ratios (Su et al. 2020)" if smart else "k (EP's per-layer counts)"
+        self.description = f"random ticket, no search: a uniformly random mask per layer at {which}"
+
+    def validate(self, config) -> None:
+        EdgePopup.validate(self, config)
+        if config.global_topk:
+            raise ValueError(f"method {self.name} draws each layer's mask separately: global_topk must be false, "
+                             "got True")
+        if self.smart and (config.dense_first or config.dense_last or config.score_bias):
+            raise ValueError("method random-smart gives every weight layer a smart ratio: dense_first, dense_last "
+                             f"and score_bias must be false, got {config.dense_first}, {config.dense_last}, "
+                             f"{config.score_bias}")
+
+    def final_prune_rate(self, config) -> float:
+        return config.prune_rate
+
+    def run(self, search: Search, progress: bool = False) -> list:
+        rng = search.rngs["method"]
+        searched = search.searched
+        for p in searched:
+            # distinct |s| = a random permutation of 1..n: the top-(1-k) is a uniform random subset
+            p.scores[...] = (rng.permutation(p.size) + 1).reshape(p.shape)
+        if self.smart:
+            counts = smart_keep_counts([p.size for p in searched], search.config.prune_rate)
+            for p, n_keep in zip(searched, counts):
+                p.prune_rate = 1.0 - int(n_keep) / p.size
+                if p.n_keep() != n_keep:  # pragma: no cover - float rounding guard
+                    raise RuntimeError(f"{p.name}: prune rate {p.prune_rate} keeps {p.n_keep()}, not {n_keep}")
+        history = _history_of_one_mask(search)
+        n = sum(p.size for p in searched)
+        masked = 1.0 - sum(p.n_keep() for p in searched) / max(n, 1)
+        return [CycleResult(prune_rate=float(masked), history=history)]
+
+
+class RearrangedEdgePopup(EdgePopup):
+    """EP, then its final mask shuffled within each layer (layerwise rearrange)."""
+
+    name = "rearranged-ep"
+    description = ("EP, then its final mask shuffled within each layer (Su et al. 2020's layerwise "
+                   "rearrange); test_acc is the rearranged mask's, ep_test_acc EP's")
+    record_fields = ("ep_test_acc", "ep_train_acc", "ep_test_loss", "ep_loss", "rearranged_overlap")
+
+    def run(self, search: Search, progress: bool = False) -> list:
+        cycle = run_cycle(search, search.config.epochs, progress=progress, desc="EP")
+        final_masks(search)
+        ep_masks = [p.mask.copy() for p in search.searched]
+        data, loss = search.data, search.loss
+        ep_loss, ep_train_acc = evaluate(search.model, data.X_train, data.y_train, loss)
+        ep_test_loss, ep_test_acc = evaluate(search.model, data.X_test, data.y_test, loss)
+        rng = search.rngs["method"]
+        for p in search.searched:
+            # permuting the scores permutes the mask they select (ties at the threshold aside)
+            flat = p.flat("scores")
+            flat[:] = flat[rng.permutation(p.size)]
+        final_masks(search)
+        kept = sum(int(m.sum()) for m in ep_masks)
+        both = sum(int(np.count_nonzero(m & p.mask)) for m, p in zip(ep_masks, search.searched))
+        cycle.extra.update(ep_loss=ep_loss, ep_train_acc=ep_train_acc, ep_test_loss=ep_test_loss,
+                           ep_test_acc=ep_test_acc, rearranged_overlap=both / kept if kept else math.nan)
+        return [cycle]
+
+
+RANDOM_TICKETS = (RandomTicket("random-uniform", smart=False), RandomTicket("random-smart", smart=True))
