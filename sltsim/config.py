@@ -180,6 +180,9 @@ class RunConfig:
     def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
         """Build from a mapping, refusing unknown keys and values of the wrong type."""
         known = {f.name: f for f in fields(cls)}
+        # tuple fields (coats) arrive as lists from TOML and JSON records
+        values = {k: tuple(v) if k in known and isinstance(known[k].default, tuple) and isinstance(v, list) else v
+                  for k, v in values.items()}
         for k, v in values.items():
             if k not in known:
                 raise ValueError(f"unknown key {k!r} in {source}; known keys: {', '.join(sorted(known))}")

@@ -291,3 +291,13 @@ def test_unreachable_smart_ratios_exit_2(capsys):
     assert main(["--method", "random-smart", "--model", "mlp:64,16,10", "--prune-rate", "0.999",
                  "--no-progress"]) == 2
     assert "smart ratios cannot keep" in capsys.readouterr().err
+
+
+def test_coats_round_trip_through_a_json_record():
+    import json
+
+    config = RunConfig(method="multicoat", prune_rate=0.5, coats=(0.75, 0.875))
+    again = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.key() == config.key() and again.coats == (0.75, 0.875)
+    with pytest.raises(ValueError, match="coats must be strictly increasing"):
+        RunConfig.from_dict({"method": "multicoat", "coats": [0.875, 0.75]})
