@@ -1,0 +1,116 @@
+"""Build a torch run from a config: device, data, network, theta0 and s0, SGD on the scores.
+
+The order of the random draws is the engine's :func:`sltsim.search.loop.build_search`:
+the seed spawns the streams of :func:`sltsim.search.loop.make_rngs`; theta0 of every
+tensor is drawn from ``"weights"`` (in forward order), then the scores of every
+searched tensor from ``"scores"``; batches come from ``"batches"``. A torch run and a
+NumPy run of the same config therefore start from the same theta0 and s0 and see the
+same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sltsim.config import RunConfig
+from sltsim.search.loop import make_rngs
+from sltsim.torch_backend import distributed
+from sltsim.torch_backend.init import initialise_scores_, initialise_weights_
+from sltsim.torch_backend.loaders import ImageLoaderData, InMemoryData, Shard
+from sltsim.torch_backend.models import SupermaskNet, build_body
+from sltsim.torch_backend.names import IMAGE_DATASETS
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class Run:
+    """Everything one torch run mutates: network, data, optimiser, random streams, position."""
+
+    config: RunConfig
+    net: SupermaskNet
+    model: torch.nn.Module  # net, or its DDP wrapper
+    data: object  # InMemoryData | ImageLoaderData
+    optimizer: torch.optim.Optimizer
+    rngs: dict
+    device: torch.device
+    shard: Shard = field(default_factory=Shard)
+    started_group: bool = False
+    step: int = 0  # steps over all cycles
+
+    @property
+    def masked(self) -> list:
+        return self.net.masked
+
+    @property
+    def searched(self) -> list:
+        return self.net.searched
+
+    @property
+    def is_main(self) -> bool:
+        return self.shard.rank == 0
+
+    def loss_sum(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Summed softmax cross-entropy of a (rank's share of a) batch."""
+        return F.cross_entropy(outputs, targets, reduction="sum")
+
+    def close(self) -> None:
+        self.data.close()
+        distributed.teardown(self.started_group)
+
+
+def method_forces_global_topk(config: RunConfig) -> bool:
+    from sltsim.search import METHODS
+
+    return bool(getattr(METHODS[config.method], "global_topk", False))
+
+
+def load_data(config: RunConfig, device, dtype, shard: Shard):
+    if config.data in IMAGE_DATASETS:
+        from sltsim.torch_backend.images import load_image_data
+
+        images = load_image_data(config.data, config.data_dir, config.download)
+        return ImageLoaderData(images, device, dtype, config.workers, shard)
+    from sltsim.data import REAL_DATASETS
+
+    dataset = REAL_DATASETS[config.data](dtype=np.dtype(config.dtype), image=not config.model.startswith("mlp"))
+    return InMemoryData(dataset, device, shard)
+
+
+def make_optimizer(params, config: RunConfig) -> torch.optim.SGD:
+    """torch.optim.SGD, whose semantics :mod:`sltsim.engine.optim` copies (no dampening)."""
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay, nesterov=config.nesterov)
+
+
+def build_run(config: RunConfig) -> Run:
+    """Network with theta0 and s0 drawn, data, SGD on the scores, all from ``config.seed``."""
+    shard, device, started = distributed.setup(config.device)
+    try:
+        dtype = DTYPES[config.dtype]
+        rngs = make_rngs(config.seed)
+        data = load_data(config, device, dtype, shard)
+        body = build_body(config.model, data.input_shape, data.n_outputs, config.bias, config.score_bias, dtype)
+        net = SupermaskNet(body, config.global_topk or method_forces_global_topk(config))
+        masked = net.masked
+        weights = [t for t in masked if t.name.endswith(".weight")]
+        if config.dense_first and weights:
+            weights[0].set_searched(False)
+        if config.dense_last and weights:
+            weights[-1].set_searched(False)
+        for t in masked:
+            t.prune_rate = config.prune_rate if t.searched else 0.0
+        final_k = config.final_prune_rate
+        initialise_weights_(masked, config.weight_init, final_k, rngs["weights"])
+        initialise_scores_(masked, config.score_init, final_k, rngs["scores"])
+        net.to(device)
+        optimizer = make_optimizer([t.scores for t in net.searched], config)
+        model = distributed.wrap(net, device, shard)
+    except BaseException:
+        distributed.teardown(started)
+        raise
+    return Run(config, net, model, data, optimizer, rngs, device, shard, started)

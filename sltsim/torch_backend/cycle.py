@@ -1,0 +1,156 @@
+"""One edge-popup cycle on the torch backend: the mirror of :func:`sltsim.search.loop.run_cycle`.
+
+Each step: m_t = topk(|s|) inside the network's forward -> loss -> backward (straight
+through to the scores) -> lr from the schedule -> SGD step -> history.update(m_t).
+Nothing synchronises with the host inside an epoch: the loss sum, the correct count,
+a non-finite flag and the history live on the device and are read at the epoch end
+(the logging point), where a DDP run also checks that every rank holds the same
+history. A :class:`CycleState` holds all a cycle mutates, so a checkpoint written at
+an epoch end lets the cycle continue where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from sltsim.engine.schedules import learning_rate
+from sltsim.errors import Diverged
+from sltsim.torch_backend import distributed
+from sltsim.torch_backend.history import DeviceHistory
+
+LrFn = Callable[[int, int], float]
+
+
+@dataclass
+class CycleState:
+    """The position and accounting of one cycle.
+
+    prune_rate : the masked fraction of the searched edges (over all of them).
+    held_lr : a constant learning rate for the whole cycle (hard iEP FT), else None.
+    """
+
+    prune_rate: float
+    history: Optional[DeviceHistory]
+    held_lr: Optional[float] = None
+    epoch: int = 0  # epochs finished
+    step: int = 0  # steps taken in this cycle
+    final_lr: float = 0.0
+    epochs: list = field(default_factory=list)  # one row per finished epoch
+    ever_per_epoch: list = field(default_factory=list)  # ever-selected edges (all layers) at each epoch end
+
+    def state_dict(self) -> dict:
+        return {"prune_rate": self.prune_rate, "held_lr": self.held_lr, "epoch": self.epoch, "step": self.step,
+                "final_lr": self.final_lr, "epochs": self.epochs, "ever_per_epoch": self.ever_per_epoch,
+                "history": self.history.state_dict() if self.history is not None else None}
+
+    @classmethod
+    def from_state(cls, state: dict, run) -> "CycleState":
+        history = None
+        if state["history"] is not None:
+            history = DeviceHistory(run.searched)
+            history.load_state_dict(state["history"])
+        return cls(state["prune_rate"], history, state["held_lr"], state["epoch"], state["step"],
+                   state["final_lr"], list(state["epochs"]), list(state["ever_per_epoch"]))
+
+
+def new_cycle(run, held_lr: Optional[float] = None) -> CycleState:
+    """A fresh cycle at the searched tensors' current prune rates, with a fresh history."""
+    searched = run.searched
+    masked = sum(t.size - t.n_keep() for t in searched) / max(sum(t.size for t in searched), 1)
+    history = DeviceHistory(searched) if run.config.track_history else None
+    return CycleState(float(masked), history, held_lr)
+
+
+def steps_per_epoch(run) -> int:
+    n, b, world = run.data.n_train, run.config.batch_size, run.shard.world
+    return n // b + (1 if n % b >= world else 0)
+
+
+def lr_function(run, state: CycleState) -> LrFn:
+    config = run.config
+    if state.held_lr is not None:
+        held = state.held_lr
+        return lambda step, total: held
+    warmup = config.warmup_epochs * steps_per_epoch(run)
+    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+
+
+def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
+    """One step; returns (summed loss of this rank's examples, correct count, masks m_t), on the device."""
+    out, masks = run.model(x)
+    loss_sum = run.loss_sum(out, y)
+    # DDP averages gradients over ranks: scale so that the result is the global-batch mean
+    (loss_sum * (run.shard.world / n_global)).backward()
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss_sum.detach(), (out.detach().argmax(dim=1) == y).sum(), masks
+
+
+def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc: str = "EP",
+              on_epoch_end: Optional[Callable[[CycleState], None]] = None) -> CycleState:
+    """Train the scores from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss."""
+    config, data = run.config, run.data
+    total = epochs * steps_per_epoch(run)
+    lr_fn = lr_function(run, state)
+    run.model.train()
+    bar = tqdm(range(state.epoch, epochs), desc=desc, unit="epoch", leave=False,
+               disable=not progress or not run.is_main)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        sums = torch.zeros(3, dtype=torch.float64, device=run.device)  # loss, correct, non-finite
+        seen = 0
+        for x, y, n_global in data.train_epoch(config.batch_size, run.rngs):
+            lr = lr_fn(state.step, total)
+            loss_sum, correct, masks = train_step(run, x, y, n_global, lr)
+            if state.history is not None:
+                state.history.update(masks)
+            sums += torch.stack([loss_sum.to(torch.float64), correct.to(torch.float64),
+                                 (~torch.isfinite(loss_sum)).to(torch.float64)])
+            seen += y.shape[0]
+            state.final_lr = lr
+            state.step += 1
+            run.step += 1
+        totals = torch.cat([sums, sums.new_tensor([seen])])
+        loss, correct, nonfinite, seen = distributed.all_sum(totals, run.shard).tolist()  # logging point
+        if nonfinite:
+            raise Diverged(f"loss became non-finite in epoch {epoch + 1} (by step {run.step}); "
+                           f"try a lower lr than {config.lr}")
+        row = {"epoch": epoch + 1, "lr": state.final_lr, "loss": loss / max(seen, 1),
+               "train_acc_running": correct / max(seen, 1), "seconds": time.perf_counter() - t0}
+        if state.history is not None:
+            distributed.check_consistent(state.history, run.shard, f"epoch {epoch + 1}")
+            n_ever, _ = state.history.counts()
+            state.ever_per_epoch.append(int(n_ever.sum()))
+            row["dying_ratio"] = float(1.0 - n_ever.sum() / max(state.history.sizes.sum(), 1))
+            row["mask_churn"] = state.history.take_churn()
+        state.epochs.append(row)
+        state.epoch = epoch + 1
+        bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+    return state
+
+
+@torch.no_grad()
+def evaluate(run, split: str) -> tuple[float, float]:
+    """(mean loss, accuracy) on a split with the masks of the current scores, in eval mode."""
+    distributed.sync_buffers(run.net, run.shard)
+    run.net.eval()
+    sums = torch.zeros(2, dtype=torch.float64, device=run.device)
+    seen = 0
+    for x, y in run.data.eval_batches(split):
+        out, _ = run.net(x)
+        sums += torch.stack([run.loss_sum(out, y).to(torch.float64),
+                             (out.argmax(dim=1) == y).sum().to(torch.float64)])
+        seen += y.shape[0]
+    run.net.train()
+    loss, correct, n = distributed.all_sum(torch.cat([sums, sums.new_tensor([seen])]), run.shard).tolist()
+    return loss / max(n, 1), correct / max(n, 1)

@@ -1,0 +1,170 @@
+"""Supermask tensors and the per-step edge selection, in torch.
+
+Mirrors :mod:`sltsim.engine.supermask` and :mod:`sltsim.engine.topk`: each searched
+tensor keeps the top-(1-k) of its |s| (or one threshold over all searched tensors),
+exactly ``floor(k * n + 0.5)`` edges masked, edges tied at the threshold kept in
+index order (lowest index first). The threshold comes from ``torch.kthvalue`` and
+the tie budget from a cumulative sum over the tied positions: O(n), never a sort.
+
+The straight-through estimator of Ramanujan et al. (2020): the mask is computed
+from |s| by :class:`StraightThrough`, which is the identity in backward, so
+autograd of ``theta0 * mask(|s|)`` gives dL/ds = sign(s) * dL/dW_eff * theta0
+with sign(0) = 0 (torch's abs backward), the engine's ``_sgd_scores`` gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from sltsim.engine.topk import keep_count
+
+_DISALLOWED = -1.0  # |s| >= 0, so a disallowed edge never reaches the threshold
+
+
+class MaskedTensor(nn.Module):
+    """One searched tensor: frozen weights theta0 and trainable scores.
+
+    Parameters
+    ----------
+    name : e.g. ``"fc1.weight"``, the engine's name of this tensor.
+    shape : (out, in) for linear, (C_out, C_in, kh, kw) for conv, (out,) for a bias.
+    fan_in : inputs per output unit, for the initialisers.
+    dtype : torch.float32 or torch.float64.
+
+    Both are ``nn.Parameter`` s (theta0 with ``requires_grad=False``) so that
+    DistributedDataParallel reduces the scores' gradients and never re-broadcasts
+    theta0 as a buffer. ``allowed`` (bool, flat, or None) restricts selection for
+    hard pruning, as :meth:`sltsim.engine.supermask.MaskedParam.restrict` does.
+    """
+
+    def __init__(self, name: str, shape: tuple, fan_in: int, dtype=torch.float32):
+        super().__init__()
+        self.name = name
+        self.shape = tuple(int(d) for d in shape)
+        self.fan_in = int(fan_in)
+        self.theta0 = nn.Parameter(torch.zeros(self.shape, dtype=dtype), requires_grad=False)
+        self.scores = nn.Parameter(torch.zeros(self.shape, dtype=dtype))
+        self.prune_rate = 0.0
+        self.searched = True
+        self.allowed: Optional[torch.Tensor] = None
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def n_keep(self) -> int:
+        return keep_count(self.size, self.prune_rate)
+
+    def set_searched(self, searched: bool) -> None:
+        """False keeps every edge (w_eff = theta0) and freezes the scores."""
+        self.searched = bool(searched)
+        self.scores.requires_grad_(self.searched)
+
+    def restrict(self, allowed: Optional[torch.Tensor]) -> None:
+        """Select only where ``allowed`` is true (hard pruning); None lifts it."""
+        if allowed is None:
+            self.allowed = None
+            return
+        if allowed.numel() != self.size:
+            raise ValueError(f"allowed must have {self.size} entries like {self.name}, got {allowed.numel()}")
+        self.allowed = allowed.reshape(-1).to(device=self.scores.device, dtype=torch.bool).clone()
+
+    def n_allowed(self) -> int:
+        return self.size if self.allowed is None else int(self.allowed.sum())
+
+    def extra_repr(self) -> str:
+        return f"{self.name!r}, shape={self.shape}, prune_rate={self.prune_rate}"
+
+
+class StraightThrough(torch.autograd.Function):
+    """Forward: the given 0/1 mask in the magnitudes' dtype. Backward: the identity."""
+
+    @staticmethod
+    def forward(ctx, magnitudes: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return keep.to(magnitudes.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None
+
+
+def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
+    """Boolean mask of the ``n_keep`` largest entries of a flat tensor, ties to the lower index.
+
+    Parameters
+    ----------
+    magnitudes : (n,) float, |s| (disallowed edges set to -1).
+    n_keep : 0 <= n_keep <= n.
+
+    Returns
+    -------
+    keep : (n,) bool with exactly ``n_keep`` true entries. No host synchronisation.
+    """
+    n = magnitudes.numel()
+    if n_keep <= 0:
+        return torch.zeros(n, dtype=torch.bool, device=magnitudes.device)
+    if n_keep >= n:
+        return torch.ones(n, dtype=torch.bool, device=magnitudes.device)
+    threshold = torch.kthvalue(magnitudes, n - n_keep + 1).values  # the n_keep-th largest
+    greater = magnitudes > threshold
+    tied = magnitudes == threshold
+    ties_allowed = n_keep - greater.sum()
+    return greater | (tied & (torch.cumsum(tied, 0) <= ties_allowed))
+
+
+def _magnitudes(t: MaskedTensor) -> torch.Tensor:
+    a = t.scores.detach().abs().reshape(-1)
+    if t.allowed is not None:
+        a = torch.where(t.allowed, a, a.new_tensor(_DISALLOWED))
+    return a
+
+
+def _check_budget(tensors: Sequence[MaskedTensor], n_keep: int) -> None:
+    if any(t.allowed is not None for t in tensors):
+        n_allowed = sum(t.n_allowed() for t in tensors)
+        if n_keep > n_allowed:  # one host sync, only under hard pruning
+            names = ", ".join(t.name for t in tensors)
+            raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {n_allowed} are allowed")
+
+
+def select(tensors: Sequence[MaskedTensor], global_topk: bool = False,
+           check_budget: bool = False) -> list[torch.Tensor]:
+    """The boolean masks m_t of the searched tensors, from their current scores.
+
+    Per tensor (EP default) each keeps its top ``n_keep()`` |s|; with ``global_topk``
+    one threshold over all of them (in order, each flattened) keeps the top-(1-k) at
+    the prune rate of the first. Returns flat (n,) bool tensors, detached.
+    """
+    searched = [t for t in tensors if t.searched]
+    with torch.no_grad():
+        if global_topk and searched:
+            n_keep = keep_count(sum(t.size for t in searched), searched[0].prune_rate)
+            if check_budget:
+                _check_budget(searched, n_keep)
+            keep = keep_top(torch.cat([_magnitudes(t) for t in searched]), n_keep)
+            return list(torch.split(keep, [t.size for t in searched]))
+        masks = []
+        for t in searched:
+            if check_budget:
+                _check_budget([t], t.n_keep())
+            masks.append(keep_top(_magnitudes(t), t.n_keep()))
+        return masks
+
+
+def effective_weights(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Tensor]) -> dict:
+    """``{name: W_eff}``: theta0 * StraightThrough(|s|, m) for searched tensors, theta0 otherwise.
+
+    ``masks`` are the flat bool masks of the searched tensors, in order.
+    """
+    weights, it = {}, iter(masks)
+    for t in tensors:
+        if t.searched:
+            m = StraightThrough.apply(t.scores.abs(), next(it).view(t.shape))
+            weights[t.name] = t.theta0 * m
+        else:
+            weights[t.name] = t.theta0
+    return weights
