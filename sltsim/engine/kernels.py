@@ -156,3 +156,62 @@ def _sgd_plain(param, grad, velocity, lr, momentum, weight_decay, nesterov):
             else:
                 g = v
         param[i] = p - lr * g
+
+
+# -- hard-pruning search space: selection restricted to allowed edges --------------
+
+
+@njit
+def _abs_allowed_into(src, allowed, dst):
+    # dst[:m] = |src[i]| for the m edges with allowed[i] != 0, in index order; returns m
+    m = 0
+    for i in range(src.shape[0]):
+        if allowed[i]:
+            dst[m] = abs(src[i])
+            m += 1
+    return m
+
+
+@njit
+def _count_greater_abs_allowed(scores, allowed, threshold):
+    # number of allowed i with |scores[i]| > threshold
+    count = 0
+    for i in range(scores.shape[0]):
+        if allowed[i] and abs(scores[i]) > threshold:
+            count += 1
+    return count
+
+
+@njit
+def _apply_threshold_allowed(scores, allowed, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
+    """:func:`_apply_threshold` where only edges with ``allowed[i] != 0`` may be kept.
+
+    Ties at the threshold go to the lower index among allowed edges. Every score,
+    allowed or not, is checked for NaN/inf. Returns (ties_used, kept,
+    newly_ever_selected, mask_flips, nonfinite).
+    """
+    ties_used = 0
+    kept = 0
+    nonfinite = 0
+    new_ever = 0
+    flips = 0
+    for i in range(scores.shape[0]):
+        a = abs(scores[i])
+        if not a < np.inf:  # NaN or inf
+            nonfinite += 1
+        keep = False
+        if allowed[i]:
+            keep = a > threshold
+            if not keep and a == threshold and ties_used < ties_allowed:
+                keep = True
+                ties_used += 1
+        kept += keep
+        k = np.uint8(1) if keep else np.uint8(0)
+        if mask[i] != k:
+            flips += 1
+        mask[i] = k
+        w_eff[i] = theta0[i] if keep else theta0.dtype.type(0)
+        if track and keep and ever[i] == 0:
+            ever[i] = 1
+            new_ever += 1
+    return ties_used, kept, new_ever, flips, nonfinite

@@ -8,11 +8,13 @@ All arrays are allocated once; the training step reuses them.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from sltsim.engine.kernels import _apply_threshold
+from sltsim.engine.kernels import (_abs_allowed_into, _abs_into, _apply_threshold, _apply_threshold_allowed,
+                                   _count_greater_abs, _count_greater_abs_allowed, _kth_largest)
 from sltsim.errors import Diverged
 from sltsim.engine.topk import global_threshold, keep_count, threshold_for
 
@@ -43,6 +45,9 @@ class MaskedParam:
         self.grad = np.zeros(self.shape, self.dtype)
         self.prune_rate = 0.0
         self.searched = True  # False: kept dense (all edges, no scores trained)
+        # hard-pruning search space: uint8 (size,) flat, 1 where the edge may be selected;
+        # None = every edge (the default, and the unrestricted fast path of select)
+        self.allowed: np.ndarray | None = None
         self._buffer = np.empty(self.size, self.dtype)
 
     @property
@@ -56,6 +61,29 @@ class MaskedParam:
     def n_keep(self) -> int:
         return keep_count(self.size, self.prune_rate)
 
+    def restrict(self, allowed: np.ndarray | None) -> None:
+        """Restrict selection to the edges where ``allowed`` is nonzero (hard pruning).
+
+        Parameters
+        ----------
+        allowed : array of this param's shape (or flat, (size,)), any integer or bool
+            dtype; copied as uint8. None lifts the restriction. The prune rate still
+            counts over all ``size`` edges: select keeps ``n_keep()`` edges, all allowed.
+        """
+        if allowed is None:
+            self.allowed = None
+            return
+        allowed = np.asarray(allowed)
+        if allowed.size != self.size or allowed.shape not in (self.shape, (self.size,)):
+            raise ValueError(f"allowed must have the shape {self.shape} of {self.name}, got {allowed.shape}")
+        if allowed.dtype.kind not in "biu":
+            raise ValueError(f"allowed must be a bool or integer array, got dtype {allowed.dtype}")
+        self.allowed = np.ascontiguousarray(allowed.reshape(-1) != 0, dtype=np.uint8)
+
+    def n_allowed(self) -> int:
+        """Edges that may be selected: ``size`` when unrestricted."""
+        return self.size if self.allowed is None else int(np.count_nonzero(self.allowed))
+
     def __repr__(self) -> str:
         return f"MaskedParam({self.name!r}, shape={self.shape}, prune_rate={self.prune_rate})"
 
@@ -64,10 +92,16 @@ def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int)
     s = param.flat("scores")
     track = history is not None
     ever = history.ever[index] if track else _NO_EVER
-    ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
-        s, param.flat("theta0"), s.dtype.type(threshold), ties,
-        param.flat("mask"), param.flat("w_eff"), ever, track,
-    )
+    if param.allowed is None:
+        ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
+            s, param.flat("theta0"), s.dtype.type(threshold), ties,
+            param.flat("mask"), param.flat("w_eff"), ever, track,
+        )
+    else:
+        ties_used, kept, new_ever, flips, nonfinite = _apply_threshold_allowed(
+            s, param.allowed, param.flat("theta0"), s.dtype.type(threshold), ties,
+            param.flat("mask"), param.flat("w_eff"), ever, track,
+        )
     if nonfinite:
         raise Diverged(f"{nonfinite} scores of {param.name} are NaN or inf")
     if track:
@@ -78,6 +112,40 @@ def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int)
 _NO_EVER = np.zeros(0, np.uint8)
 
 
+def _gather_allowed(param: MaskedParam, buffer: np.ndarray) -> int:
+    """Write the |s| of the allowed edges of ``param`` into ``buffer[:m]``; return m."""
+    s = param.flat("scores")
+    if param.allowed is None:
+        _abs_into(s, buffer[: s.size])
+        return s.size
+    return int(_abs_allowed_into(s, param.allowed, buffer))
+
+
+def _count_greater(param: MaskedParam, threshold: float) -> int:
+    s = param.flat("scores")
+    if param.allowed is None:
+        return int(_count_greater_abs(s, s.dtype.type(threshold)))
+    return int(_count_greater_abs_allowed(s, param.allowed, s.dtype.type(threshold)))
+
+
+def _restricted_threshold(params: Sequence[MaskedParam], n_keep: int, buffer: np.ndarray) -> tuple[float, int]:
+    """Threshold and tie budget for the top ``n_keep`` |s| among the allowed edges of ``params``.
+
+    The allowed |s| are gathered (in param, then index, order) into ``buffer`` and the
+    same three-way quickselect as the unrestricted path finds the threshold: O(n).
+    """
+    if n_keep <= 0:
+        return math.inf, 0
+    m = 0
+    for p in params:
+        m += _gather_allowed(p, buffer[m:])
+    if n_keep > m:
+        names = ", ".join(p.name for p in params)
+        raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {m} are allowed")
+    threshold = float(_kth_largest(buffer[:m], n_keep - 1))
+    return threshold, n_keep - sum(_count_greater(p, threshold) for p in params)
+
+
 def select(params: Sequence[MaskedParam], global_topk: bool = False,
            history: "MaskHistory | None" = None, global_buffer: np.ndarray | None = None) -> None:
     """Set every searched param's mask and w_eff from its scores, and update the history.
@@ -86,6 +154,11 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
     ``global_topk`` one threshold over all searched params keeps the top-(1-k) of
     them together at the prune rate of the first searched param. Params with
     ``searched = False`` keep every edge (w_eff = theta0) and are not tracked.
+
+    A param with ``allowed`` set (hard pruning, :meth:`MaskedParam.restrict`) keeps
+    its top ``n_keep()`` |s| among the allowed edges only, with the same tie rule;
+    edges outside ``allowed`` are never selected. Raises ValueError when fewer edges
+    are allowed than the prune rate keeps.
     """
     searched = [p for p in params if p.searched]
     if history is not None:
@@ -95,12 +168,18 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
         if global_buffer is None or global_buffer.size < n_total:
             raise ValueError("global top-k needs a buffer of at least the number of searched edges")
         n_keep = keep_count(n_total, searched[0].prune_rate)
-        threshold, ties = global_threshold([p.flat("scores") for p in searched], n_keep, global_buffer)
+        if any(p.allowed is not None for p in searched):
+            threshold, ties = _restricted_threshold(searched, n_keep, global_buffer)
+        else:
+            threshold, ties = global_threshold([p.flat("scores") for p in searched], n_keep, global_buffer)
         for i, p in enumerate(searched):
             ties -= _apply(p, threshold, ties, history, i)
     else:
         for i, p in enumerate(searched):
-            threshold, ties = threshold_for(p.flat("scores"), p.n_keep(), p._buffer)
+            if p.allowed is None:
+                threshold, ties = threshold_for(p.flat("scores"), p.n_keep(), p._buffer)
+            else:
+                threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
             _apply(p, threshold, ties, history, i)
     for p in params:
         if not p.searched:

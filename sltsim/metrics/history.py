@@ -28,6 +28,9 @@ class MaskHistory:
     def __init__(self, params: Sequence, max_steps: int):
         self.names = [p.name for p in params]
         self.sizes = np.array([p.size for p in params], dtype=np.int64)
+        # edges each param may select this cycle (hard pruning restricts it; see
+        # MaskedParam.restrict): the denominator of the apparent dying ratio
+        self.n_searchable = np.array([_n_allowed(p) for p in params], dtype=np.int64)
         self.n_selected = np.zeros(len(params), np.int64)  # edges in the current mask m_t
         self.ever = [np.zeros(p.size, np.uint8) for p in params]
         self.n_ever = np.zeros(len(params), np.int64)
@@ -58,6 +61,22 @@ class MaskHistory:
         """d_t over all searched edges: the fraction never selected so far."""
         return float(1.0 - self.n_ever.sum() / self.sizes.sum())
 
+    def dying_ratio_apparent(self) -> float:
+        """Dying ratio among the searchable edges only (hard iEP's "apparent" ratio).
+
+        Edges outside the search space can never be selected, so they are left out of
+        both counts: 1 - ever-selected / searchable. Equals :meth:`dying_ratio` when
+        every edge is searchable; NaN when no edge is.
+        """
+        return _ratio_dying(self.n_ever.sum(), self.n_searchable.sum())
+
+    def dying_ratio_worst_case(self) -> float:
+        """Every edge outside the search space counted as dying: the plain :meth:`dying_ratio`."""
+        return self.dying_ratio()
+
+    def dying_ratio_apparent_per_layer(self) -> dict[str, float]:
+        return {n: _ratio_dying(e, s) for n, e, s in zip(self.names, self.n_ever, self.n_searchable)}
+
     def dying_ratio_per_layer(self) -> dict[str, float]:
         return {n: float(1.0 - e / s) for n, e, s in zip(self.names, self.n_ever, self.sizes)}
 
@@ -79,3 +98,12 @@ class MaskHistory:
     def dying_masks(self) -> list[np.ndarray]:
         """Per searched param, a boolean array (flat) that is True where the edge is dying."""
         return [e == 0 for e in self.ever]
+
+
+def _n_allowed(param) -> int:
+    allowed = getattr(param, "allowed", None)
+    return int(param.size) if allowed is None else int(np.count_nonzero(allowed))
+
+
+def _ratio_dying(n_ever, n_searchable) -> float:
+    return float(1.0 - n_ever / n_searchable) if n_searchable > 0 else float("nan")

@@ -11,6 +11,10 @@ from sltsim.search.ep import EdgePopup
 
 METHODS: dict = {m.name: m for m in (EdgePopup(),)}
 
+from sltsim.search.iterative import METHODS as _ITERATIVE  # noqa: E402
+
+METHODS.update({m.name: m for m in _ITERATIVE})
+
 
 def run_search(config, progress: bool = False) -> dict:
     """Run one config to its record (a plain, JSON-ready dict)."""

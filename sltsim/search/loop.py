@@ -120,6 +120,7 @@ class CycleResult:
     history: Optional[MaskHistory]
     epochs: list = field(default_factory=list)
     final_lr: float = 0.0
+    extra: dict = field(default_factory=dict)  # JSON-ready per-cycle accounting a method adds
 
 
 LrFn = Callable[[int, int], float]
@@ -194,6 +195,7 @@ def cycle_summary(search: Search, cycle: CycleResult) -> dict:
     out = {"prune_rate": cycle.prune_rate, "epochs": cycle.epochs, "final_lr": cycle.final_lr}
     h = cycle.history
     if h is None:
+        out.update(cycle.extra)
         return out
     d = h.dying_ratio()
     masked = 1.0 - h.n_selected.sum() / h.sizes.sum()
@@ -203,6 +205,7 @@ def cycle_summary(search: Search, cycle: CycleResult) -> dict:
                "k_minus_d": float((1 - sel / size) - (1 - ev / size))}
         for name, size, sel, ev in zip(h.names, h.sizes, h.n_selected, h.n_ever)
     }
+    out.update(cycle.extra)
     return out
 
 
@@ -215,7 +218,8 @@ def summarise(search: Search, cycles: list[CycleResult], status: str = "ok", rea
     summaries = [cycle_summary(search, c) for c in cycles]
     record["cycles"] = summaries
     last = summaries[-1] if summaries else {}
-    for name in ("dying_ratio", "k_minus_d", "reverted_ratio", "per_layer"):
+    for name in ("dying_ratio", "k_minus_d", "reverted_ratio", "per_layer",
+                 "dying_ratio_apparent", "dying_ratio_worst_case"):
         if name in last:
             record[name] = last[name]
     record["prune_rate"] = last.get("prune_rate", config.final_prune_rate)

@@ -1,0 +1,284 @@
+"""Iterative edge-popup (iEP): every variant of the paper's Table 3 (Sec. 4).
+
+Cycle i = 1..C is one edge-popup run (:func:`sltsim.search.loop.run_cycle`, a fresh
+:class:`~sltsim.metrics.history.MaskHistory` per cycle) at the prune rate k_i of
+:mod:`sltsim.search.schedule`. m*_i is the cycle's final mask: the top-k of its
+final scores s*_i at k_i (:func:`sltsim.search.loop.final_masks`). What the variants
+carry from cycle i-1 into cycle i:
+
+=================  =============  ======================  =================  =======
+method             search space   scores at cycle start    learning rate      zeroed
+=================  =============  ======================  =================  =======
+``hard-ft``        m*_{i-1} th0   s*_{i-1}                 gamma*_{i-1}, held  -
+``hard-srw``       m*_{i-1} th0   s0 (bit for bit)         schedule restarts   -
+``hard-sri``       m*_{i-1} th0   fresh draw               schedule restarts   -
+``hard-lr``        m*_{i-1} th0   s*_{i-1}                 schedule restarts   -
+``soft-lr``        th0            s*_{i-1}                 schedule restarts   -
+``soft-lr-zero``   th0            m*_{i-1} * s*_{i-1}      schedule restarts   yes
+``soft-srw-zero``  th0            m*_{i-1} * s0            schedule restarts   yes
+=================  =============  ======================  =================  =======
+
+- Hard: the edges outside m*_{i-1} can never be selected again
+  (:meth:`~sltsim.engine.supermask.MaskedParam.restrict`); the prune rate k_i still
+  counts over all edges, so each cycle masks p of the remaining ones.
+- Soft (the paper's proposal; ``soft-lr`` is its default): every edge stays searchable.
+- FT (fine-tuning): cycles after the first run at the final learning rate of the
+  previous cycle held constant ("we use the final learning rate in the first
+  iteration for the subsequent iterations", Sec. 4.1). All others rewind the
+  learning rate: the config's schedule (warm-up included) restarts each cycle.
+- SRi draws new scores from the config's score initialiser with the run's
+  ``"method"`` random stream (deterministic per seed), at the final prune rate as
+  :func:`~sltsim.search.loop.build_search` does for s0.
+- Zero init (soft pruning "w/ zero init", after soft filter pruning): exactly the
+  scores of the edges outside m*_{i-1} are set to 0. The straight-through gradient is
+  sign(s) * dL/dw_eff * theta0 with sign(0) = 0 and weight decay adds wd * s = 0, so
+  a zeroed score gets no update and stays 0 for good: |s| = 0 ranks last, and the
+  edge is never selected again while nonzero scores outnumber the kept edges.
+  This is the mechanism behind the paper's finding that zero init induces dying
+  edges (Sec. 4.2): soft pruning with zero init acts as hard pruning.
+- Momentum buffers are reset at every cycle start (a new cycle starts a new search,
+  as a fresh ``torch.optim.SGD`` per cycle would).
+
+Per-cycle accounting (``record["cycles"][i]``, added to the loop's summary):
+``dying_ratio`` (Eq. 2 over all searched edges, history reset each cycle) and
+``k_minus_d``; ``dying_ratio_apparent`` (dying among the searchable edges, m*_{i-1}
+for hard methods) and ``dying_ratio_worst_case`` (every edge removed earlier also
+counted as dying; this *is* ``dying_ratio``, the same formula as for EP and soft iEP);
+``revived_ratio`` (share of m*_i outside m*_{i-1}; 0 for hard methods by
+construction); ``n_masked`` per layer; on planted targets ``false_negative_dying``
+and ``true_negative_dying``; and ``score_ranks``, the Fig. 5b snapshot (see
+:class:`RankSample`). The record's top-level keys describe the final cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from sltsim.data import steps_per_epoch
+from sltsim.init import initialise_scores
+from sltsim.search import schedule as schedules
+from sltsim.search.loop import CycleResult, Search, final_masks, run_cycle, set_prune_rate
+
+RANK_SAMPLE_SIZE = 200  # edges whose score rank is followed across cycles (the paper's Fig. 5b)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of Table 3.
+
+    hard : search space m*_{i-1} theta0 (True) or theta0 (False).
+    scores : at cycle start, "inherit" s*_{i-1}, "rewind" to s0, or "reinit" (fresh draw).
+    zero_init : zero the scores of the edges outside m*_{i-1} at cycle start.
+    fine_tune : hold gamma*_{i-1} after cycle 1 instead of restarting the schedule.
+    """
+
+    name: str
+    hard: bool
+    scores: str
+    zero_init: bool
+    fine_tune: bool
+    description: str
+
+
+VARIANTS = (
+    Variant("hard-ft", True, "inherit", False, True,
+            "hard iEP, fine-tuning: search m*_{i-1}, scores s*_{i-1}, lr held at the previous cycle's final lr"),
+    Variant("hard-srw", True, "rewind", False, False,
+            "hard iEP, score rewinding: search m*_{i-1}, scores s0, lr schedule restarts"),
+    Variant("hard-sri", True, "reinit", False, False,
+            "hard iEP, score reinitialising: search m*_{i-1}, fresh scores, lr schedule restarts"),
+    Variant("hard-lr", True, "inherit", False, False,
+            "hard iEP, lr rewinding: search m*_{i-1}, scores s*_{i-1}, lr schedule restarts"),
+    Variant("soft-lr", False, "inherit", False, False,
+            "soft iEP (paper default): search all edges, scores s*_{i-1}, lr schedule restarts"),
+    Variant("soft-lr-zero", False, "inherit", True, False,
+            "soft iEP, lr rewinding + zero init: scores m*_{i-1}*s*_{i-1}, lr schedule restarts"),
+    Variant("soft-srw-zero", False, "rewind", True, False,
+            "soft iEP, score rewinding + zero init: scores m*_{i-1}*s0, lr schedule restarts"),
+)
+
+CycleHook = Callable[..., None]
+
+
+class IterativeEdgePopup:
+    """One Table 3 variant as a search method (``--method NAME``)."""
+
+    def __init__(self, variant: Variant):
+        self.variant = variant
+        self.name = variant.name
+        self.description = variant.description
+
+    def validate(self, config) -> None:
+        schedules.from_config(config)
+
+    def final_prune_rate(self, config) -> float:
+        return schedules.from_config(config).final_prune_rate
+
+    def run(self, search: Search, progress: bool = False, on_cycle_start: Optional[CycleHook] = None,
+            on_cycle_end: Optional[CycleHook] = None) -> list[CycleResult]:
+        """Run every cycle; one :class:`CycleResult` per cycle, with its accounting in ``extra``.
+
+        ``on_cycle_start(search, i)`` is called once cycle i's scores, search space and
+        prune rate are set, before its first step; ``on_cycle_end(search, i, result)``
+        after m*_i is set (for tests and analysis; the CLI passes neither).
+        """
+        config = search.config
+        plan = schedules.from_config(config)
+        searched = search.searched
+        s0 = [p.scores.copy() for p in searched]
+        sample = RankSample.draw(searched, search.rngs["method"])
+        previous: Optional[list[np.ndarray]] = None  # m*_{i-1}, flat uint8 per searched param
+        results: list[CycleResult] = []
+        for i, k in enumerate(plan.prune_rates, start=1):
+            lr_fn = None
+            if previous is not None:
+                self._start_cycle(search, s0, previous)
+                if self.variant.fine_tune:
+                    lr_fn = _held(results[-1].final_lr)
+            set_prune_rate(search, k)
+            if on_cycle_start is not None:
+                on_cycle_start(search, i)
+            result = run_cycle(search, config.epochs, lr_fn, progress=progress,
+                               desc=f"{self.name} {i}/{plan.cycles}")
+            final_masks(search)
+            masks = [p.mask.reshape(-1).copy() for p in searched]
+            result.extra = self._accounting(search, result, i, previous, masks, sample)
+            results.append(result)
+            if on_cycle_end is not None:
+                on_cycle_end(search, i, result)
+            previous = masks
+        return results
+
+    def _start_cycle(self, search: Search, s0: list, previous: list) -> None:
+        """Carry cycle i-1 into cycle i: scores, search space, optimiser state."""
+        v, config = self.variant, search.config
+        searched = search.searched
+        search.optimizer.reset_state()
+        if v.scores == "rewind":
+            for p, s in zip(searched, s0):
+                np.copyto(p.scores, s)
+        elif v.scores == "reinit":
+            initialise_scores(search.params, config.score_init, config.final_prune_rate, search.rngs["method"])
+        for p, m in zip(searched, previous):
+            if v.zero_init:
+                p.flat("scores")[m == 0] = 0
+            if v.hard:
+                p.restrict(m)
+
+    def _accounting(self, search: Search, result: CycleResult, cycle: int, previous, masks, sample) -> dict:
+        searched = search.searched
+        n_total = sum(p.size for p in searched)
+        extra: dict = {
+            "cycle": cycle,
+            "search_space": "hard" if self.variant.hard else "soft",
+            "searchable_ratio": sum(p.n_allowed() for p in searched) / n_total,
+            "n_masked": {p.name: int(p.size - np.count_nonzero(m)) for p, m in zip(searched, masks)},
+        }
+        if previous is not None:
+            revived = sum(int(np.count_nonzero(m & (1 - q))) for m, q in zip(masks, previous))
+            extra["revived_ratio"] = revived / max(sum(int(np.count_nonzero(m)) for m in masks), 1)
+        h = result.history
+        if h is not None:
+            apparent = h.dying_ratio_apparent()
+            searchable = int(h.n_searchable.sum())
+            extra["dying_ratio_apparent"] = apparent
+            extra["dying_ratio_worst_case"] = h.dying_ratio_worst_case()
+            extra["k_minus_d_apparent"] = float((searchable - h.n_selected.sum()) / searchable - apparent)
+            extra["dying_ratio_apparent_per_layer"] = h.dying_ratio_apparent_per_layer()
+            per_epoch = steps_per_epoch(search.data.X_train.shape[0], search.config.batch_size)
+            for e, row in enumerate(result.epochs):
+                ever = h.ever_per_step[(e + 1) * per_epoch - 1].sum()
+                row["dying_ratio_apparent"] = float(1.0 - ever / searchable)
+            if search.ticket is not None:
+                extra.update(planted_dying_split(search, h))
+        extra["score_ranks"] = sample.snapshot(searched)
+        return extra
+
+
+def _held(lr: float):
+    return lambda step, total: lr
+
+
+@dataclass(frozen=True)
+class RankSample:
+    """A fixed random sample of edges whose score rank is recorded at every cycle end.
+
+    layer : (m,) index into the searched params; index : (m,) flat edge index.
+    """
+
+    layer: np.ndarray
+    index: np.ndarray
+
+    @classmethod
+    def draw(cls, params, rng: np.random.Generator, size: int = RANK_SAMPLE_SIZE) -> "RankSample":
+        """Up to ``size`` distinct edges, uniform over all searched edges, in (layer, index) order."""
+        sizes = np.array([p.size for p in params], np.int64)
+        total = int(sizes.sum())
+        pick = np.sort(rng.choice(total, size=min(size, total), replace=False))
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        layer = np.searchsorted(offsets, pick, side="right") - 1
+        return cls(layer.astype(np.int64), (pick - offsets[layer]).astype(np.int64))
+
+    def snapshot(self, params) -> dict:
+        """Ranks of the sampled edges in their layer's selection order, with each layer's threshold.
+
+        ``rank`` = position / n in [0, 1): 0 is the top edge, ordering by allowed first,
+        then |s| descending, then index (the order :func:`~sltsim.engine.supermask.select`
+        uses). ``threshold`` is the layer's kept fraction in the current mask (about
+        1 - k_i), so an edge is selected exactly when ``rank < threshold``.
+        """
+        rank = np.zeros(self.index.size)
+        threshold = np.zeros(self.index.size)
+        for li in np.unique(self.layer):
+            p = params[li]
+            at = self.layer == li
+            rank[at] = selection_positions(p)[self.index[at]] / p.size
+            threshold[at] = np.count_nonzero(p.mask) / p.size
+        return {"layer": [params[li].name for li in self.layer], "index": self.index.tolist(),
+                "rank": rank.tolist(), "threshold": threshold.tolist()}
+
+
+def selection_positions(param) -> np.ndarray:
+    """(size,) each edge's 0-based position in the selection order of ``param`` (0 = kept first)."""
+    a = np.abs(param.flat("scores"))
+    outside = np.zeros(a.size, np.uint8) if param.allowed is None else 1 - param.allowed
+    order = np.lexsort((np.arange(a.size), -a, outside))
+    positions = np.empty(a.size, np.int64)
+    positions[order] = np.arange(a.size)
+    return positions
+
+
+def planted_dying_split(search: Search, history) -> dict:
+    """False- and true-negative dying edges of one cycle on a planted target P.
+
+    ``false_negative_dying`` / ``true_negative_dying``: dying edges of the cycle in / not
+    in P, over all searched edges (fn + tn = ``dying_ratio``); ``ticket_dying_ratio``: the
+    share of P that is dying. For a restricted (hard) search space the ``*_apparent``
+    versions count only the searchable edges, over the searchable edges, and
+    ``ticket_removed_ratio`` is the share of P already outside the search space (edges
+    of P hard pruning can no longer find). Counts: :func:`sltsim.metrics.planted.fn_tn_counts`.
+    """
+    from sltsim.metrics.planted import fn_tn_counts
+
+    searched = search.searched
+    ticket = [search.ticket.masks[p.name].reshape(-1) != 0 for p in searched]
+    dying = history.dying_masks()
+    fn, tn = fn_tn_counts(dying, ticket)
+    total, n_ticket = int(history.sizes.sum()), sum(int(t.sum()) for t in ticket)
+    out = {"false_negative_dying": int(fn.sum()) / total, "true_negative_dying": int(tn.sum()) / total,
+           "ticket_dying_ratio": int(fn.sum()) / n_ticket if n_ticket else float("nan")}
+    if any(p.allowed is not None for p in searched):
+        allowed = [np.ones(p.size, bool) if p.allowed is None else p.allowed != 0 for p in searched]
+        fn_a, tn_a = fn_tn_counts([d & a for d, a in zip(dying, allowed)], ticket)
+        searchable = int(history.n_searchable.sum())
+        removed = sum(int(np.count_nonzero(t & ~a)) for t, a in zip(ticket, allowed))
+        out.update(false_negative_dying_apparent=int(fn_a.sum()) / searchable,
+                   true_negative_dying_apparent=int(tn_a.sum()) / searchable,
+                   ticket_removed_ratio=removed / n_ticket if n_ticket else float("nan"))
+    return out
+
+
+METHODS = tuple(IterativeEdgePopup(v) for v in VARIANTS)
