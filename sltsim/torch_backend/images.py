@@ -56,7 +56,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Rebuilds dicts, lists, bytes and NumPy arrays; refuses every other global."""
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # how Python 3 writes bytes at protocol 2
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

@@ -44,8 +44,6 @@ def validate(config) -> None:
                              f"{', '.join(TORCH_ONLY_MODELS)} with backend torch; got {config.model!r}") from None
     if config.data not in TORCH_DATASETS:
         raise ValueError(f"data must be one of {', '.join(TORCH_DATASETS)} with backend torch; got {config.data!r}")
-    if config.data in IMAGE_DATASETS and config.model.startswith("mlp"):
-        raise ValueError(f"model must be a conv net or a resnet for image data {config.data}; got {config.model!r}")
     if config.data in IMAGE_DATASETS and config.data_dir is None:
         raise ValueError(f"data_dir must name the local directory that holds {config.data} "
                          f"(nothing is downloaded); got none")
