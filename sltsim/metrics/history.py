@@ -39,6 +39,13 @@ class MaskHistory:
         self.ever_per_step = np.zeros((max(int(max_steps), 1), len(params)), np.int64)
         self.step = 0
         self._first = True
+        # first selection at log2 resolution, for the planted metrics: after steps
+        # 1, 2, 4, 8, ... and the last one, edges selected for the first time get the
+        # snapshot's number j (1-based; 0 = not selected by any snapshot yet), so an
+        # edge with j was first selected at a step in (snapshot_steps[j-2], snapshot_steps[j-1]]
+        self.first_selected = [np.zeros(p.size, np.uint8) for p in params]
+        self.snapshot_steps: list[int] = []
+        self._next_snapshot = 1
 
     # -- called by select() -------------------------------------------------
     def begin_step(self) -> None:
@@ -55,6 +62,25 @@ class MaskHistory:
         self.ever_per_step[self.step] = self.n_ever
         self.step += 1
         self._first = False
+        if self.step == self._next_snapshot or self.step == self.ever_per_step.shape[0]:
+            self.snapshot_first_selected()
+
+    def snapshot_first_selected(self) -> None:
+        """Stamp the edges selected since the last snapshot with the next snapshot number.
+
+        O(edges); called by :meth:`end_step` only after steps 1, 2, 4, 8, ... and the
+        last step, so it costs O(edges * log2(steps)) per cycle.
+        """
+        if self.snapshot_steps and self.snapshot_steps[-1] == self.step:
+            return
+        j = len(self.snapshot_steps) + 1
+        if j > 255:
+            return
+        for ever, first in zip(self.ever, self.first_selected):
+            first[(ever != 0) & (first == 0)] = j
+        self.snapshot_steps.append(self.step)
+        while self._next_snapshot <= self.step:
+            self._next_snapshot *= 2
 
     # -- read-outs ----------------------------------------------------------
     def dying_ratio(self) -> float:

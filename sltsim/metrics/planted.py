@@ -1,0 +1,218 @@
+"""Planted-target metrics: the exact false/true-negative split of dying edges, and recovery of P.
+
+Words (DESIGN.md): an edge is *dying* when it was never selected in the cycle (e_t = 0).
+A false-negative dying edge is dying and in the planted ticket P; a true-negative dying
+edge is dying and not in P; fn + tn = dying, exactly (integer counts).
+
+Recovery of P by the final mask M (m_{T+1}): recall = |P and M| / |P|, precision =
+|P and M| / |M|. A search may find an equally good subnetwork on other hidden units
+(the symmetry of paper Section 3), so recall is also reported after alignment:
+
+aligned recall. For each hidden group g (a hidden layer, or conv channels) let A_T be the
+teacher's pre-activations of its w_g kept units and A_S the student's pre-activations of
+all d_g units (the output of the unit's weight layer, on the first ``PROBE_SIZE`` test
+inputs; conv maps contribute one row per input and pixel), student with w_eff = M * theta0,
+teacher with w_eff = P * theta0. pi_g maps each kept teacher unit to a distinct student
+unit maximising the summed Pearson correlation corr(A_T[:, u], A_S[:, pi_g(u)])
+(scipy.optimize.linear_sum_assignment; constant columns have correlation 0). Inputs and
+outputs map to themselves. An edge of P from in-unit u to out-unit v (at kernel entry /
+flattened pixel q) maps to the student edge pi(u) -> pi(v) at the same q; aligned recall
+= |mapped P edges that are in M| / |P|. With a residual student, or layers the probe cannot
+reach, it is None.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from sltsim.ticket import layer_io, outputs, restricted_to, teacher_outputs
+
+PROBE_SIZE = 512
+
+
+def fn_tn_counts(dying_masks, ticket_masks) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer (false-negative, true-negative) dying edge counts, int64 arrays (layers,).
+
+    Parameters
+    ----------
+    dying_masks : per layer, a bool array (any shape, e.g. ``MaskHistory.dying_masks()``),
+        True where the edge is dying.
+    ticket_masks : per layer, an array of the same size, nonzero where the edge is in P.
+    """
+    dying_masks, ticket_masks = list(dying_masks), list(ticket_masks)
+    if len(dying_masks) != len(ticket_masks):
+        raise ValueError(f"got {len(dying_masks)} dying masks but {len(ticket_masks)} ticket masks")
+    fn = np.zeros(len(dying_masks), np.int64)
+    tn = np.zeros(len(dying_masks), np.int64)
+    for i, (d, t) in enumerate(zip(dying_masks, ticket_masks)):
+        d, t = np.asarray(d).reshape(-1) != 0, np.asarray(t).reshape(-1) != 0
+        if d.size != t.size:
+            raise ValueError(f"layer {i}: dying mask has {d.size} edges but ticket mask {t.size}")
+        fn[i] = np.count_nonzero(d & t)
+        tn[i] = np.count_nonzero(d) - fn[i]
+    return fn, tn
+
+
+def first_selected_counts(history, ticket_masks) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """When P's edges were first selected, from MaskHistory's log2 snapshots.
+
+    Returns (bin_upper_step, counts (layers, bins), never (layers,)): counts[l, j] edges of
+    P in layer l were first selected at a step in (bin_upper_step[j-1], bin_upper_step[j]]
+    (bin_upper_step[-1] read as 0); ``never`` are dying (the false negatives).
+    """
+    steps = list(history.snapshot_steps)
+    late = bool(history.step) and (not steps or steps[-1] < history.step)
+    if late:  # edges selected after the last snapshot, without touching the history
+        steps.append(history.step)
+    counts = np.zeros((len(ticket_masks), len(steps)), np.int64)
+    never = np.zeros(len(ticket_masks), np.int64)
+    for i, (first, ever, t) in enumerate(zip(history.first_selected, history.ever, ticket_masks)):
+        t = np.asarray(t).reshape(-1) != 0
+        stamp = first[t].astype(np.int64)
+        if late:
+            stamp[(stamp == 0) & (ever[t] != 0)] = len(steps)
+        never[i] = np.count_nonzero(ever[t] == 0)
+        counts[i] = np.bincount(stamp, minlength=len(steps) + 1)[1:]
+    return steps, counts, never
+
+
+def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(a, b) Pearson correlations between the columns of A (N, a) and B (N, b); 0 for a constant column."""
+    def standardise(X):
+        X = X.astype(np.float64) - X.mean(axis=0)
+        norm = np.sqrt((X * X).sum(axis=0))
+        return X / np.where(norm > 0, norm, np.inf)
+
+    return standardise(A).T @ standardise(B)
+
+
+def align_units(teacher_acts: np.ndarray, student_acts: np.ndarray) -> np.ndarray:
+    """(w,) distinct student unit per teacher unit maximising the summed correlation.
+
+    teacher_acts : (N, w) activations of the teacher's units; student_acts : (N, d), d >= w.
+    """
+    if teacher_acts.shape[1] > student_acts.shape[1]:
+        raise ValueError(f"cannot align {teacher_acts.shape[1]} teacher units to {student_acts.shape[1]} student units")
+    rows, cols = linear_sum_assignment(correlation(teacher_acts, student_acts), maximize=True)
+    out = np.empty(teacher_acts.shape[1], np.int64)
+    out[rows] = cols
+    return out
+
+
+def hidden_activations(model, ticket, X: np.ndarray) -> dict | None:
+    """{hidden group: (rows, units) pre-activations} with the model's current w_eff, or None
+    when the ticket is residual or a hidden group's layer is not a top-level layer."""
+    if ticket.residual:
+        return None
+    seen = layer_io(model, X)
+    acts = {}
+    for link in ticket.links:
+        if link.in_group is None or link.out_group == "output":
+            continue
+        if link.name not in seen:
+            return None
+        Y = seen[link.name][1]
+        acts[link.out_group] = np.moveaxis(Y, 1, -1).reshape(-1, Y.shape[1]) if Y.ndim > 2 else Y
+    return acts
+
+
+def alignment(model, ticket, X: np.ndarray) -> dict | None:
+    """{group: (d,) student unit of each teacher unit (-1 where the teacher has none)} for
+    every group, identity for inputs and outputs; None when activations cannot be read."""
+    student = hidden_activations(model, ticket, X)
+    with restricted_to(model, ticket.masks):
+        teacher = hidden_activations(model, ticket, X)
+    if student is None or teacher is None:
+        return None
+    maps = {}
+    for group, kept in ticket.units.items():
+        if group in ("input", "output"):
+            maps[group] = np.arange(kept.size)
+            continue
+        m = np.full(student[group].shape[1], -1, np.int64)
+        m[kept] = align_units(teacher[group][:, kept], student[group])
+        maps[group] = m
+    return maps
+
+
+def aligned_hits(ticket, name: str, shape, ticket_mask: np.ndarray, mask: np.ndarray, maps: dict) -> int:
+    """Edges of P in tensor ``name`` whose aligned image is in ``mask`` (see the module docstring)."""
+    link = ticket.link(name)
+    idx = np.flatnonzero(ticket_mask.reshape(-1))
+    if link.in_group is None:
+        mapped = maps[link.out_group][idx]
+    else:
+        n_in, kernel = shape[1], int(np.prod(shape[2:], dtype=np.int64))
+        out, rest = np.divmod(idx, n_in * kernel)
+        feat, q = np.divmod(rest, kernel)
+        unit, pixel = np.divmod(feat, link.repeat)
+        mapped = (maps[link.out_group][out] * n_in + maps[link.in_group][unit] * link.repeat + pixel) * kernel + q
+    if np.any(mapped < 0):
+        raise ValueError(f"ticket edge of {name} touches a unit outside the ticket")
+    return int(np.count_nonzero(mask.reshape(-1)[mapped]))
+
+
+def teacher_agreement(student_out: np.ndarray, teacher_out: np.ndarray, task: str) -> float:
+    """Classification: fraction of inputs where argmax student == argmax teacher. Regression:
+    R^2 = 1 - sum (student - teacher)^2 / sum (teacher - its per-output mean)^2 (pooled over outputs)."""
+    if task == "classification":
+        return float(np.mean(student_out.argmax(axis=1) == teacher_out.argmax(axis=1)))
+    t = teacher_out.astype(np.float64)
+    total = float(((t - t.mean(axis=0)) ** 2).sum())
+    residual = float(((student_out.astype(np.float64) - t) ** 2).sum())
+    return 1.0 - residual / total if total > 0 else math.nan
+
+
+def _ratio(a, b):
+    return float(a / b) if b else math.nan
+
+
+def planted_metrics(search, history) -> dict:
+    """Planted-target metrics of a finished run, as plain JSON-ready values.
+
+    Called after the final masks m_{T+1} are set; ``history`` is the last cycle's
+    MaskHistory or None (then the dying-edge entries are None). Fractions of dying edges
+    are over all searched edges and come from integer counts, so
+    false_negative_dying + true_negative_dying == history.dying_ratio() up to rounding.
+    """
+    ticket, model, searched = search.ticket, search.model, search.searched
+    names = [p.name for p in searched]
+    P = [ticket.masks[n].reshape(-1) != 0 for n in names]
+    M = [p.mask.reshape(-1) != 0 for p in searched]
+    sizes = np.array([p.size for p in searched], np.int64)
+    n_P = np.array([t.sum() for t in P], np.int64)
+    n_M = np.array([m.sum() for m in M], np.int64)
+    hits = np.array([np.count_nonzero(t & m) for t, m in zip(P, M)], np.int64)
+    X_test = search.data.X_test
+    agreement = teacher_agreement(outputs(model, X_test), teacher_outputs(model, ticket, X_test), search.data.task)
+    maps = alignment(model, ticket, X_test[:PROBE_SIZE])
+    aligned = None if maps is None else np.array(
+        [aligned_hits(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) for p in searched], np.int64)
+    total = int(sizes.sum())
+    out = {"ticket_remaining": _ratio(n_P.sum(), total), "recall": _ratio(hits.sum(), n_P.sum()),
+           "precision": _ratio(hits.sum(), n_M.sum()),
+           "aligned_recall": None if aligned is None else _ratio(aligned.sum(), n_P.sum()),
+           "teacher_agreement": agreement, "false_negative_dying": None, "true_negative_dying": None,
+           "ticket_dying_ratio": None, "first_selected_histogram": None}
+    per_layer = {n: {"size": int(s), "ticket_edges": int(k), "ticket_remaining": _ratio(k, s),
+                     "recall": _ratio(h, k), "precision": _ratio(h, m),
+                     "aligned_recall": None if aligned is None else _ratio(aligned[i], k)}
+                 for i, (n, s, k, h, m) in enumerate(zip(names, sizes, n_P, hits, n_M))}
+    if history is not None:
+        fn, tn = fn_tn_counts(history.dying_masks(), P)
+        steps, counts, never = first_selected_counts(history, P)
+        out.update(false_negative_dying=_ratio(fn.sum(), total), true_negative_dying=_ratio(tn.sum(), total),
+                   ticket_dying_ratio=_ratio(fn.sum(), n_P.sum()),
+                   first_selected_histogram={"bin_upper_step": steps, "counts": counts.sum(axis=0).tolist(),
+                                             "never": int(never.sum())})
+        for i, n in enumerate(names):
+            per_layer[n].update(false_negative_dying=_ratio(fn[i], sizes[i]), true_negative_dying=_ratio(tn[i], sizes[i]),
+                                ticket_dying_ratio=_ratio(fn[i], n_P[i]),
+                                first_selected_histogram={"bin_upper_step": steps, "counts": counts[i].tolist(),
+                                                          "never": int(never[i])})
+    out["planted_per_layer"] = per_layer
+    return out
+

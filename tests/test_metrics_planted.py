@@ -1,0 +1,165 @@
+"""Planted metrics: the exact fn/tn split, recovery of P, alignment of hidden units."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sltsim.config import RunConfig
+from sltsim.engine.models import build_model
+from sltsim.engine.supermask import select
+from sltsim.init import initialise_weights
+from sltsim.metrics.history import MaskHistory
+from sltsim.metrics.planted import (align_units, aligned_hits, alignment, fn_tn_counts, planted_metrics,
+                                    teacher_agreement)
+from sltsim.search.loop import build_search, run_cycle, summarise
+from sltsim.ticket import draw_ticket
+from tests.strategies import seeds
+
+PLANTED = dict(data="planted", model="mlp:16,32,32,10", n_train=256, n_test=256, batch_size=64)
+
+
+@st.composite
+def masks_and_tickets(draw):
+    sizes = draw(st.lists(st.integers(1, 60), min_size=1, max_size=4))
+    dying = [draw(hnp.arrays(np.bool_, n)) for n in sizes]
+    ticket = [draw(hnp.arrays(np.uint8, n, elements=st.integers(0, 1))) for n in sizes]
+    return dying, ticket
+
+
+@given(masks_and_tickets())
+def test_fn_plus_tn_is_dying(case):
+    dying, ticket = case
+    fn, tn = fn_tn_counts(dying, ticket)
+    for d, t, f, n in zip(dying, ticket, fn, tn):
+        assert f == sum(1 for a, b in zip(d, t) if a and b)  # naive count
+        assert f + n == d.sum()
+
+
+def test_fn_tn_refuses_mismatched_layers():
+    with pytest.raises(ValueError, match="3 edges but ticket mask 4"):
+        fn_tn_counts([np.ones(3, bool)], [np.ones(4)])
+
+
+@given(seed=seeds, steps=st.integers(1, 12))
+def test_fn_tn_fractions_sum_to_the_history_dying_ratio(seed, steps):
+    rng = np.random.default_rng(seed)
+    model = build_model("mlp:6,9,4", (6,), 4)
+    for p in model.params:
+        p.prune_rate = 0.7
+    initialise_weights(model.params, "kaiming_normal", 0.7, rng)
+    ticket = draw_ticket(model.params, 0.3, 1.0, rng)
+    history = MaskHistory(model.params, steps)
+    for _ in range(steps):
+        for p in model.params:
+            p.scores[...] = rng.standard_normal(p.shape)
+        select(model.params, False, history)
+    fn, tn = fn_tn_counts(history.dying_masks(), [ticket.masks[p.name] for p in model.params])
+    assert (fn.sum() + tn.sum()) / history.sizes.sum() == pytest.approx(history.dying_ratio(), abs=1e-12)
+
+
+def _perfect_search(**changes):
+    """Scores put exactly P on top (|s| >= 0.6 on P, <= 0.4 elsewhere) and
+    k = 1 - r, so each layer's keep count is |P|; lr 0 keeps them there."""
+    config = RunConfig(**{**PLANTED, **changes, "ticket_remaining": 0.1, "prune_rate": 0.9, "lr": 0.0})
+    search = build_search(config)
+    rng = np.random.default_rng(0)
+    for p in search.searched:
+        P = search.ticket.masks[p.name]
+        assert P.sum() == p.n_keep()
+        p.scores[...] = P + rng.uniform(0.0, 0.4, p.shape) * rng.choice([-1, 1], p.shape)
+    return search
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_scores_on_p_reach_the_teacher_exactly(task):
+    search = _perfect_search(task=task)
+    cycle = run_cycle(search, 2)
+    record = summarise(search, [cycle])
+    assert record["teacher_agreement"] == 1.0
+    assert record["recall"] == 1.0 and record["precision"] == 1.0 and record["aligned_recall"] == 1.0
+    assert record["false_negative_dying"] == 0.0 and record["ticket_dying_ratio"] == 0.0
+    assert record["true_negative_dying"] == pytest.approx(record["dying_ratio"], abs=1e-12)
+    assert record["dying_ratio"] == pytest.approx(0.9, abs=2e-3)
+    hist = record["first_selected_histogram"]
+    n_P = sum(layer["ticket_edges"] for layer in record["planted_per_layer"].values())
+    assert hist["counts"][0] == n_P and sum(hist["counts"]) == n_P and hist["never"] == 0
+    assert hist["bin_upper_step"][0] == 1 and hist["bin_upper_step"][-1] == cycle.history.step
+    if task == "classification":
+        assert record["test_acc"] == 1.0
+
+
+def test_first_selection_histogram_and_fn_split_after_training():
+    search = build_search(RunConfig(**PLANTED, epochs=3, prune_rate=0.6))
+    cycle = run_cycle(search, 3)
+    record = summarise(search, [cycle])
+    hist = record["first_selected_histogram"]
+    steps = hist["bin_upper_step"]
+    assert steps == sorted(steps) and steps[:3] == [1, 2, 4] and steps[-1] == 3 * 4
+    n_P = sum(layer["ticket_edges"] for layer in record["planted_per_layer"].values())
+    assert sum(hist["counts"]) + hist["never"] == n_P
+    n = sum(p.size for p in search.searched)
+    assert record["false_negative_dying"] * n == pytest.approx(hist["never"])
+    assert record["false_negative_dying"] + record["true_negative_dying"] == pytest.approx(record["dying_ratio"], abs=1e-12)
+    for layer in record["planted_per_layer"].values():
+        assert layer["false_negative_dying"] + layer["true_negative_dying"] <= 0.6 + 1e-9
+
+
+def test_metrics_without_history():
+    search = _perfect_search(track_history=False)
+    cycle = run_cycle(search, 1)
+    assert cycle.history is None
+    record = summarise(search, [cycle])
+    assert record["false_negative_dying"] is None and record["first_selected_histogram"] is None
+    assert record["teacher_agreement"] == 1.0 and record["recall"] == 1.0
+    assert planted_metrics(search, None)["aligned_recall"] == 1.0
+
+
+@given(seed=seeds, w=st.integers(1, 12), extra=st.integers(0, 10))
+def test_alignment_recovers_a_permutation(seed, w, extra):
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal((200, w))
+    where = rng.permutation(w + extra)[:w]
+    student = rng.standard_normal((200, w + extra))
+    student[:, where] = 3.0 * teacher + 1.0  # correlation 1, any positive scale and shift
+    np.testing.assert_array_equal(align_units(teacher, student), where)
+
+
+def test_alignment_finds_a_student_that_uses_other_hidden_units():
+    """A student whose mask is P moved onto other hidden units, with theta0 copied there,
+    computes the teacher's function: plain recall 0, aligned recall 1."""
+    rng = np.random.default_rng(5)
+    model = build_model("mlp:10,16,16,4", (10,), 4)
+    initialise_weights(model.params, "signed_kaiming_constant", 0.5, rng)
+    ticket = draw_ticket(model.params, 0.2, 0.5, rng)
+    perm = {}  # hidden group -> involution swapping the kept units with the others
+    for group in ("hidden1", "hidden2"):
+        kept = ticket.units[group]
+        others = rng.permutation(np.setdiff1d(np.arange(16), kept))
+        perm[group] = np.arange(16)
+        perm[group][kept], perm[group][others] = others, kept
+    ident = {"input": np.arange(10), "output": np.arange(4)}
+    for link, p in zip(ticket.links, model.params):
+        po, pi = {**ident, **perm}[link.out_group], {**ident, **perm}[link.in_group]
+        P = ticket.masks[p.name] != 0
+        M = np.zeros_like(P)
+        M[np.ix_(po, pi)] = P  # M[po[o], pi[i]] = P[o, i]
+        p.theta0[np.ix_(po, pi)] = np.where(P, p.theta0, p.theta0[np.ix_(po, pi)])
+        p.mask[...] = M
+        np.multiply(M, p.theta0, out=p.w_eff)
+        assert not (M & P).any()
+    X = rng.standard_normal((300, 10)).astype(np.float32)
+    maps = alignment(model, ticket, X)
+    for group in perm:
+        np.testing.assert_array_equal(maps[group][ticket.units[group]], perm[group][ticket.units[group]])
+    for p in model.params:
+        assert aligned_hits(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) == ticket.masks[p.name].sum()
+
+
+def test_teacher_agreement():
+    t = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]])
+    assert teacher_agreement(t[:, ::-1], t, "classification") == pytest.approx(0.0)
+    assert teacher_agreement(t, t, "classification") == 1.0
+    assert teacher_agreement(t, t, "regression") == 1.0
+    assert teacher_agreement(np.broadcast_to(t.mean(axis=0), t.shape), t, "regression") == pytest.approx(0.0)
