@@ -163,32 +163,32 @@ def _sgd_plain(param, grad, velocity, lr, momentum, weight_decay, nesterov):
 
 @njit
 def _abs_allowed_into(src, allowed, dst):
-    # dst[:m] = |src[i]| for the m edges with allowed[i] != 0, in index order; returns m
+    # dst[:m] = |src[i]| for the m edges with allowed[i] == 1, in index order; returns m.
+    # Branch-free: writes dst[m] for every i (m <= i, so dst needs src's length).
     m = 0
     for i in range(src.shape[0]):
-        if allowed[i]:
-            dst[m] = abs(src[i])
-            m += 1
+        dst[m] = abs(src[i])
+        m += allowed[i]
     return m
 
 
 @njit
 def _count_greater_abs_allowed(scores, allowed, threshold):
-    # number of allowed i with |scores[i]| > threshold
+    # number of i with allowed[i] == 1 and |scores[i]| > threshold
     count = 0
     for i in range(scores.shape[0]):
-        if allowed[i] and abs(scores[i]) > threshold:
-            count += 1
+        count += (abs(scores[i]) > threshold) & (allowed[i] != 0)
     return count
 
 
 @njit
 def _apply_threshold_allowed(scores, allowed, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
-    """:func:`_apply_threshold` where only edges with ``allowed[i] != 0`` may be kept.
+    """:func:`_apply_threshold` where only edges with ``allowed[i] == 1`` (uint8 0/1) may be kept.
 
     Ties at the threshold go to the lower index among allowed edges. Every score,
     allowed or not, is checked for NaN/inf. Returns (ties_used, kept,
-    newly_ever_selected, mask_flips, nonfinite).
+    newly_ever_selected, mask_flips, nonfinite). Branch-free on the common path,
+    as :func:`_apply_threshold`.
     """
     ties_used = 0
     kept = 0
@@ -197,21 +197,21 @@ def _apply_threshold_allowed(scores, allowed, theta0, threshold, ties_allowed, m
     flips = 0
     for i in range(scores.shape[0]):
         a = abs(scores[i])
-        if not a < np.inf:  # NaN or inf
-            nonfinite += 1
-        keep = False
-        if allowed[i]:
-            keep = a > threshold
-            if not keep and a == threshold and ties_used < ties_allowed:
-                keep = True
-                ties_used += 1
-        kept += keep
-        k = np.uint8(1) if keep else np.uint8(0)
-        if mask[i] != k:
-            flips += 1
+        nonfinite += not a < np.inf  # NaN or inf
+        ok = allowed[i]
+        tie = a == threshold
+        if tie:  # rare: only edges exactly at the threshold
+            tie = ok != 0 and ties_used < ties_allowed
+            ties_used += tie
+        k = np.uint8((a > threshold) | tie) & ok
+        kept += k
+        flips += mask[i] != k
         mask[i] = k
-        w_eff[i] = theta0[i] if keep else theta0.dtype.type(0)
-        if track and keep and ever[i] == 0:
-            ever[i] = 1
-            new_ever += 1
+        w_eff[i] = theta0[i] * k
+    if track:
+        for i in range(scores.shape[0]):
+            e = ever[i]
+            m = mask[i]
+            new_ever += m & (e ^ np.uint8(1))
+            ever[i] = e | m
     return ties_used, kept, new_ever, flips, nonfinite
