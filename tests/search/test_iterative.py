@@ -221,6 +221,28 @@ def test_record_cycles_and_top_level_describe_the_final_cycle():
     assert last["dying_ratio_apparent"] == last["dying_ratio_worst_case"] == last["dying_ratio"]
 
 
+@pytest.mark.parametrize("method", ["hard-lr", "soft-lr"])
+def test_planted_fn_and_tn_for_every_cycle(method):
+    search, results, cap = _run(method, data="planted", model="mlp:16,32,32,4", epochs=2, n_train=256,
+                                n_test=128, ticket_remaining=0.125)
+    n = sum(p.size for p in search.searched)
+    ticket = [search.ticket.masks[p.name].reshape(-1) != 0 for p in search.searched]
+    for i, r in enumerate(results, start=1):
+        e, ever = r.extra, cap["end"][i]["ever"]
+        fn = sum(int(np.sum((v == 0) & t)) for v, t in zip(ever, ticket))
+        tn = sum(int(np.sum((v == 0) & ~t)) for v, t in zip(ever, ticket))
+        assert (e["false_negative_dying"], e["true_negative_dying"]) == (fn / n, tn / n)
+        assert e["false_negative_dying"] + e["true_negative_dying"] == pytest.approx(r.history.dying_ratio())
+        if method.startswith("hard") and i > 1:
+            allowed = [m != 0 for m in cap["end"][i - 1]["masks"]]
+            removed = sum(int(np.sum(t & ~a)) for t, a in zip(ticket, allowed))
+            assert e["ticket_removed_ratio"] == removed / sum(int(t.sum()) for t in ticket)
+            fn_a = sum(int(np.sum((v == 0) & t & a)) for v, t, a in zip(ever, ticket, allowed))
+            assert e["false_negative_dying_apparent"] == fn_a / sum(int(a.sum()) for a in allowed)
+        else:
+            assert "false_negative_dying_apparent" not in e
+
+
 def test_score_rank_snapshots_follow_one_sample_and_match_the_masks():
     search, results, cap = _run("hard-lr")
     first = results[0].extra["score_ranks"]
