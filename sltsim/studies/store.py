@@ -6,10 +6,11 @@ anywhere): each line is one record, a JSON object with a ``key`` field (the
 config's content hash, :meth:`sltsim.config.RunConfig.key`).
 
 Writing a record is a single ``os.write`` of the whole line on a file opened with
-``O_APPEND``, then ``fsync``. Two processes appending to the same store therefore
-never interleave their lines. Reading drops a truncated or unparsable *last* line
-with a warning that names the file; the next append first truncates the file back
-to the end of its last good line. An unparsable line anywhere else is an error.
+``O_APPEND``, then ``fsync``, under an exclusive ``flock``: two processes appending
+to the same store never interleave their lines. Reading drops a truncated or
+unparsable *last* line with a warning that names the file; the next append first
+truncates the file back to the end of its last good line. An unparsable line
+anywhere else is an error.
 
 JSON has no NaN or infinity: non-finite floats are stored as ``null`` (and NumPy
 scalars and arrays as plain numbers and lists), so a record read back may differ
@@ -23,8 +24,14 @@ import json
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 TIMING_SUFFIX = "_seconds"
 
@@ -84,11 +91,16 @@ class RecordStore:
     Parameters
     ----------
     path : the ``.jsonl`` file; it and its folder are created on the first append.
+
+    Writers hold an exclusive ``flock`` while they repair and append, readers a shared
+    one while they read (on POSIX), so a reader never mistakes another process's
+    append in progress for a truncated line, and only the tail left by a dead writer
+    is ever cut.
     """
 
     def __init__(self, path):
         self.path = Path(path)
-        self._good_size: int | None = None  # where the file must be cut before the next append
+        self._cut: tuple[int, int] | None = None  # (good size, file size) of a bad last line seen by records()
 
     def __repr__(self) -> str:
         return f"RecordStore({str(self.path)!r})"
@@ -101,34 +113,17 @@ class RecordStore:
         last raises ``ValueError`` naming the file and the line number.
         """
         try:
-            data = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            self._good_size = None
+            self._cut = None
             return []
-        lines = data.split(b"\n")
-        # lines[-1] is what follows the last newline: b"" for a complete file.
-        last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-        out: list[dict] = []
-        offset = 0
-        self._good_size = None
-        for number, line in enumerate(lines, start=1):
-            start, offset = offset, offset + len(line) + 1
-            if not line.strip():
-                continue
-            record = _parse(line)
-            if record is None:
-                if number - 1 != last:
-                    raise ValueError(f"{self.path}: line {number} is not a JSON record; "
-                                     "fix or remove that line (only a last line is repaired)")
-                warnings.warn(f"{self.path}: dropping a truncated or unparsable last line "
-                              f"(line {number}, {len(line)} bytes); its cell will be recomputed",
-                              stacklevel=2)
-                self._good_size = start
-                break
-            out.append(record)
-        else:
-            if lines[-1].strip():  # a whole record whose newline never made it to disk
-                self._good_size = len(data)
+        try:
+            with _locked(fd, exclusive=False):
+                data = _read_all(fd)
+        finally:
+            os.close(fd)
+        out, good_size = _parse_lines(data, self.path)
+        self._cut = None if good_size is None else (good_size, len(data))
         return out
 
     def keys(self) -> set[str]:
@@ -145,49 +140,85 @@ class RecordStore:
         stored = json.loads(line)
         if not isinstance(stored.get("key"), str):
             raise ValueError(f"a record needs a string 'key' to be stored in {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair()
         payload = (line + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            written = os.write(fd, payload)
-            if written != len(payload):  # a full disk; the partial line is repaired on reading
-                raise OSError(f"{self.path}: wrote {written} of {len(payload)} bytes")
-            os.fsync(fd)
+            with _locked(fd, exclusive=True):
+                self._repair(fd)
+                written = os.write(fd, payload)
+                if written != len(payload):  # a full disk; the partial line is repaired later
+                    raise OSError(f"{self.path}: wrote {written} of {len(payload)} bytes")
+                os.fsync(fd)
         finally:
             os.close(fd)
         return stored
 
-    def _repair(self) -> None:
-        """Cut a bad last line found by :meth:`records`, or end a line left without newline."""
-        if self._good_size is None:
-            try:
-                with open(self.path, "rb") as f:
-                    f.seek(0, os.SEEK_END)
-                    if f.tell() == 0:
-                        return
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) == b"\n":
-                        return
-            except FileNotFoundError:
-                return
-            self.records()  # the file ends mid-line: find out where the good part ends
-            if self._good_size is None:
-                return
-        size, self._good_size = self._good_size, None
-        if self.path.stat().st_size > size:
-            os.truncate(self.path, size)
-        if size > 0:
-            with open(self.path, "rb") as f:
-                f.seek(size - 1)
-                ended = f.read(1) == b"\n"
-            if not ended:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-                try:
-                    os.write(fd, b"\n")
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+    def _repair(self, fd: int) -> None:
+        """Under the writer's lock: cut the bad last line that :meth:`records` saw (if the file
+        has not grown since), and cut or end a line that a dead writer left unfinished."""
+        size = os.fstat(fd).st_size
+        cut, self._cut = self._cut, None
+        if cut is not None and cut[1] == size and cut[0] < size:
+            os.ftruncate(fd, cut[0])
+            size = cut[0]
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        data = _read_all(fd)
+        good = data.rfind(b"\n") + 1
+        if _parse(data[good:]) is not None:  # a whole record that lost its newline
+            os.write(fd, b"\n")
+            return
+        warnings.warn(f"{self.path}: cutting a truncated last line ({len(data) - good} bytes) "
+                      "left by an interrupted write", stacklevel=3)
+        os.ftruncate(fd, good)
+
+
+def _parse_lines(data: bytes, path: Path) -> tuple[list[dict], int | None]:
+    """The records in ``data``, and the size to cut the file to when its last line is bad."""
+    lines = data.split(b"\n")  # lines[-1] follows the last newline: b"" when the file is whole
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    out: list[dict] = []
+    offset = 0
+    for index, line in enumerate(lines):
+        start, offset = offset, offset + len(line) + 1
+        if not line.strip():
+            continue
+        record = _parse(line)
+        if record is None:
+            if index != last:
+                raise ValueError(f"{path}: line {index + 1} is not a JSON record; "
+                                 "fix or remove that line (only a last line is repaired)")
+            warnings.warn(f"{path}: dropping a truncated or unparsable last line "
+                          f"(line {index + 1}, {len(line)} bytes); its cell will be recomputed",
+                          stacklevel=3)
+            return out, start
+        out.append(record)
+    return out, None
+
+
+@contextmanager
+def _locked(fd: int, exclusive: bool) -> Iterator[None]:
+    if fcntl is None:  # no advisory locks (Windows): single writer only
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _parse(line: bytes) -> dict | None:

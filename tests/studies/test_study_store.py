@@ -63,6 +63,14 @@ def test_unterminated_but_complete_last_line_is_kept(tmp_path):
     assert [r["key"] for r in store.records()] == ["a", "b"]
 
 
+def test_append_alone_cuts_a_line_a_dead_writer_left_unfinished(tmp_path):
+    store = RecordStore(tmp_path / "s.jsonl")
+    store.path.write_bytes(b'{"key":"a"}\n{"key":"b","x":[1,2')
+    with pytest.warns(UserWarning, match=f"{store.path}: cutting a truncated last line"):
+        RecordStore(store.path).append({"key": "c"})
+    assert store.path.read_bytes() == b'{"key":"a"}\n{"key":"c"}\n'
+
+
 def test_garbage_last_line_is_dropped_and_a_bad_middle_line_is_an_error(tmp_path):
     store = RecordStore(tmp_path / "s.jsonl")
     store.path.write_bytes(b'{"key":"a"}\n\x00\x00\x00\n')
