@@ -99,6 +99,7 @@ class IteRand(EdgePopup):
         finally:
             search.optimizer = wrapped.inner
         n_searched = sum(p.size for p in search.searched)
+        # redrawn_weights counts every redraw (an edge redrawn twice counts twice)
         cycle.extra.update(rerandomizations=wrapped.events, redrawn_weights=wrapped.redrawn,
-                           redrawn_fraction=wrapped.redrawn / max(n_searched, 1))
+                           redraws_per_edge=wrapped.redrawn / max(n_searched, 1))
         return [cycle]
