@@ -48,6 +48,9 @@ class MaskedParam:
         # hard-pruning search space: uint8 (size,) flat, 1 where the edge may be selected;
         # None = every edge (the default, and the unrestricted fast path of select)
         self.allowed: np.ndarray | None = None
+        # called as after_select(param) once select has set this param's mask and w_eff
+        # (multicoated supermasks rescale w_eff there); None = plain binary supermask
+        self.after_select = None
         self._buffer = np.empty(self.size, self.dtype)
 
     @property
@@ -159,6 +162,9 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
     its top ``n_keep()`` |s| among the allowed edges only, with the same tie rule;
     edges outside ``allowed`` are never selected. Raises ValueError when fewer edges
     are allowed than the prune rate keeps.
+
+    A searched param's ``after_select(param)`` hook, when set, runs once every
+    searched param's mask and w_eff are set (multicoated supermasks use it).
     """
     searched = [p for p in params if p.searched]
     if history is not None:
@@ -181,6 +187,9 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
             else:
                 threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
             _apply(p, threshold, ties, history, i)
+    for p in searched:
+        if p.after_select is not None:
+            p.after_select(p)
     for p in params:
         if not p.searched:
             np.copyto(p.w_eff, p.theta0)

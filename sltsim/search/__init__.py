@@ -15,6 +15,15 @@ from sltsim.search.iterative import METHODS as _ITERATIVE  # noqa: E402
 
 METHODS.update({m.name: m for m in _ITERATIVE})
 
+from sltsim.search.dense import DenseBaseline  # noqa: E402
+from sltsim.search.global_ep import GlobalEdgePopup  # noqa: E402
+from sltsim.search.iterand import IteRand  # noqa: E402
+from sltsim.search.multicoat import MultiCoat  # noqa: E402
+from sltsim.search.random_ticket import RANDOM_TICKETS, RearrangedEdgePopup  # noqa: E402
+
+METHODS.update({m.name: m for m in (GlobalEdgePopup(), IteRand(), MultiCoat(), *RANDOM_TICKETS,
+                                    RearrangedEdgePopup(), DenseBaseline())})
+
 
 def run_search(config, progress: bool = False) -> dict:
     """Run one config to its record (a plain, JSON-ready dict)."""
@@ -24,6 +33,10 @@ def run_search(config, progress: bool = False) -> dict:
     search = build_search(config)
     method = METHODS[config.method]
     try:
-        return summarise(search, method.run(search, progress=progress))
+        record = summarise(search, method.run(search, progress=progress))
     except Diverged as e:
         return summarise(search, [], status="diverged", reason=str(e))
+    # a method may name fields of its last cycle's summary to repeat at the top of the record
+    last = record["cycles"][-1] if record["cycles"] else {}
+    record.update({name: last[name] for name in getattr(method, "record_fields", ()) if name in last})
+    return record

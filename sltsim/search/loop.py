@@ -44,6 +44,9 @@ class Search:
     ticket: object = None  # a planted ticket, when data == "planted"
     global_buffer: Optional[np.ndarray] = None
     step: int = 0  # steps taken over all cycles
+    # one |s| threshold over all searched layers: config.global_topk, or a method that
+    # forces it (a method object with ``global_topk = True``, e.g. ep-global)
+    global_topk: bool = False
 
     @property
     def params(self) -> list:
@@ -96,8 +99,15 @@ def build_search(config: RunConfig) -> Search:
     initialise_scores(params, config.score_init, final_k, rngs["scores"])
     optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
     n_searched = sum(p.size for p in params if p.searched)
-    buffer = np.empty(n_searched, dtype) if config.global_topk else None
-    return Search(config, model, data, optimizer, rngs, ticket, buffer)
+    global_topk = config.global_topk or _method_forces_global_topk(config)
+    buffer = np.empty(n_searched, dtype) if global_topk else None
+    return Search(config, model, data, optimizer, rngs, ticket, buffer, global_topk=global_topk)
+
+
+def _method_forces_global_topk(config: RunConfig) -> bool:
+    from sltsim.search import METHODS
+
+    return bool(getattr(METHODS[config.method], "global_topk", False))
 
 
 def evaluate(model, X: np.ndarray, y: np.ndarray, loss_fn, batch_size: int = 1024) -> tuple[float, float]:
@@ -154,7 +164,7 @@ def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: 
         loss_sum, correct = 0.0, 0
         for idx in batches(n, config.batch_size, search.rngs["batches"]):
             xb, yb = data.X_train[idx], data.y_train[idx]
-            select(search.params, config.global_topk, history, search.global_buffer)
+            select(search.params, search.global_topk, history, search.global_buffer)
             out, backprop = model.forward(xb, train=True)
             loss, dout = search.loss(out, yb)
             if not math.isfinite(loss):
@@ -187,7 +197,7 @@ def _masked_fraction(search: Search) -> float:
 
 def final_masks(search: Search) -> None:
     """Set the masks from the final scores (m_{T+1}) without touching any history."""
-    select(search.params, search.config.global_topk, None, search.global_buffer)
+    select(search.params, search.global_topk, None, search.global_buffer)
 
 
 def cycle_summary(search: Search, cycle: CycleResult) -> dict:
