@@ -11,7 +11,7 @@ from sltsim.engine.models import build_model
 from sltsim.engine.supermask import select
 from sltsim.init import initialise_weights
 from sltsim.metrics.history import MaskHistory
-from sltsim.metrics.planted import (align_units, aligned_hits, alignment, fn_tn_counts, planted_metrics,
+from sltsim.metrics.planted import (align_units, aligned_counts, alignment, fn_tn_counts, planted_metrics,
                                     teacher_agreement)
 from sltsim.search.loop import build_search, run_cycle, summarise
 from sltsim.ticket import draw_ticket
@@ -79,6 +79,7 @@ def test_scores_on_p_reach_the_teacher_exactly(task):
     record = summarise(search, [cycle])
     assert record["teacher_agreement"] == 1.0
     assert record["recall"] == 1.0 and record["precision"] == 1.0 and record["aligned_recall"] == 1.0
+    assert 0.1 < record["aligned_recall_chance"] < 0.5  # M = P: the density of P among the kept units
     assert record["false_negative_dying"] == 0.0 and record["ticket_dying_ratio"] == 0.0
     assert record["true_negative_dying"] == pytest.approx(record["dying_ratio"], abs=1e-12)
     assert record["dying_ratio"] == pytest.approx(0.9, abs=2e-3)
@@ -154,7 +155,11 @@ def test_alignment_finds_a_student_that_uses_other_hidden_units():
     for group in perm:
         np.testing.assert_array_equal(maps[group][ticket.units[group]], perm[group][ticket.units[group]])
     for p in model.params:
-        assert aligned_hits(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) == ticket.masks[p.name].sum()
+        hits, kept, block = aligned_counts(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps)
+        assert hits == kept == ticket.masks[p.name].sum()  # M holds only the aligned image of P
+        assert block == p.mask[p.mask.any(axis=1)][:, p.mask.any(axis=0)].size
+    p.mask[...] = 1  # a dense mask recalls everything, and so would chance
+    assert aligned_counts(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps)[1:] == (block, block)
 
 
 def test_teacher_agreement():

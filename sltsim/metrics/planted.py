@@ -18,7 +18,11 @@ unit maximising the summed Pearson correlation corr(A_T[:, u], A_S[:, pi_g(u)])
 outputs map to themselves. An edge of P from in-unit u to out-unit v (at kernel entry /
 flattened pixel q) maps to the student edge pi(u) -> pi(v) at the same q; aligned recall
 = |mapped P edges that are in M| / |P|. With a residual student, or layers the probe cannot
-reach, it is None.
+reach, it is None. Its chance level, ``aligned_recall_chance``, is the density of M in the
+block of edges among the aligned units (all pi(u) -> pi(v), every q): the aligned recall of
+a ticket spread uniformly over that block. A search that keeps dense rows or columns at
+the aligned units raises both; only aligned recall above its chance says P's own pattern
+was found.
 """
 
 from __future__ import annotations
@@ -138,21 +142,27 @@ def alignment(model, ticket, X: np.ndarray) -> dict | None:
     return maps
 
 
-def aligned_hits(ticket, name: str, shape, ticket_mask: np.ndarray, mask: np.ndarray, maps: dict) -> int:
-    """Edges of P in tensor ``name`` whose aligned image is in ``mask`` (see the module docstring)."""
+def aligned_counts(ticket, name: str, shape, ticket_mask: np.ndarray, mask: np.ndarray,
+                   maps: dict) -> tuple[int, int, int]:
+    """(hits, kept, block) for one tensor: edges of P whose aligned image is in ``mask``, and
+    the edges of ``mask`` among all ``block`` edges between the aligned units (module docstring)."""
     link = ticket.link(name)
     idx = np.flatnonzero(ticket_mask.reshape(-1))
+    mask = mask.reshape(-1) != 0
+    rows = maps[link.out_group][ticket.units[link.out_group]]
+    if np.any(rows < 0) or (link.in_group and np.any(maps[link.in_group][ticket.units[link.in_group]] < 0)):
+        raise ValueError(f"alignment of {name} leaves a ticket unit unmapped")
     if link.in_group is None:
-        mapped = maps[link.out_group][idx]
-    else:
-        n_in, kernel = shape[1], int(np.prod(shape[2:], dtype=np.int64))
-        out, rest = np.divmod(idx, n_in * kernel)
-        feat, q = np.divmod(rest, kernel)
-        unit, pixel = np.divmod(feat, link.repeat)
-        mapped = (maps[link.out_group][out] * n_in + maps[link.in_group][unit] * link.repeat + pixel) * kernel + q
-    if np.any(mapped < 0):
-        raise ValueError(f"ticket edge of {name} touches a unit outside the ticket")
-    return int(np.count_nonzero(mask.reshape(-1)[mapped]))
+        return int(np.count_nonzero(mask[maps[link.out_group][idx]])), int(np.count_nonzero(mask[rows])), rows.size
+    n_in, kernel = shape[1], int(np.prod(shape[2:], dtype=np.int64))
+    out, rest = np.divmod(idx, n_in * kernel)
+    feat, q = np.divmod(rest, kernel)
+    unit, pixel = np.divmod(feat, link.repeat)
+    mapped = (maps[link.out_group][out] * n_in + maps[link.in_group][unit] * link.repeat + pixel) * kernel + q
+    cols = (maps[link.in_group][ticket.units[link.in_group]][:, None] * link.repeat
+            + np.arange(link.repeat)).reshape(-1)
+    block = mask.reshape(shape[0], n_in, kernel)[np.ix_(rows, cols)]
+    return int(np.count_nonzero(mask[mapped])), int(np.count_nonzero(block)), block.size
 
 
 def teacher_agreement(student_out: np.ndarray, teacher_out: np.ndarray, task: str) -> float:
@@ -190,16 +200,18 @@ def planted_metrics(search, history) -> dict:
     agreement = teacher_agreement(outputs(model, X_test), teacher_outputs(model, ticket, X_test), search.data.task)
     maps = alignment(model, ticket, X_test[:PROBE_SIZE])
     aligned = None if maps is None else np.array(
-        [aligned_hits(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) for p in searched], np.int64)
+        [aligned_counts(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) for p in searched], np.int64)
     total = int(sizes.sum())
     out = {"ticket_remaining": _ratio(n_P.sum(), total), "recall": _ratio(hits.sum(), n_P.sum()),
            "precision": _ratio(hits.sum(), n_M.sum()),
-           "aligned_recall": None if aligned is None else _ratio(aligned.sum(), n_P.sum()),
+           "aligned_recall": None if aligned is None else _ratio(aligned[:, 0].sum(), n_P.sum()),
+           "aligned_recall_chance": None if aligned is None else _ratio(aligned[:, 1].sum(), aligned[:, 2].sum()),
            "teacher_agreement": agreement, "false_negative_dying": None, "true_negative_dying": None,
            "ticket_dying_ratio": None, "first_selected_histogram": None}
     per_layer = {n: {"size": int(s), "ticket_edges": int(k), "ticket_remaining": _ratio(k, s),
                      "recall": _ratio(h, k), "precision": _ratio(h, m),
-                     "aligned_recall": None if aligned is None else _ratio(aligned[i], k)}
+                     "aligned_recall": None if aligned is None else _ratio(aligned[i, 0], k),
+                     "aligned_recall_chance": None if aligned is None else _ratio(aligned[i, 1], aligned[i, 2])}
                  for i, (n, s, k, h, m) in enumerate(zip(names, sizes, n_P, hits, n_M))}
     if history is not None:
         fn, tn = fn_tn_counts(history.dying_masks(), P)
