@@ -113,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sltsim.figures",
                      description="Redraw the studies' figures from their stored records; nothing is trained.",
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--records", type=Path, default=Path("results"), metavar="DIR",
-                        help="folder holding one <study>/<study>.jsonl store per study")
+    parser.add_argument("--records", type=Path, default=Path("studies") / "records", metavar="DIR",
+                        help="folder holding one <study>/<study>.jsonl store per study (the committed "
+                             "records by default; a study's --out results/<study> lives under results/)")
     parser.add_argument("--out", type=Path, default=Path("figures"), metavar="DIR",
                         help="folder the figures are written to")
     parser.add_argument("--study", default=None, metavar="NAME",
@@ -126,15 +127,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import_studies()
-    if args.study is not None and args.study not in FIGURES:
+    # run as ``python -m sltsim.figures`` this module is __main__; the studies register
+    # into the importable sltsim.figures, so read the registry from there
+    figures = importlib.import_module("sltsim.figures").FIGURES
+    if args.study is not None and args.study not in figures:
         print(f"{parser.prog}: error: no figures registered for study {args.study!r}; known: "
-              f"{', '.join(sorted(FIGURES)) or 'none'}", file=sys.stderr)
+              f"{', '.join(sorted(figures)) or 'none'}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    studies = [args.study] if args.study is not None else sorted(FIGURES)
+    studies = [args.study] if args.study is not None else sorted(figures)
     drawn = 0
     for study in studies:
         try:
-            paths = FIGURES[study](args.records, args.out)
+            paths = figures[study](args.records, args.out)
         except FileNotFoundError as e:
             if args.study is not None:
                 print(f"{parser.prog}: error: {e}", file=sys.stderr)
