@@ -30,3 +30,44 @@ def score_vectors(draw, max_size: int = 200, with_ties: bool = True):
 def mlp_widths(draw, max_layers: int = 3, max_width: int = 6):
     n = draw(st.integers(2, max_layers + 1))
     return tuple(draw(st.integers(1, max_width)) for _ in range(n))
+
+
+@st.composite
+def distinct_arrays(draw, shape, gap: float = 0.1):
+    """Float64 arrays of ``shape`` whose entries differ pairwise by at least ``gap / 2`` and
+    lie at least ``gap / 4`` from 0: no ties for max pool and no ReLU kink within a
+    central difference step. The order of the values is drawn, then each gets a jitter."""
+    n = int(np.prod(shape))
+    order = np.asarray(draw(st.permutations(range(n))), np.float64)
+    jitter = draw(hnp.arrays(np.float64, n, elements=st.floats(-0.25, 0.25)))
+    values = (order - n // 2 + 0.5 + jitter) * gap
+    return values.reshape(shape)
+
+
+@st.composite
+def conv_geometries(draw, max_batch: int = 3, max_channels: int = 3, max_size: int = 7):
+    """(B, C_in, C_out, H, W, kernel, stride, padding) with an output of at least 1x1;
+    kernel, stride and padding are (h, w) pairs. Half of the draws are the models'
+    3x3 convs with padding 1 and stride 1 or 2."""
+    B = draw(st.integers(1, max_batch))
+    c_in, c_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
+    if draw(st.booleans()):
+        kernel, padding = (3, 3), (1, 1)
+        stride = draw(st.sampled_from([(1, 1), (2, 2)]))
+    else:
+        kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        padding = (draw(st.integers(0, kernel[0] - 1)), draw(st.integers(0, kernel[1] - 1)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    H = draw(st.integers(max(1, kernel[0] - 2 * padding[0]), max_size))
+    W = draw(st.integers(max(1, kernel[1] - 2 * padding[1]), max_size))
+    return B, c_in, c_out, H, W, kernel, stride, padding
+
+
+@st.composite
+def pool_geometries(draw, max_batch: int = 3, max_channels: int = 3, max_size: int = 7):
+    """(B, C, H, W, kernel, stride) for a pool without padding whose window fits the input."""
+    B, C = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    H, W = draw(st.integers(kernel[0], max_size)), draw(st.integers(kernel[1], max_size))
+    return B, C, H, W, kernel, stride
