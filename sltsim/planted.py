@@ -31,7 +31,10 @@ Gaussian inputs are rejection-sampled class by class from a pool of up to
 ``POOL_FACTOR`` times the examples needed; with digits/mnist1d inputs each split is
 subsampled to exact balance and must keep at least half of min(n, available) examples.
 When that fails the ticket is redrawn, up to ``MAX_ATTEMPTS`` times, then refused.
-Regression: y = teacher(x). Label noise replaces a fraction of the TRAIN labels: classes
+Regression: y = teacher(x). With batch norm (resnets) the teacher is evaluated with the
+running statistics of P's network on the probe batch (:func:`sltsim.ticket.calibrated_norms`);
+they are reset before the search, so only the stored ``teacher_test`` outputs define it.
+Label noise replaces a fraction of the TRAIN labels: classes
 by a uniform draw over all classes, regression targets by the target of a uniformly drawn
 training example; test labels stay clean.
 """
@@ -46,8 +49,8 @@ import numpy as np
 from sltsim.config import get
 from sltsim.data import REAL_DATASETS, Dataset
 from sltsim.engine.models import RESNETS, parse_model_spec
-from sltsim.ticket import (PlantedTicket, balanced_counts, choose_edges, draw_ticket, output_input_mean,
-                           teacher_outputs)
+from sltsim.ticket import (PlantedTicket, balanced_counts, calibrated_norms, choose_edges, draw_ticket,
+                           output_layer_inputs, teacher_outputs)
 
 DEFAULT_TICKET_REMAINING = 0.1
 DEFAULT_TICKET_WIDTH = 0.5
@@ -65,10 +68,11 @@ class SubnetworkPlant:
     def write(self, model, ticket: PlantedTicket, rng: np.random.Generator, probe: np.ndarray) -> PlantedTicket:
         """theta0 stays as drawn; the output layer's edges are redrawn so that each output unit's
         sum of theta0 * (mean input on ``probe``) over its edges is near zero."""
-        found = output_input_mean(model, ticket, probe)
+        found = output_layer_inputs(model, ticket, probe)
         if found is None:
             return ticket
-        name, mean = found
+        name, inputs = found
+        mean = inputs.mean(axis=0)
         p = next(q for q in model.params if q.name == name)
         link = ticket.link(name)
         masks = dict(ticket.masks)
@@ -86,20 +90,24 @@ class NeuronPlant:
         """Overwrite theta0 at P with N(0, 1) target weights rescaled to theta0's RMS in each tensor.
 
         Each output unit's written weights are then made orthogonal to the mean of their
-        inputs on ``probe`` (and rescaled again), so that the target's classes are balanced.
+        inputs on ``probe`` and scaled to give every output unit the same standard deviation
+        on ``probe`` (then the tensor is rescaled to theta0's RMS again), so that no class of
+        the target dominates its argmax.
         """
         for p in model.params:
             if p.name in ticket.masks:
                 at = ticket.masks[p.name].reshape(-1) != 0
                 _write_scaled(p, at, rng.standard_normal(int(at.sum())))
-        found = output_input_mean(model, ticket, probe)
+        found = output_layer_inputs(model, ticket, probe)
         if found is not None:
-            name, mean = found
+            name, inputs = found
             p = next(q for q in model.params if q.name == name)
             at = ticket.masks[name] != 0  # (out, in)
             w = np.where(at, p.theta0, 0.0).astype(np.float64)
-            m = np.where(at, mean[None, :], 0.0)
+            m = np.where(at, inputs.mean(axis=0)[None, :], 0.0)
             w -= m * ((w * m).sum(axis=1, keepdims=True) / np.maximum((m * m).sum(axis=1, keepdims=True), 1e-300))
+            std = (inputs @ w.T).std(axis=0)  # (out,) each output unit's spread on the probe
+            w /= np.where(std > 0, std, 1.0)[:, None]
             _write_scaled(p, at.reshape(-1), w.reshape(-1)[at.reshape(-1)])
         return ticket
 
@@ -255,9 +263,11 @@ def make_planted(config, model, rng: np.random.Generator) -> tuple[Dataset, Plan
             np.copyto(p.w_eff, theta)
         ticket = draw_ticket(model.params, remaining, width, rng, plant.name, residual)
         ticket = plant.write(model, ticket, rng, probe)
-        splits = _label(config, model, ticket, rng, input_shape, n_outputs, dtype, real)
-        if splits is not None:
-            break
+        with calibrated_norms(model, ticket.masks, probe):
+            splits = _label(config, model, ticket, rng, input_shape, n_outputs, dtype, real)
+            if splits is not None:
+                ticket = dataclasses.replace(ticket, teacher_test=teacher_outputs(model, ticket, splits[1][0]))
+                break
     else:
         raise ValueError(f"no {config.plant} teacher in {MAX_ATTEMPTS} draws gave balanced {config.task} labels "
                          f"on {config.inputs} inputs; try another seed, ticket_width or ticket_remaining")

@@ -84,6 +84,8 @@ class PlantedTicket:
         ``[p for p in model.params if p.searched]`` order; 1 = edge of P.
     units : {group: sorted kept unit indices}; inputs and outputs are all kept.
     links : the :class:`Link` of every weight/bias tensor, searched or not.
+    teacher_test : the teacher's outputs on the test inputs, kept because with batch norm
+        the teacher depends on running statistics that training later moves.
     """
 
     plant: str
@@ -93,6 +95,7 @@ class PlantedTicket:
     ticket_remaining: float
     ticket_width: float
     residual: bool = False
+    teacher_test: np.ndarray | None = None  # (n_test, n_outputs) teacher outputs that labelled the test set
 
     def link(self, name: str) -> Link:
         return next(link for link in self.links if link.name == name)
@@ -261,6 +264,37 @@ def teacher_outputs(model, ticket: PlantedTicket, X: np.ndarray) -> np.ndarray:
         return outputs(model, X)
 
 
+def norm_layers(layers):
+    """Every layer with running statistics (batch norm), also inside residual blocks."""
+    for layer in layers:
+        if hasattr(layer, "running_mean"):
+            yield layer
+        for attr in ("layers", "branch", "shortcut"):
+            yield from norm_layers(getattr(layer, attr, None) or ())
+
+
+@contextmanager
+def calibrated_norms(model, masks: dict, X: np.ndarray):
+    """Within the block, every batch norm's running statistics are those of the network
+    restricted to ``masks`` on X (one training-mode pass at momentum 1), so that the
+    eval-mode teacher normalises as a trained network would; afterwards they are reset."""
+    norms = list(norm_layers(getattr(model, "layers", ())))
+    momenta = [n.momentum for n in norms]
+    try:
+        if norms:
+            for n in norms:
+                n.momentum = 1.0
+            with restricted_to(model, masks):
+                model.forward(X, train=True)
+            for n, m in zip(norms, momenta):
+                n.momentum = m
+        yield model
+    finally:
+        for n, m in zip(norms, momenta):
+            n.momentum = m
+            n.reset_running_stats()
+
+
 def layer_io(model, X: np.ndarray) -> dict:
     """{weight name: (input, output)} of each top-level layer of ``model`` that owns a weight,
     on X in eval mode with the current w_eff. Layers nested in blocks are not visited."""
@@ -274,15 +308,15 @@ def layer_io(model, X: np.ndarray) -> dict:
     return seen
 
 
-def output_input_mean(model, ticket: PlantedTicket, X: np.ndarray):
-    """(output weight name, (n_in,) mean input of the output layer under the teacher), or None
-    when the output layer is not a top-level dense layer."""
+def output_layer_inputs(model, ticket: PlantedTicket, X: np.ndarray):
+    """(output weight name, (N, n_in) float64 inputs of the output layer under the teacher on X,
+    batch norm calibrated on X), or None when the output layer is not a top-level dense layer."""
     name = next(link.name for link in ticket.links if link.out_group == "output" and link.in_group)
-    with restricted_to(model, ticket.masks):
+    with calibrated_norms(model, ticket.masks, X), restricted_to(model, ticket.masks):
         seen = layer_io(model, X)
     if name not in seen or seen[name][0].ndim != 2:
         return None
-    return name, seen[name][0].astype(np.float64).mean(axis=0)
+    return name, seen[name][0].astype(np.float64)
 
 
 def balanced_counts(n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:

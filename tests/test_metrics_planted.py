@@ -72,9 +72,12 @@ def _perfect_search(**changes):
     return search
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
-def test_scores_on_p_reach_the_teacher_exactly(task):
-    search = _perfect_search(task=task)
+@pytest.mark.parametrize("task, changes", [
+    ("classification", {}), ("regression", {}), ("classification", {"plant": "neuron"}),
+    ("classification", {"model": "conv2", "n_train": 64, "n_test": 64, "batch_size": 32}),
+])
+def test_scores_on_p_reach_the_teacher_exactly(task, changes):
+    search = _perfect_search(task=task, **changes)
     cycle = run_cycle(search, 2)
     record = summarise(search, [cycle])
     assert record["teacher_agreement"] == 1.0

@@ -13,7 +13,7 @@ from sltsim.engine.topk import keep_count
 from sltsim.init import initialise_weights
 from sltsim.planted import DEFAULT_TICKET_REMAINING, PLANTS, make_planted, student_io
 from sltsim.search.loop import build_search
-from sltsim.ticket import choose_units, draw_ticket, teacher_outputs, unit_links
+from sltsim.ticket import choose_units, draw_ticket, norm_layers, teacher_outputs, unit_links
 from tests.strategies import seeds
 
 DYING_EDGES_PRUNE_RATES = (0.2, 0.36, 0.488, 0.59, 0.672, 0.738, 0.79, 0.832)  # paper Table 1
@@ -204,3 +204,13 @@ def test_cli_refuses_a_ticket_outside_the_budget(capsys, argv):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "ticket_remaining" in err or "plant" in err
+
+
+def test_resnet_teacher_labels_are_kept_and_norms_reset():
+    search = build_search(_config(model="resnet8", n_train=60, n_test=40))
+    ticket = search.ticket
+    assert ticket.residual and ticket.teacher_test.shape == (40, 10)
+    np.testing.assert_array_equal(search.data.y_test, ticket.teacher_test.argmax(axis=1))
+    _check_ticket(search.params, ticket, DEFAULT_TICKET_REMAINING)
+    norms = list(norm_layers(search.model.layers))
+    assert norms and all(not n.running_mean.any() and (n.running_var == 1).all() for n in norms)

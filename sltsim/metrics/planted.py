@@ -197,7 +197,10 @@ def planted_metrics(search, history) -> dict:
     n_M = np.array([m.sum() for m in M], np.int64)
     hits = np.array([np.count_nonzero(t & m) for t, m in zip(P, M)], np.int64)
     X_test = search.data.X_test
-    agreement = teacher_agreement(outputs(model, X_test), teacher_outputs(model, ticket, X_test), search.data.task)
+    teacher_test = ticket.teacher_test
+    if teacher_test is None or teacher_test.shape[0] != X_test.shape[0]:
+        teacher_test = teacher_outputs(model, ticket, X_test)
+    agreement = teacher_agreement(outputs(model, X_test), teacher_test, search.data.task)
     maps = alignment(model, ticket, X_test[:PROBE_SIZE])
     aligned = None if maps is None else np.array(
         [aligned_counts(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) for p in searched], np.int64)
