@@ -198,14 +198,12 @@ def _fill_balanced(taken, value, n_edges, rng, passes: int = 4) -> None:
 
 
 def draw_ticket(params, remaining: float, width: float, rng: np.random.Generator,
-                plant: str = "subnetwork", residual: bool = False,
-                output_balance=None) -> PlantedTicket:
+                plant: str = "subnetwork", residual: bool = False) -> PlantedTicket:
     """Choose the ticket's units, then exactly keep_count(size, 1 - remaining) edges per searched tensor.
 
-    The output layer's edges are drawn so that each output unit's sum of
-    ``output_balance`` (default: its theta0, i.e. as many positive as negative weights)
-    over its edges stays near zero, so that no class dominates the teacher's argmax
-    through the mean of its non-negative (post-ReLU) inputs.
+    Each output unit's edges sum theta0 to near zero (as many positive as negative weights),
+    so that no class dominates the teacher's argmax through the mean of its non-negative
+    (post-ReLU) inputs; :mod:`sltsim.planted` refines this with the inputs' means.
     """
     links, sizes = unit_links(params, residual)
     by_name = {link.name: link for link in links}
@@ -227,9 +225,7 @@ def draw_ticket(params, remaining: float, width: float, rng: np.random.Generator
             mask[rng.choice(rows, n_edges, replace=False)] = 1
             masks[p.name] = mask.reshape(p.shape)
         else:
-            balance = None
-            if link.out_group == "output":
-                balance = p.theta0 if output_balance is None else output_balance
+            balance = p.theta0 if link.out_group == "output" else None
             masks[p.name] = choose_edges(p.shape, rows, units[link.in_group], link.repeat, n_edges, rng,
                                          p.name, remaining, balance)
     return PlantedTicket(plant, masks, units, tuple(links), remaining, width, residual)
@@ -277,7 +273,8 @@ def norm_layers(layers):
 def calibrated_norms(model, masks: dict, X: np.ndarray):
     """Within the block, every batch norm's running statistics are those of the network
     restricted to ``masks`` on X (one training-mode pass at momentum 1), so that the
-    eval-mode teacher normalises as a trained network would; afterwards they are reset."""
+    eval-mode teacher normalises as a trained network would; afterwards they are reset to
+    their initial 0 and 1, as a search starts from."""
     norms = list(norm_layers(getattr(model, "layers", ())))
     momenta = [n.momentum for n in norms]
     try:
