@@ -55,6 +55,8 @@ HELP = {
     "n_train": "planted training examples",
     "n_test": "planted held-out examples",
     "label_noise": "fraction of planted training labels replaced at random",
+    "random_labels": "sanity check (Su et al. 2020): search on the training labels randomly permuted "
+                     "(test labels stay true)",
     "backend": "numpy (reference engine) or torch",
     "data_dir": "(torch) local directory of cifar10/cifar100/svhn/imagenet files; nothing is downloaded",
     "download": "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision",

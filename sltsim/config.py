@@ -71,6 +71,8 @@ class RunConfig:
     n_train: int = 2000
     n_test: int = 1000
     label_noise: float = 0.0
+    # sanity check of seed 001 (Su et al. 2020): search on permuted training labels
+    random_labels: bool = False
     backend: str = "numpy"
     # torch backend: how a run executes, not what it computes (left out of key())
     data_dir: Optional[str] = None
@@ -135,6 +137,10 @@ class RunConfig:
         _check_choice("task", self.task, ("classification", "regression"))
         if not 0.0 <= self.label_noise <= 1.0:
             raise ValueError(f"label_noise must be in [0, 1], got {self.label_noise}")
+        if not isinstance(self.random_labels, bool):
+            raise ValueError(f"random_labels must be true or false, got {self.random_labels!r}")
+        if self.random_labels and self.backend != "numpy":
+            raise ValueError(f"random_labels needs backend numpy, got backend {self.backend!r}")
         if self.ticket_width is not None and not 0.0 < self.ticket_width <= 1.0:
             raise ValueError(f"ticket_width must be in (0, 1] (a fraction of each hidden layer), got {self.ticket_width}")
         if self.ticket_remaining is not None:

@@ -46,8 +46,9 @@ for hard methods) and ``dying_ratio_worst_case`` (every edge removed earlier als
 counted as dying; this *is* ``dying_ratio``, the same formula as for EP and soft iEP);
 ``revived_ratio`` (share of m*_i outside m*_{i-1}; 0 for hard methods by
 construction); ``n_masked`` per layer; on planted targets ``false_negative_dying``
-and ``true_negative_dying``; and ``score_ranks``, the Fig. 5b snapshot (see
-:class:`RankSample`). The record's top-level keys describe the final cycle.
+and ``true_negative_dying``; ``score_ranks``, the Fig. 5b snapshot (see
+:class:`RankSample`); and ``loss``, ``train_acc``, ``test_loss``, ``test_acc`` of m*_i
+(:func:`cycle_accuracy`). The record's top-level keys describe the final cycle.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ import numpy as np
 from sltsim.data import steps_per_epoch
 from sltsim.init import initialise_scores
 from sltsim.search import schedule as schedules
-from sltsim.search.loop import CycleResult, Search, final_masks, run_cycle, set_prune_rate
+from sltsim.search.loop import CycleResult, Search, evaluate, final_masks, run_cycle, set_prune_rate
 
 RANK_SAMPLE_SIZE = 200  # edges whose score rank is followed across cycles (the paper's Fig. 5b)
 
@@ -195,7 +196,18 @@ class IterativeEdgePopup:
             if search.ticket is not None:
                 extra.update(planted_dying_split(search, h))
         extra["score_ranks"] = sample.snapshot(searched)
+        extra.update(cycle_accuracy(search))
         return extra
+
+
+def cycle_accuracy(search: Search) -> dict:
+    """Loss and accuracy of m*_i (the masks just set by ``final_masks``) on the train and test
+    splits: the per-cycle points of the paper's Fig. 3b curves (accuracy against 1 - k_i).
+    The last cycle's values equal the record's top-level ``test_acc`` etc."""
+    data, loss = search.data, search.loss
+    train_loss, train_acc = evaluate(search.model, data.X_train, data.y_train, loss)
+    test_loss, test_acc = evaluate(search.model, data.X_test, data.y_test, loss)
+    return {"loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
 
 
 def _held(lr: float):

@@ -96,12 +96,26 @@ def build_search(config: RunConfig) -> Search:
     initialise_weights(params, config.weight_init, final_k, rngs["weights"])
     if config.data == "planted":
         data, ticket = planted.make_planted(config, model, rngs["data"])
+    if config.random_labels:
+        data = shuffled_labels(data, rngs["data"])
     initialise_scores(params, config.score_init, final_k, rngs["scores"])
     optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
     n_searched = sum(p.size for p in params if p.searched)
     global_topk = config.global_topk or _method_forces_global_topk(config)
     buffer = np.empty(n_searched, dtype) if global_topk else None
     return Search(config, model, data, optimizer, rngs, ticket, buffer, global_topk=global_topk)
+
+
+def shuffled_labels(data: Dataset, rng: np.random.Generator) -> Dataset:
+    """``data`` with its training targets randomly permuted over the examples; test targets kept.
+
+    The random-labels sanity check of Su et al. (2020) (seed 001): a search that finds the
+    same structure on permuted labels does not rely on what the data say. A permutation
+    keeps the class counts; only the pairing of inputs and labels is lost.
+    """
+    import dataclasses
+
+    return dataclasses.replace(data, y_train=data.y_train[rng.permutation(data.y_train.shape[0])])
 
 
 def _method_forces_global_topk(config: RunConfig) -> bool:
