@@ -1,8 +1,9 @@
 """Model builders of the torch backend and the network wrapper that selects masks.
 
-``--model`` takes the engine's specs (``mlp:IN,...,OUT``, ``conv2/4/6/8``) with the
-same layer order and tensor names as :mod:`sltsim.engine.models` and
-:mod:`sltsim.engine.convnets`, and the paper-scale ResNets of
+``--model`` takes the engine's specs (``mlp:IN,...,OUT``, ``conv2/4/6/8``,
+``resnet8/20``) with the same layer order and tensor names as
+:mod:`sltsim.engine.models` and :mod:`sltsim.engine.convnets`
+(:mod:`sltsim.torch_backend.convnets`), and the paper-scale ResNets of
 :mod:`sltsim.torch_backend.resnets`.
 """
 
@@ -82,8 +83,8 @@ def build_body(spec: str, input_shape: tuple, n_outputs: int, bias: bool = False
     _need_image(spec, input_shape)
     from sltsim.torch_backend import convnets
 
-    if parsed.family in convnets.CONV_NETS:
-        return convnets.conv_net(parsed.family, input_shape, n_outputs, dtype)
+    if parsed.family in convnets.CONV_NETS + convnets.SMALL_RESNETS:
+        return convnets.build(parsed.family, input_shape, n_outputs, dtype)
     raise ValueError(f"model {spec} is not mirrored by the torch backend yet; use backend numpy")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 
-# The engine's specs (mlp:..., conv2/4/6/8, resnet8/20) plus the paper-scale networks.
+# The engine's specs (mlp:..., conv2/4/6/8, resnet8/20, all mirrored) plus the paper-scale networks.
 TORCH_ONLY_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2", "resnet18x2")
 """ResNets of He et al. (2016) with non-affine batch norm, as edge-popup searches them;
 ``wide_resnet50_2`` doubles the bottleneck width (Zagoruyko & Komodakis, 2016);

@@ -94,3 +94,12 @@ def test_run_search_records_agree():
     for ra, rb in zip(a["cycles"][0]["epochs"], b["cycles"][0]["epochs"]):
         assert ra["dying_ratio"] == rb["dying_ratio"] and ra["mask_churn"] == rb["mask_churn"]
         assert abs(ra["loss"] - rb["loss"]) < 1e-6 and ra["lr"] == rb["lr"]
+
+
+@pytest.mark.parametrize("model, options", [
+    ("conv2", dict()),
+    ("resnet8", dict(global_topk=True)),  # non-affine batch norm, a projection shortcut, global top-k
+])
+def test_conv_net_parity_on_tiny_images(model, options):
+    # digits as (1, 8, 8) images
+    assert_parity(RunConfig(model=model, data="digits", dtype="float64", lr=0.1, prune_rate=0.5, **options), batch=16)
