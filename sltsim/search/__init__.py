@@ -7,26 +7,33 @@ record and turns a diverged run into a record with ``status: "diverged"``.
 
 from __future__ import annotations
 
+from sltsim.search.dense import DenseBaseline
 from sltsim.search.ep import EdgePopup
+from sltsim.search.global_ep import GlobalEdgePopup
+from sltsim.search.iterand import IteRand
+from sltsim.search.iterative import METHODS as ITERATIVE_METHODS
+from sltsim.search.multicoat import MultiCoat
+from sltsim.search.random_ticket import RANDOM_TICKETS, RearrangedEdgePopup
 
-METHODS: dict = {m.name: m for m in (EdgePopup(),)}
-
-from sltsim.search.iterative import METHODS as _ITERATIVE  # noqa: E402
-
-METHODS.update({m.name: m for m in _ITERATIVE})
-
-from sltsim.search.dense import DenseBaseline  # noqa: E402
-from sltsim.search.global_ep import GlobalEdgePopup  # noqa: E402
-from sltsim.search.iterand import IteRand  # noqa: E402
-from sltsim.search.multicoat import MultiCoat  # noqa: E402
-from sltsim.search.random_ticket import RANDOM_TICKETS, RearrangedEdgePopup  # noqa: E402
-
-METHODS.update({m.name: m for m in (GlobalEdgePopup(), IteRand(), MultiCoat(), *RANDOM_TICKETS,
-                                    RearrangedEdgePopup(), DenseBaseline())})
+METHODS: dict = {m.name: m for m in (EdgePopup(), *ITERATIVE_METHODS, GlobalEdgePopup(), IteRand(), MultiCoat(),
+                                     *RANDOM_TICKETS, RearrangedEdgePopup(), DenseBaseline())}
 
 
 def run_search(config, progress: bool = False) -> dict:
-    """Run one config to its record (a plain, JSON-ready dict)."""
+    """Run one config to its record (a plain, JSON-ready dict).
+
+    BLAS runs on one thread: OpenBLAS's float32 GEMMs differ in the last bits between
+    thread counts, and a record must not depend on where it was computed (a single
+    run, a study in process, a process pool or a Dask worker). Parallelism comes from
+    running cells side by side (``--workers``), not from threads inside one.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_search(config, progress)
+
+
+def _run_search(config, progress: bool) -> dict:
     from sltsim.errors import Diverged
     from sltsim.search.loop import build_search, summarise
 
