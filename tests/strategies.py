@@ -65,9 +65,13 @@ def conv_geometries(draw, max_batch: int = 3, max_channels: int = 3, max_size: i
 
 @st.composite
 def pool_geometries(draw, max_batch: int = 3, max_channels: int = 3, max_size: int = 7):
-    """(B, C, H, W, kernel, stride) for a pool without padding whose window fits the input."""
+    """(B, C, H, W, kernel, stride) for a pool without padding whose window fits the input.
+    Half of the draws are the conv nets' 2x2 pool of stride 2."""
     B, C = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
-    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        kernel, stride = (2, 2), (2, 2)
+    else:
+        kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     H, W = draw(st.integers(kernel[0], max_size)), draw(st.integers(kernel[1], max_size))
     return B, C, H, W, kernel, stride

