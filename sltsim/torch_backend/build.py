@@ -87,8 +87,12 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.SGD:
                            weight_decay=config.weight_decay, nesterov=config.nesterov)
 
 
-def build_run(config: RunConfig) -> Run:
-    """Network with theta0 and s0 drawn, data, SGD on the scores, all from ``config.seed``."""
+def build_run(config: RunConfig, train_weights: bool = False) -> Run:
+    """Network with theta0 and s0 drawn, data, SGD on the scores, all from ``config.seed``.
+
+    ``train_weights`` (the dense baseline): SGD on theta0 of every tensor instead, as the
+    engine's ``SGD(params, target="weights")``; decided before DDP wraps the network.
+    """
     shard, device, started = distributed.setup(config.device)
     try:
         dtype = DTYPES[config.dtype]
@@ -108,7 +112,13 @@ def build_run(config: RunConfig) -> Run:
         initialise_weights_(masked, config.weight_init, final_k, rngs["weights"])
         initialise_scores_(masked, config.score_init, final_k, rngs["scores"])
         net.to(device)
-        optimizer = make_optimizer([t.scores for t in net.searched], config)
+        if train_weights:
+            for t in masked:
+                t.theta0.requires_grad_(True)
+                t.scores.requires_grad_(False)
+            optimizer = make_optimizer([t.theta0 for t in masked], config)
+        else:
+            optimizer = make_optimizer([t.scores for t in net.searched], config)
         model = distributed.wrap(net, device, shard)
     except BaseException:
         distributed.teardown(started)

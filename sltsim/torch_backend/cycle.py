@@ -95,8 +95,13 @@ def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
 
 
 def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc: str = "EP",
-              on_epoch_end: Optional[Callable[[CycleState], None]] = None) -> CycleState:
-    """Train the scores from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss."""
+              on_epoch_end: Optional[Callable[[CycleState], None]] = None,
+              after_step: Optional[Callable[[CycleState], None]] = None) -> CycleState:
+    """Train from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss.
+
+    ``after_step(state)`` runs after every optimiser step (IteRand's redraws);
+    ``on_epoch_end(state)`` after every epoch's accounting (checkpoints).
+    """
     config, data = run.config, run.data
     total = epochs * steps_per_epoch(run)
     lr_fn = lr_function(run, state)
@@ -118,6 +123,8 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
             state.final_lr = lr
             state.step += 1
             run.step += 1
+            if after_step is not None:
+                after_step(state)
         totals = torch.cat([sums, sums.new_tensor([seen])])
         loss, correct, nonfinite, seen = distributed.all_sum(totals, run.shard).tolist()  # logging point
         if nonfinite:

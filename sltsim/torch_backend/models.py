@@ -17,7 +17,7 @@ from torch import nn
 from sltsim.engine.models import parse_model_spec
 from sltsim.torch_backend.layers import Chain, Linear
 from sltsim.torch_backend.resnets import RESNETS, ResNet
-from sltsim.torch_backend.supermask import MaskedTensor, effective_weights, select
+from sltsim.torch_backend.supermask import MaskedTensor, coat_multipliers, effective_weights, select
 
 
 class SupermaskNet(nn.Module):
@@ -26,13 +26,15 @@ class SupermaskNet(nn.Module):
     ``forward(x)`` selects the masks m_t from the current scores, builds
     W_eff = theta0 * m_t (straight-through in backward) and runs the body. It
     returns ``(outputs, masks)``: masks are the flat bool masks of the searched
-    tensors, in :attr:`masked` order, for the history.
+    tensors, in :attr:`masked` order, for the history. With :attr:`coats` set, W_eff =
+    (coats passed) * theta0 (:func:`~sltsim.torch_backend.supermask.coat_multipliers`).
     """
 
     def __init__(self, body: nn.Module, global_topk: bool = False):
         super().__init__()
         self.body = body
         self.global_topk = bool(global_topk)
+        self.coats: tuple = ()  # inner coats' prune rates of a multicoated supermask
         # a plain tuple, not registered twice; forward order = the engine's ``model.params`` order
         self._masked = tuple(m for m in body.modules() if isinstance(m, MaskedTensor))
 
@@ -48,7 +50,11 @@ class SupermaskNet(nn.Module):
     def forward(self, x: torch.Tensor):
         masked = self.masked
         masks = select(masked, self.global_topk)
-        return self.body(x, effective_weights(masked, masks)), masks
+        if not self.coats:
+            return self.body(x, effective_weights(masked, masks)), masks
+        multipliers = coat_multipliers(masked, masks, self.coats)
+        weights = effective_weights(masked, masks, multipliers, grad_scale=1.0 + len(self.coats))
+        return self.body(x, weights), masks
 
 
 class _Flatten(nn.Module):

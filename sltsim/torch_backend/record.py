@@ -36,8 +36,9 @@ def cycle_summary(state: CycleState, extra: dict | None = None) -> dict:
     return out
 
 
-def summarise(run, summaries: list, status: str = "ok", reason: str = "") -> dict:
-    """The record of a finished (or diverged) run."""
+def summarise(run, summaries: list, status: str = "ok", reason: str = "", record_fields=()) -> dict:
+    """The record of a finished (or diverged) run; ``record_fields`` of the last cycle's
+    summary are repeated at the top, as the engine's run_search does for a method's."""
     config = run.config
     record: dict = {"key": config.key(), "config": config.to_dict(), "status": status}
     if reason:
@@ -51,5 +52,6 @@ def summarise(run, summaries: list, status: str = "ok", reason: str = "") -> dic
     if status == "ok":
         record["loss"], record["train_acc"] = evaluate(run, "train")
         record["test_loss"], record["test_acc"] = evaluate(run, "test")
+        record.update({name: last[name] for name in record_fields if name in last})
     record["torch"] = {"version": torch.__version__, "device": str(run.device), "world_size": run.shard.world}
     return record

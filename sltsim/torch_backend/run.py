@@ -41,6 +41,7 @@ def run_method(run, method, progress: bool = False, stop_after_epochs: int | Non
     """
     config = run.config
     rates = method.prune_rates(config)
+    method.prepare(run)
     payload = checkpoint.load(config.checkpoint, run) if config.resume else None
     if payload is not None:
         checkpoint.restore(run, payload)
@@ -52,8 +53,8 @@ def run_method(run, method, progress: bool = False, stop_after_epochs: int | Non
     trained = [0]
     for i in range(first, len(rates) + 1):
         if cycle_state is None:
-            held_lr = method.start_cycle(run, i, state, summaries)
             set_prune_rate(run, rates[i - 1])
+            held_lr = method.start_cycle(run, i, state, summaries)  # may set per-layer prune rates
             select(run.masked, run.net.global_topk, check_budget=True)
             cycle_state = new_cycle(run, held_lr)
 
@@ -65,8 +66,10 @@ def run_method(run, method, progress: bool = False, stop_after_epochs: int | Non
                 raise _Stop
 
         desc = method.name if len(rates) == 1 else f"{method.name} {i}/{len(rates)}"
+        after_step = (lambda cs: method.after_step(run, state, cs)) if hasattr(method, "after_step") else None
         try:
-            run_cycle(run, cycle_state, config.epochs, progress, desc, on_epoch_end=after_epoch)
+            run_cycle(run, cycle_state, method.epochs(config, i), progress, desc, on_epoch_end=after_epoch,
+                      after_step=after_step)
         except _Stop:
             return summaries
         summaries.append(cycle_summary(cycle_state, method.end_cycle(run, i, state, cycle_state)))
@@ -87,12 +90,12 @@ def run_search(config, progress: bool = False) -> dict:
     missing or malformed data directory.
     """
     method = methods.get(config.method)
-    run = build_run(config)
+    run = build_run(config, train_weights=method.trains_weights)
     try:
         try:
             summaries = run_method(run, method, progress)
         except Diverged as e:
             return summarise(run, [], status="diverged", reason=str(e))
-        return summarise(run, summaries)
+        return summarise(run, summaries, record_fields=method.record_fields)
     finally:
         run.close()

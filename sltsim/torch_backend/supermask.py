@@ -81,15 +81,17 @@ class MaskedTensor(nn.Module):
 
 
 class StraightThrough(torch.autograd.Function):
-    """Forward: the given 0/1 mask in the magnitudes' dtype. Backward: the identity."""
+    """Forward: the given mask (or multiplier) in the magnitudes' dtype. Backward: the
+    identity times ``scale`` (1 for EP; N for N coats, Okoshi et al. 2022, Eq. 2)."""
 
     @staticmethod
-    def forward(ctx, magnitudes: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        return keep.to(magnitudes.dtype)
+    def forward(ctx, magnitudes: torch.Tensor, value: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        ctx.scale = scale
+        return value.to(magnitudes.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return grad, None
+        return (grad if ctx.scale == 1.0 else grad * ctx.scale), None, None
 
 
 def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
@@ -155,15 +157,38 @@ def select(tensors: Sequence[MaskedTensor], global_topk: bool = False,
         return masks
 
 
-def effective_weights(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Tensor]) -> dict:
+def coat_multipliers(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Tensor],
+                     inner_prune_rates: Sequence[float]) -> list[torch.Tensor]:
+    """Multicoated supermasks (Okoshi et al., 2022, linear option): per searched tensor, the
+    number of coats each edge passes, the outer coat being ``masks``; flat int tensors.
+
+    Each inner coat at prune rate k_j keeps the top ``n - floor(k_j n + 0.5)`` |s| of its
+    tensor, ties in index order, as :class:`sltsim.search.multicoat.Coats` does.
+    """
+    searched = [t for t in tensors if t.searched]
+    out = []
+    with torch.no_grad():
+        for t, m in zip(searched, masks):
+            a = _magnitudes(t)
+            c = m.to(torch.int32)
+            for k in inner_prune_rates:
+                c += keep_top(a, keep_count(t.size, k))
+            out.append(c)
+    return out
+
+
+def effective_weights(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Tensor],
+                      multipliers: Optional[Sequence[torch.Tensor]] = None, grad_scale: float = 1.0) -> dict:
     """``{name: W_eff}``: theta0 * StraightThrough(|s|, m) for searched tensors, theta0 otherwise.
 
-    ``masks`` are the flat bool masks of the searched tensors, in order.
+    ``masks`` are the flat bool masks of the searched tensors, in order; ``multipliers``
+    (multicoated supermasks) replace them in W_eff, and ``grad_scale`` scales the
+    straight-through gradient.
     """
-    weights, it = {}, iter(masks)
+    weights, it = {}, iter(multipliers if multipliers is not None else masks)
     for t in tensors:
         if t.searched:
-            m = StraightThrough.apply(t.scores.abs(), next(it).view(t.shape))
+            m = StraightThrough.apply(t.scores.abs(), next(it).view(t.shape), grad_scale)
             weights[t.name] = t.theta0 * m
         else:
             weights[t.name] = t.theta0

@@ -30,7 +30,7 @@ def mask_log(monkeypatch):
 
 
 def _final(run):
-    return [t.scores.detach().clone() for t in run.searched]
+    return [t.scores.detach().clone() for t in run.searched] + [t.theta0.detach().clone() for t in run.masked]
 
 
 def _without_seconds(summaries):
@@ -40,12 +40,12 @@ def _without_seconds(summaries):
 
 def _resume_matches(config: RunConfig, stop_after: int, mask_log) -> None:
     method = methods.get(config.method)
-    full_run = build_run(config)
+    full_run = build_run(config, train_weights=method.trains_weights)
     full = run_method(full_run, method)
     full_steps, full_scores = list(mask_log), _final(full_run)
     mask_log.clear()
 
-    first = build_run(config)
+    first = build_run(config, train_weights=method.trains_weights)
     partial = run_method(first, method, stop_after_epochs=stop_after)
     assert len(partial) < len(full)
     steps_before = len(mask_log)
@@ -54,7 +54,7 @@ def _resume_matches(config: RunConfig, stop_after: int, mask_log) -> None:
     payload = torch.load(config.checkpoint, weights_only=True)  # plain containers and tensors only
     assert payload["key"] == config.key() and payload["cycle_state"]["epoch"] >= 1
 
-    resumed_run = build_run(config.replace(resume=True))  # a fresh process would start here
+    resumed_run = build_run(config.replace(resume=True), train_weights=method.trains_weights)  # a fresh process
     resumed = run_method(resumed_run, method)
     assert mask_log == full_steps, "the resumed run selected other masks"
     for a, b in zip(full_scores, _final(resumed_run)):
@@ -90,3 +90,14 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     (tmp_path / "b.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot be read"):
         checkpoint.load(str(tmp_path / "b.pt"), other)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("iterand", dict(iterand_period=4, iterand_rate=0.5)),  # redraws of theta0 from the "method" stream
+    ("multicoat", dict(prune_rate=0.4, coats=(0.7,))),  # coats set up again on resume
+    ("dense", dict()),  # theta0 trained; resumed inside the fine-tuning phase
+])
+def test_baselines_resume_mid_run(tmp_path, mask_log, method, options):
+    config = RunConfig(backend="torch", method=method, model="mlp:64,32,10", epochs=2, batch_size=256,
+                       checkpoint=str(tmp_path / f"{method}.pt"), **options)
+    _resume_matches(config, stop_after=3 if method == "dense" else 1, mask_log=mask_log)
