@@ -91,6 +91,8 @@ def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever,
     ``ties_allowed`` tied edges with a lower index were kept (ties go to the lower
     index). Returns (ties_used, kept, newly_ever_selected, mask_flips, nonfinite),
     where ``nonfinite`` counts NaN or infinite scores (a diverged search).
+    Branch-free on the common path: keep/drop is data-dependent and close to a coin
+    flip, so a branch per edge would be mispredicted half the time.
     """
     ties_used = 0
     kept = 0
@@ -99,21 +101,22 @@ def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever,
     flips = 0
     for i in range(scores.shape[0]):
         a = abs(scores[i])
-        if not a < np.inf:  # NaN or inf
-            nonfinite += 1
-        keep = a > threshold
-        if not keep and a == threshold and ties_used < ties_allowed:
-            keep = True
-            ties_used += 1
-        kept += keep
-        k = np.uint8(1) if keep else np.uint8(0)
-        if mask[i] != k:
-            flips += 1
+        nonfinite += not a < np.inf  # NaN or inf
+        tie = a == threshold
+        if tie:  # rare: only edges exactly at the threshold
+            tie = ties_used < ties_allowed
+            ties_used += tie
+        k = np.uint8((a > threshold) | tie)
+        kept += k
+        flips += mask[i] != k
         mask[i] = k
-        w_eff[i] = theta0[i] if keep else theta0.dtype.type(0)
-        if track and keep and ever[i] == 0:
-            ever[i] = 1
-            new_ever += 1
+        w_eff[i] = theta0[i] * k
+    if track:
+        for i in range(scores.shape[0]):
+            e = ever[i]
+            m = mask[i]
+            new_ever += m & (e ^ np.uint8(1))
+            ever[i] = e | m
     return ties_used, kept, new_ever, flips, nonfinite
 
 
