@@ -25,7 +25,7 @@ IN_MEMORY_DATASETS = ("digits", "mnist1d")
 
 TORCH_DATASETS = IN_MEMORY_DATASETS + IMAGE_DATASETS
 
-_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 # Config fields that say how a run executes, not what it computes: they do not enter
 # the record key (the same cell run on a GPU or resumed from a checkpoint keeps its key).
@@ -61,7 +61,7 @@ def validate(config) -> None:
 def validate_execution(config) -> None:
     """Checks of the operational fields, for either backend."""
     if not isinstance(config.device, str) or not _DEVICE.match(config.device):
-        raise ValueError(f"device must be cpu, cuda, cuda:N or mps; got {config.device!r}")
+        raise ValueError(f"device must be cpu, cuda or cuda:N; got {config.device!r}")
     if config.device != "cpu" and config.backend != "torch":
         raise ValueError(f"device {config.device} needs backend torch; got backend {config.backend!r}")
     if not isinstance(config.workers, int) or isinstance(config.workers, bool) or config.workers < 0:

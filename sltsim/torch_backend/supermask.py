@@ -3,8 +3,9 @@
 Mirrors :mod:`sltsim.engine.supermask` and :mod:`sltsim.engine.topk`: each searched
 tensor keeps the top-(1-k) of its |s| (or one threshold over all searched tensors),
 exactly ``floor(k * n + 0.5)`` edges masked, edges tied at the threshold kept in
-index order (lowest index first). The threshold comes from ``torch.kthvalue`` and
-the tie budget from a cumulative sum over the tied positions: O(n), never a sort.
+index order (lowest index first). The threshold comes from ``torch.kthvalue`` (or
+``torch.topk`` on CUDA, see :func:`kth_largest`) and the tie budget from a cumulative
+sum over the tied positions: O(n), never a sort.
 
 The straight-through estimator of Ramanujan et al. (2020): the mask is computed
 from |s| by :class:`StraightThrough`, which is the identity in backward, so
@@ -94,6 +95,24 @@ class StraightThrough(torch.autograd.Function):
         return (grad if ctx.scale == 1.0 else grad * ctx.scale), None, None
 
 
+def kth_largest(magnitudes: torch.Tensor, k: int, method: str | None = None) -> torch.Tensor:
+    """The k-th largest entry (1-based) of a flat tensor, as a 0-d tensor; no sort.
+
+    ``torch.kthvalue`` on the CPU. On CUDA, ``torch.kthvalue`` runs one thread block per
+    slice, which is slow for one slice of millions of scores, while ``torch.topk`` has a
+    multi-block radix select for large slices; there the smaller of the two tails is
+    selected (the top k, or the bottom n - k + 1) and its extreme is the threshold.
+    ``method`` ("kthvalue" or "topk") overrides the choice (tests use it on the CPU).
+    """
+    n = magnitudes.numel()
+    method = method or ("kthvalue" if magnitudes.device.type == "cpu" else "topk")
+    if method == "kthvalue":
+        return torch.kthvalue(magnitudes, n - k + 1).values
+    if k <= n - k + 1:
+        return torch.topk(magnitudes, k, largest=True, sorted=False).values.min()
+    return torch.topk(magnitudes, n - k + 1, largest=False, sorted=False).values.max()
+
+
 def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
     """Boolean mask of the ``n_keep`` largest entries of a flat tensor, ties to the lower index.
 
@@ -111,7 +130,7 @@ def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
         return torch.zeros(n, dtype=torch.bool, device=magnitudes.device)
     if n_keep >= n:
         return torch.ones(n, dtype=torch.bool, device=magnitudes.device)
-    threshold = torch.kthvalue(magnitudes, n - n_keep + 1).values  # the n_keep-th largest
+    threshold = kth_largest(magnitudes, n_keep)
     greater = magnitudes > threshold
     tied = magnitudes == threshold
     ties_allowed = n_keep - greater.sum()
