@@ -121,18 +121,18 @@ def test_float32_models_stay_float32(spec):
     assert out_eval.dtype == np.float32
 
 
-@pytest.mark.parametrize("slice_elements,save_elements", [(1, 0), (1, 1 << 30), (200, 0), (1 << 30, 1 << 30)])
-def test_conv_batch_slicing_gives_the_same_result(monkeypatch, slice_elements, save_elements):
-    """One GEMM per batch slice, columns kept or rebuilt in backward: all paths agree."""
+@pytest.mark.parametrize("slice_elements", [1, 200, 1 << 30])
+def test_conv_batch_slicing_gives_the_same_result(monkeypatch, slice_elements):
+    """One GEMM per batch slice (one image, a few, all of them): every slicing agrees."""
     rng = np.random.default_rng(1)
     layer = Conv2d("conv", 3, 4, 3, stride=1, padding=1, bias=True, dtype=np.float64)
     for p in layer.params:
         p.w_eff[...] = rng.standard_normal(p.shape)
     X, R = rng.standard_normal((5, 3, 6, 6)), rng.standard_normal((5, 4, 6, 6))
+    monkeypatch.setattr(conv_module, "SLICE_ELEMENTS", 1 << 30)
     Y_ref, bp = layer.forward(X, True)
     dX_ref, grads_ref = bp(R), [p.grad.copy() for p in layer.params]
     monkeypatch.setattr(conv_module, "SLICE_ELEMENTS", slice_elements)
-    monkeypatch.setattr(conv_module, "SAVE_ELEMENTS", save_elements)
     Y, bp = layer.forward(X, True)
     Y_other, _ = layer.forward(X + 1, True)  # a second forward must not disturb the first's backward
     dX = bp(R)
