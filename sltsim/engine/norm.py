@@ -11,11 +11,96 @@ unbiased variance var_B * n / (n - 1). In evaluation x_hat uses the running
 statistics instead. The training backward is the closed form
 
     dx = (dy - mean(dy) - x_hat * mean(dy * x_hat)) / sqrt(var_B + eps).
+
+Training mode runs private Numba kernels, one channel at a time with float64
+accumulators (the statistics of a float32 batch are summed in float64).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from sltsim.engine.jit import njit
+
+
+@njit
+def _channel_dot(a, b, c, shift):
+    # sum over (batch, k) of (a[:, c] - shift) * (b[:, c] - shift), a, b: (B, C, L);
+    # four float64 accumulators, so that the adds do not wait on each other
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    L = a.shape[2]
+    for batch in range(a.shape[0]):
+        x, y = a[batch, c], b[batch, c]
+        k = 0
+        while k + 4 <= L:
+            s0 += (x[k] - shift) * (y[k] - shift)
+            s1 += (x[k + 1] - shift) * (y[k + 1] - shift)
+            s2 += (x[k + 2] - shift) * (y[k + 2] - shift)
+            s3 += (x[k + 3] - shift) * (y[k + 3] - shift)
+            k += 4
+        while k < L:
+            s0 += (x[k] - shift) * (y[k] - shift)
+            k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit
+def _channel_sum(a, c):
+    # sum over (batch, k) of a[:, c], a: (B, C, L)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    L = a.shape[2]
+    for batch in range(a.shape[0]):
+        x = a[batch, c]
+        k = 0
+        while k + 4 <= L:
+            s0 += x[k]
+            s1 += x[k + 1]
+            s2 += x[k + 2]
+            s3 += x[k + 3]
+            k += 4
+        while k < L:
+            s0 += x[k]
+            k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit
+def _batch_norm_train(x, eps, y, mean, var):
+    # x, y: (B, C, L) -> y = x_hat; mean, var: (C,) batch mean and biased variance,
+    # two passes per channel (mean, then squared deviations)
+    B, C, L = x.shape
+    n = B * L
+    for c in range(C):
+        mu = _channel_sum(x, c) / n
+        v = _channel_dot(x, x, c, mu) / n
+        invstd = 1.0 / np.sqrt(v + eps)
+        for b in range(B):
+            row, out = x[b, c], y[b, c]
+            for k in range(L):
+                out[k] = (row[k] - mu) * invstd
+        mean[c] = mu
+        var[c] = v
+
+
+@njit
+def _batch_norm_train_backward(dy, x_hat, var, eps, dx):
+    # dy, x_hat, dx: (B, C, L); dx = (dy - mean(dy) - x_hat * mean(dy * x_hat)) / sqrt(var + eps)
+    B, C, L = dy.shape
+    n = B * L
+    for c in range(C):
+        mean_dy = _channel_sum(dy, c) / n
+        mean_dy_xhat = _channel_dot(dy, x_hat, c, 0.0) / n
+        invstd = 1.0 / np.sqrt(var[c] + eps)
+        for b in range(B):
+            g, h, out = dy[b, c], x_hat[b, c], dx[b, c]
+            for k in range(L):
+                out[k] = (g[k] - mean_dy - h[k] * mean_dy_xhat) * invstd
 
 
 class BatchNorm:
@@ -51,16 +136,18 @@ class BatchNorm:
         self.running_mean.fill(0)
         self.running_var.fill(1)
 
-    def _axes(self, X: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _check(self, X: np.ndarray) -> tuple[int, ...]:
+        """The shape that broadcasts a (C,) statistic against X."""
         if X.ndim not in (2, 4) or X.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm({self.num_features}) needs input (B, {self.num_features}) or "
                              f"(B, {self.num_features}, H, W), got shape {X.shape}")
-        if X.ndim == 2:
-            return (0,), (1, self.num_features)
-        return (0, 2, 3), (1, self.num_features, 1, 1)
+        if X.dtype not in (np.float32, np.float64):
+            raise ValueError(f"BatchNorm needs float32 or float64 input, got {X.dtype}")
+        return (1, self.num_features) + (1,) * (X.ndim - 2)
 
     def forward(self, X: np.ndarray, train: bool = True):
-        axes, shape = self._axes(X)
+        # X: (B, C) or (B, C, H, W) -> Y of the same shape
+        shape = self._check(X)
         dtype = X.dtype.type
         if not train:
             mean = self.running_mean.astype(X.dtype, copy=False).reshape(shape)
@@ -77,26 +164,25 @@ class BatchNorm:
         n = X.size // self.num_features
         if n < 2:
             raise ValueError(f"BatchNorm needs more than 1 value per channel in training, got input shape {X.shape}")
-        mean = X.mean(axis=axes)
-        Y = X - mean.reshape(shape)  # centred, normalised in place below
-        var = np.mean(Y * Y, axis=axes)
-        invstd = 1 / np.sqrt(var + dtype(self.eps))
-        Y *= invstd.reshape(shape)
+        B, C = X.shape[:2]
+        x3 = np.ascontiguousarray(X).reshape(B, C, -1)
+        Y = np.empty(X.shape, X.dtype)
+        mean, var = np.empty(C, np.float64), np.empty(C, np.float64)
+        _batch_norm_train(x3, self.eps, Y.reshape(B, C, -1), mean, var)
         m = self.momentum
         self.running_mean *= 1 - m
         self.running_mean += m * mean
         self.running_var *= 1 - m
         self.running_var += (m * n / (n - 1)) * var
-        invstd = invstd.reshape(shape)
-        input_grad = self.input_grad
+        eps, input_grad = self.eps, self.input_grad
 
         def backprop(dY):
             if not input_grad:
                 return None
             # reuses the saved output x_hat = Y
-            dX = dY - dY.mean(axis=axes).reshape(shape)
-            dX -= Y * (dY * Y).mean(axis=axes).reshape(shape)
-            dX *= invstd
+            dX = np.empty(Y.shape, Y.dtype)
+            dy3 = np.ascontiguousarray(dY, dtype=Y.dtype).reshape(B, C, -1)
+            _batch_norm_train_backward(dy3, Y.reshape(B, C, -1), var, eps, dX.reshape(B, C, -1))
             return dX
 
         return Y, backprop
