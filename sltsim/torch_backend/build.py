@@ -94,6 +94,8 @@ def build_run(config: RunConfig, train_weights: bool = False) -> Run:
     engine's ``SGD(params, target="weights")``; decided before DDP wraps the network.
     """
     shard, device, started = distributed.setup(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest conv kernels once
     try:
         dtype = DTYPES[config.dtype]
         rngs = make_rngs(config.seed)

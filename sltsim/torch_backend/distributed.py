@@ -27,14 +27,14 @@ def setup(device: str) -> tuple[Shard, torch.device, bool]:
         raise ValueError(f"device {device} was asked for but torch sees no CUDA device")
     if world <= 1:
         return Shard(), dev, False
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # before NCCL binds this process to a GPU
     started = False
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         started = True
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
     return Shard(dist.get_rank(), dist.get_world_size()), dev, started
 
 

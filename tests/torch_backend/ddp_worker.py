@@ -1,10 +1,11 @@
 """One rank of the DDP test: run configs under torchrun and write what this rank saw.
 
-Usage: python -m torch.distributed.run --nproc_per_node 2 ... ddp_worker.py OUT_DIR
+Usage: python -m torch.distributed.run --nproc_per_node 2 ... ddp_worker.py OUT_DIR CIFAR_DIR
 
-Two runs share one process group: ``soft-lr`` (two cycles) as it is, then ``ep``
-with rank 1's scores changed after DDP synchronised them, so the ranks' masks
-disagree and the consistency check must stop that run at its first logging point.
+Three runs share one process group: ``soft-lr`` (two cycles) on digits; ``ep`` on a
+CIFAR-format directory through the DataLoader path (augmentation, sharded batches);
+then ``ep`` with rank 1's scores changed after DDP synchronised them, so the ranks'
+masks disagree and the consistency check must stop that run at its first logging point.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sltsim.torch_backend.run import run_method
 CONFIGS = {
     "agree": RunConfig(backend="torch", method="soft-lr", model="mlp:64,32,10", dtype="float64", epochs=2,
                        batch_size=128, cycles=2, shrinkage=0.4),
+    "images": RunConfig(backend="torch", method="ep", model="mlp:3072,16,10", data="cifar10", data_dir="set by main",
+                        dtype="float64", epochs=2, batch_size=4),
     "perturbed": RunConfig(backend="torch", method="ep", model="mlp:64,32,10", dtype="float64", epochs=2,
                            batch_size=128, prune_rate=0.6),
 }
@@ -66,10 +69,11 @@ def observe(name: str, config: RunConfig) -> dict:
     return out
 
 
-def main(out_dir: str) -> None:
+def main(out_dir: str, cifar_dir: str) -> None:
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo")  # the runs join it rather than start their own
-    outs = {name: observe(name, config) for name, config in CONFIGS.items()}
+    configs = {**CONFIGS, "images": CONFIGS["images"].replace(data_dir=cifar_dir)}
+    outs = {name: observe(name, config) for name, config in configs.items()}
     rank = torch.distributed.get_rank()
     torch.distributed.destroy_process_group()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
@@ -77,4 +81,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])
