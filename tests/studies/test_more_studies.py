@@ -1,0 +1,211 @@
+"""The init_effects, hyperparams and width_scaling studies: end to end on tiny presets, and
+their tables on synthetic records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sltsim import figures
+from sltsim.config import RunConfig
+from sltsim.studies import hyperparams, init_effects, width_scaling
+from sltsim.studies.aggregate import dataset_configs, mean_std, pm, slope
+from sltsim.studies.cli import run_study, study_parser
+from sltsim.studies.store import RecordStore
+
+DATASETS = """
+[study.datasets.digits]
+model = "mlp:64,16,16,10"
+
+[study.datasets.planted]
+model = "mlp:32,32,32,10"
+n_train = 200
+n_test = 100
+
+[config]
+prune_rate = 0.7
+epochs = 1
+batch_size = 64
+"""
+
+PRESETS = {
+    init_effects: """[study]
+weight_inits = ["signed_kaiming_constant", "scaled_signed_constant"]
+score_inits = ["kaiming_uniform", "signed_constant"]
+seeds = 1
+""",
+    hyperparams: """[study]
+lrs = [0.05, 0.1]
+batch_sizes = [32, 64]
+weight_decays = [0.0, 5e-4]
+seeds = 1
+""",
+    width_scaling: """[study]
+widths = [24, 32]
+cycles = 2
+seeds = 1
+""",
+}
+FIGURES = {init_effects: ["init_effects", "init_effects_planted"], hyperparams: ["hyperparams"],
+           width_scaling: ["width_scaling"]}
+TABLE_HEADS = {init_effects: "weight init theta0", hyperparams: "factor", width_scaling: "gain vs EP"}
+
+
+def _run(module, argv):
+    return run_study(module.main, argv, parser=study_parser(module.STUDY, module.__doc__))
+
+
+@pytest.mark.parametrize("module", [init_effects, hyperparams, width_scaling], ids=lambda m: m.STUDY)
+def test_study_runs_end_to_end_and_a_rerun_computes_nothing(module, tmp_path, capsys, monkeypatch):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(PRESETS[module] + DATASETS)
+    out, figs = tmp_path / "records" / module.STUDY, tmp_path / "figures"
+    argv = ["--preset", str(preset), "--out", str(out), "--figures", str(figs), "--no-progress", "--json"]
+    calls = []
+    real = module.run_search
+    monkeypatch.setattr(module, "run_search", lambda config: calls.append(config.key()) or real(config))
+
+    assert _run(module, argv) == 0
+    printed = capsys.readouterr().out
+    assert TABLE_HEADS[module] in printed and "verdict digits" in printed and "verdict planted" in printed
+    rows = json.loads(printed.splitlines()[-1])
+    assert {r["data"] for r in rows} == {"digits", "planted"}
+    store = out / f"{module.STUDY}.jsonl"
+    records = RecordStore(store).records()
+    assert len(calls) == len(records) == len(set(calls)) > 0
+    assert all(r["status"] == "ok" for r in records)
+    drawn = {p: p.read_bytes() for name in FIGURES[module] for p in (figs / f"{name}.png", figs / f"{name}.svg")}
+    assert all(data for data in drawn.values())
+
+    calls.clear()
+    assert _run(module, argv) == 0
+    assert calls == [] and RecordStore(store).records() == records
+    assert capsys.readouterr().out == printed
+
+    redrawn = tmp_path / "redrawn"
+    assert figures.main(["--records", str(tmp_path / "records"), "--out", str(redrawn), "--study", module.STUDY]) == 0
+    assert {p.name: b for p, b in drawn.items()} == {p.name: p.read_bytes() for p in redrawn.iterdir()}
+
+
+def test_a_preset_with_an_unknown_data_set_exits_2_naming_the_table(tmp_path, capsys):
+    preset = tmp_path / "bad.toml"
+    preset.write_text(PRESETS[init_effects] + "[study.datasets.cifar]\nmodel = \"mlp:64,16,10\"\n")
+    assert _run(init_effects, ["--preset", str(preset), "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"[study.datasets.cifar] of {preset}: unknown data set 'cifar'" in err
+
+
+def test_dataset_configs_apply_overrides_and_refuse_a_data_key(tmp_path):
+    preset = {"study": {"datasets": {"digits": {"model": "mlp:64,8,10"}, "planted": {"n_train": 300}}},
+              "config": {"epochs": 3}, "path": tmp_path / "p.toml"}
+    configs = dataset_configs(preset)
+    assert configs["digits"] == RunConfig(data="digits", model="mlp:64,8,10", epochs=3)
+    assert configs["planted"] == RunConfig(data="planted", n_train=300, epochs=3)
+    preset["study"]["datasets"]["digits"]["data"] = "planted"
+    with pytest.raises(ValueError, match=r"\[study.datasets.digits\] of .*p.toml: the table's name is its data set"):
+        dataset_configs(preset)
+
+
+def test_mean_std_slope_and_pm():
+    assert mean_std([1.0, None, 3.0, float("nan")]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_std([5.0]) == (5.0, 0.0) and all(math.isnan(v) for v in mean_std([]))
+    x = np.log2([16, 16, 32, 32, 64, 64])
+    b, se = slope(x, 0.5 * x + np.array([0.01, -0.01, 0.02, -0.02, 0.01, -0.01]))
+    assert b == pytest.approx(0.5) and 0 < se < 0.02
+    assert pm({"a": -0.25, "a_std": 0.125}, "a", "+.3f") == "-0.250±0.125" and pm({"a": None}, "a") == "-"
+
+
+def _record(seed=0, **fields):
+    metrics = {k: fields.pop(k) for k in list(fields) if k not in RunConfig.__dataclass_fields__}
+    config = RunConfig(seed=seed, **fields)
+    return {"key": config.key(), "config": config.to_dict(), "status": "ok", "prune_rate": config.prune_rate,
+            **metrics}
+
+
+def test_init_effects_table_means_default_paper_rows_and_verdict():
+    recs = []
+    for seed, (acc_default, acc_scaled) in enumerate([(0.80, 0.90), (0.84, 0.94)]):
+        common = dict(data="planted", prune_rate=0.7, seed=seed)
+        recs.append(_record(**common, test_acc=acc_default, dying_ratio=0.60, false_negative_dying=0.06,
+                            true_negative_dying=0.54, ticket_remaining=0.1))
+        recs.append(_record(**common, weight_init="scaled_signed_constant", test_acc=acc_scaled,
+                            dying_ratio=0.50 + 0.01 * seed, false_negative_dying=0.05,
+                            true_negative_dying=0.45 + 0.01 * seed, ticket_remaining=0.1))
+    recs.append({**recs[0], "status": "diverged", "test_acc": 0.0})  # a diverged cell is left out
+    rows = init_effects.table(recs)
+    assert [(r["weight_init"], r["score_init"], r["seeds"]) for r in rows] == [
+        ("signed_kaiming_constant", "kaiming_uniform", 2), ("scaled_signed_constant", "kaiming_uniform", 2)]
+    default, scaled = rows
+    assert default["default"] and not scaled["default"]
+    assert default["test_acc"] == pytest.approx(0.82) and default["test_acc_std"] == pytest.approx(0.04 / math.sqrt(2))
+    assert scaled["dying_ratio"] == pytest.approx(0.505)
+    assert default["false_negative_share"] == pytest.approx(0.1)
+    assert default["paper"][0] == [88.02, 42.01] and scaled["paper"][0] == [89.61, 41.77]
+    v = init_effects.verdict(rows)["planted"]
+    assert v["test_acc"]["rank"] == 2 and v["test_acc"]["status"] == "worse"  # gap 0.10 over SE 0.028
+    assert v["dying_ratio"]["best"] == ("scaled_signed_constant", "kaiming_uniform")
+    text = init_effects.format_table(rows)
+    assert "88.02/42.01 95.92/35.70 93.22/52.85 96.78/51.37" in text and "* signed_kaiming_constant" in text
+
+
+def test_hyperparams_table_finds_the_base_and_each_sweep():
+    recs = []
+    for seed in (0, 1):
+        for lr in (0.01, 0.1, 1.0):
+            recs.append(_record(seed, lr=lr, test_acc=0.5 + lr / 4, dying_ratio=0.7 - lr / 5 - 0.001 * seed))
+        for bs in (32, 512):
+            recs.append(_record(seed, batch_size=bs, test_acc=0.6, dying_ratio=0.66 + bs / 1e4 + 0.001 * seed))
+        for wd in (0.0, 5e-3):
+            recs.append(_record(seed, weight_decay=wd, test_acc=0.6 + 0.001 * seed, dying_ratio=0.68))
+    recs.append(recs[1])  # the base point appears in every sweep's grid and is stored once; a repeat is ignored
+    rows = hyperparams.table(recs)
+    sweeps = {f: [(r["value"], r["base"], r["seeds"]) for r in rows if r["factor"] == f]
+              for f in ("lr", "batch_size", "weight_decay")}
+    assert sweeps == {"lr": [(0.01, False, 2), (0.1, True, 2), (1.0, False, 2)],
+                      "batch_size": [(32, False, 2), (128, True, 2), (512, False, 2)],
+                      "weight_decay": [(0.0, False, 2), (0.0005, True, 2), (0.005, False, 2)]}
+    base = next(r for r in rows if r["factor"] == "batch_size" and r["base"])
+    assert base["dying_ratio"] == pytest.approx(0.68 - 0.0005)
+    verdicts = {v["factor"]: v for v in hyperparams.verdict(rows)}
+    assert verdicts["lr"]["dying_ratio_direction"] == "falls" and verdicts["lr"]["test_acc_direction"] == "rises"
+    assert verdicts["batch_size"]["dying_ratio_direction"] == "rises"
+    assert verdicts["lr"]["best_test_acc_value"] == 1.0 and verdicts["batch_size"]["lowest_dying_ratio_value"] == 32
+    # weight decay moves d_T by 0.0005 against a seed spread of 0.0007: no trend is claimed
+    assert verdicts["weight_decay"]["dying_ratio_direction"] == "no clear trend"
+
+
+def test_width_scaling_labels_methods_and_pairs_gains_by_seed():
+    recs = []
+    for width, gain in ((16, 0.02), (32, 0.04), (64, 0.06)):
+        for seed in (0, 1, 2):
+            common = dict(data="planted", model=f"mlp:32,{width},{width},10", prune_rate=0.7, epochs=2)
+            layers = {"fc1": {"size": 32 * width}, "fc2": {"size": width * width}, "fc3": {"size": 10 * width}}
+            ep = 0.3 + 0.05 * seed  # a per-seed offset shared by the three methods: pairing removes it
+            recs.append(_record(seed, **common, test_acc=ep, dying_ratio=0.6, false_negative_dying=0.06,
+                                true_negative_dying=0.54, per_layer=layers))
+            recs.append(_record(seed, **{**common, "epochs": 6}, test_acc=ep + gain / 2, dying_ratio=0.55,
+                                false_negative_dying=0.055, true_negative_dying=0.495, per_layer=layers))
+            recs.append(_record(seed, **common, method="soft-lr", cycles=3, test_acc=ep + gain, dying_ratio=0.58,
+                                false_negative_dying=0.05, true_negative_dying=0.53, per_layer=layers))
+    rows = width_scaling.table(recs)
+    assert [(r["width"], r["edges"], r["cycles"], r["epochs"]) for r in rows] == [
+        (16, 42 * 16 + 256, 3, 2), (32, 42 * 32 + 1024, 3, 2), (64, 42 * 64 + 4096, 3, 2)]
+    assert [r["ep_seeds"] for r in rows] == [3, 3, 3] and rows[0]["ep_test_acc_std"] > 0.04
+    assert [r["gain_test_acc"] for r in rows] == pytest.approx([0.02, 0.04, 0.06])
+    assert all(r["gain_test_acc_std"] < 1e-9 for r in rows)
+    assert rows[0]["gain_budget_test_acc"] == pytest.approx(0.01)
+    assert rows[0]["gain_false_negative_dying"] == pytest.approx(-0.01)
+    assert rows[0]["gain_budget_true_negative_dying"] == pytest.approx(0.035)
+    v = width_scaling.verdict(rows)
+    assert [e["baseline"] for e in v] == ["EP", "EP (C·E epochs)"]
+    assert v[0]["test_acc"]["trend"] == "grows" and v[0]["test_acc"]["slope_per_doubling"] == pytest.approx(0.02)
+    assert v[0]["false_negative_dying"]["trend"] == "no trend"
+
+
+def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
+    assert width_scaling.widen("mlp:64,256,128,10", 32) == "mlp:64,32,32,10"
+    with pytest.raises(ValueError, match="needs an mlp with at least one hidden layer"):
+        width_scaling.widen("mlp:64,10", 32)
