@@ -50,7 +50,7 @@ def wrap(net: torch.nn.Module, device: torch.device, shard: Shard) -> torch.nn.M
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=True)
+    return DistributedDataParallel(net, device_ids=ids)  # buffers (batch-norm statistics) follow rank 0
 
 
 def all_sum(values: torch.Tensor, shard: Shard) -> torch.Tensor:
