@@ -131,7 +131,8 @@ class Conv2d:
                  bias: bool = False, score_bias: bool = False, dtype=np.float32):
         self.name = name
         self.c_in, self.c_out = int(c_in), int(c_out)
-        self.kernel, self.stride, self.padding = _pair(kernel, "kernel"), _pair(stride, "stride"), _pair(padding, "padding")
+        self.kernel, self.stride = _pair(kernel, "kernel"), _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
         kh, kw = self.kernel
         if min(self.c_in, self.c_out, kh, kw, *self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"Conv2d {name}: channels, kernel and stride must be >= 1 and padding >= 0")

@@ -34,7 +34,8 @@ RESNET_WIDTHS = (16, 32, 64)
 def _check_image_shape(model: str, input_shape) -> tuple[int, int, int]:
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"model {model} needs image inputs (C, H, W) of positive sizes, got input shape {tuple(input_shape)}")
+        raise ValueError(f"model {model} needs image inputs (C, H, W) of positive sizes, "
+                         f"got input shape {tuple(input_shape)}")
     return shape
 
 

@@ -94,7 +94,8 @@ class MaxPool2d:
     def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """(C, Ho, Wo) for an input of (C, H, W); Ho or Wo < 1 when the window does not fit."""
         C, H, W = input_shape
-        return C, conv_output_size(H, self.kernel[0], self.stride[0], 0), conv_output_size(W, self.kernel[1], self.stride[1], 0)
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        return C, conv_output_size(H, kh, sh, 0), conv_output_size(W, kw, sw, 0)
 
     def forward(self, X: np.ndarray, train: bool = True):
         Y, argmax = max_pool2d(X, self.kernel, self.stride)
