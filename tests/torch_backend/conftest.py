@@ -1,11 +1,8 @@
-import os
-
 import pytest
 import torch
 
-# The CI machine has 2 cores shared by several jobs: one intra-op thread is much
-# faster there than two contending ones, and subprocesses inherit the setting.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The CI machine has 2 cores shared by several jobs: one intra-op thread is much faster
+# there than two contending ones (the subprocess tests pass OMP_NUM_THREADS=1 themselves).
 torch.set_num_threads(1)
 
 
