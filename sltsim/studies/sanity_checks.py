@@ -1,0 +1,223 @@
+"""Study ``sanity_checks``: does the structure EP finds matter when no weight is trained?
+
+Seed 001 (Su et al. 2020, "Sanity-checking pruning methods: random tickets can win the
+jackpot") checks whether pruning relies on the data and on where in a layer it keeps
+edges. Adapted to strong tickets, where the mask on the random weights theta0 *is* the
+network, at each prune rate k of the preset and for each ``[study.settings.NAME]``:
+
+- ``ep``: edge-popup's mask;
+- ``rearranged-ep``: EP's mask shuffled within each layer (their "layerwise rearrange"):
+  the same per-layer counts, random positions;
+- ``random-uniform``: a uniformly random mask at EP's own layer ratios (EP keeps 1 - k of
+  every layer, so this is the rearranged mask without any search);
+- ``random-smart``: a uniformly random mask at the smart ratios of seed 001;
+- ``ep-random-labels``: EP searched on permuted training labels
+  (``RunConfig.random_labels``), evaluated on the true test labels.
+
+Unlike seed 001, nothing is trained after the mask is chosen: a random ticket here is a
+random subnetwork of random weights, not a sparse network trained from scratch, so
+there is no reason for it to beat chance; the question is only whether EP's positions
+carry what it learned. The table gives test accuracy (and on planted data the recall of
+the planted ticket P, whose chance level is 1 - k) mean ± std over seeds; the paired
+table gives EP minus each check at the same seed.
+
+Run ``python -m sltsim.studies.sanity_checks [--quick | --preset paper]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from sltsim.config import RunConfig
+from sltsim.figures import load_records, register, save_figure
+from sltsim.search import run_search
+from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.iterative import mean_std, setting_key, setting_label
+
+STUDY = "sanity_checks"
+STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
+CHECK_LABELS = {
+    "ep": "EP",
+    "rearranged-ep": "EP, layerwise rearranged",
+    "random-uniform": "random ticket, EP's layer ratios",
+    "random-smart": "random ticket, smart ratios",
+    "ep-random-labels": "EP on random labels",
+}
+CHECK_STYLE = {"ep": ("C2", "o", "-"), "rearranged-ep": ("C4", "s", "--"), "random-uniform": ("C7", "^", ":"),
+               "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-.")}
+COLUMNS = ("test_acc", "train_acc", "recall", "dying_ratio", "rearranged_overlap", "ep_test_acc")
+
+
+def check_of(config: dict) -> str:
+    """The check a record belongs to (its method, or ``ep-random-labels``)."""
+    return "ep-random-labels" if config.get("random_labels") else config["method"]
+
+
+def settings(study: dict, config_values: dict, source: str = "preset") -> dict[str, dict]:
+    """Each ``[study.settings.NAME]`` merged over ``[config]`` (checked as a RunConfig)."""
+    tables = study.get("settings") or {"default": {}}
+    out = {}
+    for name, overrides in tables.items():
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{source}: settings.{name} must be a table of RunConfig fields, got {overrides!r}")
+        values = {**config_values, **overrides}
+        RunConfig.from_dict(values, source=f"[study.settings.{name}] of {source}")
+        out[name] = values
+    return out
+
+
+def grid(study: dict, bases: dict[str, dict]) -> list[RunConfig]:
+    """Setting x prune rate x check x seed."""
+    checks = study.get("checks", list(CHECK_LABELS))
+    bad = [c for c in checks if c not in CHECK_LABELS]
+    if bad:
+        raise ValueError(f"checks must be among {', '.join(CHECK_LABELS)}; got {bad[0]!r}")
+    configs = []
+    for values in bases.values():
+        for k in study["prune_rates"]:
+            for check in checks:
+                method, labels = ("ep", True) if check == "ep-random-labels" else (check, False)
+                for seed in range(study["seeds"]):
+                    configs.append(RunConfig.from_dict({**values, "method": method, "random_labels": labels,
+                                                        "prune_rate": float(k), "seed": seed}))
+    return configs
+
+
+def table(records: list[dict]) -> list[dict]:
+    """Mean ± std over seeds per setting x prune rate x check."""
+    groups: dict = defaultdict(list)
+    labels: dict = {}
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        cfg = r["config"]
+        key = setting_key({k: v for k, v in cfg.items() if k != "random_labels"})
+        labels.setdefault(key, setting_label(cfg))
+        groups[(key, round(cfg["prune_rate"], 6), check_of(cfg))].append(r)
+    order, checks = list(labels), list(CHECK_LABELS)
+    rows = []
+    for (key, k, check), group in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1],
+                                                                         checks.index(kv[0][2]))):
+        row = {"setting": labels[key], "prune_rate": k, "check": check, "seeds": len(group),
+               "seed_list": sorted(r["config"]["seed"] for r in group)}
+        for col in COLUMNS:
+            row[col], row[col + "_std"] = mean_std(r.get(col) for r in group)
+        rows.append(row)
+    return rows
+
+
+def paired(rows_records: list[dict]) -> list[dict]:
+    """EP's test accuracy minus each check's, at the same setting, prune rate and seed."""
+    acc: dict = defaultdict(dict)
+    labels: dict = {}
+    for r in rows_records:
+        if r.get("status") != "ok":
+            continue
+        cfg = r["config"]
+        key = setting_key({k: v for k, v in cfg.items() if k != "random_labels"})
+        labels.setdefault(key, setting_label(cfg))
+        acc[(key, round(cfg["prune_rate"], 6), check_of(cfg))][cfg["seed"]] = r["test_acc"]
+    out = []
+    order = list(labels)
+    for key, k in sorted({(a, b) for a, b, _ in acc}, key=lambda kb: (order.index(kb[0]), kb[1])):
+        ep = acc.get((key, k, "ep"), {})
+        row = {"setting": labels[key], "prune_rate": k}
+        for check in list(CHECK_LABELS)[1:]:
+            other = acc.get((key, k, check), {})
+            diffs = [ep[s] - other[s] for s in sorted(set(ep) & set(other))]
+            row[check], row[check + "_std"] = mean_std(diffs)
+            row[check + "_n"] = len(diffs)
+        out.append(row)
+    return out
+
+
+def _pm(row, col, digits=3):
+    m = row[col]
+    return "-" if m is None or math.isnan(m) else f"{m:.{digits}f}±{row[col + '_std']:.{digits}f}"
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = []
+    for label in dict.fromkeys(r["setting"] for r in rows):
+        block = [r for r in rows if r["setting"] == label]
+        planted = any(not math.isnan(r["recall"]) for r in block)
+        head = (f"{'k':>6} {'check':<33} {'seeds':>5} {'test_acc':>12} {'train_acc':>12}"
+                + (f" {'recall of P':>12} {'chance 1-k':>10}" if planted else ""))
+        lines += ["", f"== {label} ==", head, "-" * len(head)]
+        for r in block:
+            line = (f"{r['prune_rate']:>6.3f} {CHECK_LABELS[r['check']]:<33} {r['seeds']:>5} "
+                    f"{_pm(r, 'test_acc'):>12} {_pm(r, 'train_acc'):>12}")
+            if planted:
+                line += f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f}"
+            lines.append(line)
+    lines += ["", "train_acc of EP on random labels is on the permuted labels it searched on; every test_acc "
+              "is on the true test labels"]
+    return "\n".join(lines[1:])
+
+
+def format_paired(rows: list[dict]) -> str:
+    checks = list(CHECK_LABELS)[1:]
+    lines = ["EP's test accuracy minus each check's at the same seed (mean±std over seeds)"]
+    for label in dict.fromkeys(r["setting"] for r in rows):
+        lines += ["", f"== {label} ==", f"{'k':>6} " + " ".join(f"{'EP - ' + c:>24}" for c in checks)]
+        for r in (r for r in rows if r["setting"] == label):
+            lines.append(f"{r['prune_rate']:>6.3f} " + " ".join(f"{_pm(r, c):>24}" for c in checks))
+    return "\n".join(lines)
+
+
+@register(STUDY)
+def draw(records_dir: Path, out_dir: Path) -> list[Path]:
+    """figures/sanity_checks.{png,svg}: test accuracy against k for every check, one panel per setting."""
+    return plot(table(load_records(records_dir, STUDY)), out_dir)
+
+
+def plot(rows: list[dict], out_dir: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return []
+    labels = list(dict.fromkeys(r["setting"] for r in rows))
+    fig, axes = plt.subplots(1, len(labels), figsize=(5.0 * len(labels), 4.2), constrained_layout=True, squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        block = [r for r in rows if r["setting"] == label]
+        for j, check in enumerate(CHECK_LABELS):
+            pts = sorted((r["prune_rate"], r["test_acc"], r["test_acc_std"]) for r in block if r["check"] == check)
+            if not pts:
+                continue
+            x, y, e = zip(*pts)
+            colour, marker, line = CHECK_STYLE[check]
+            ax.errorbar([xi + 0.004 * (j - 2) for xi in x], y, yerr=e, color=colour, marker=marker, linestyle=line,
+                        capsize=2, markersize=5, label=CHECK_LABELS[check])
+        ax.axhline(0.1, color="grey", lw=1, ls=":", label="chance (10 balanced classes)")
+        ax.set(xlabel="prune rate $k$ (fraction of each layer's edges masked)", ylabel="test accuracy (fraction)",
+               title=label, ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random "
+                 "masks and EP on random labels; mean ± std over seeds", fontsize=10)
+    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+
+
+def main(args) -> int:
+    preset = preset_from_args(args, allowed=STUDY_KEYS)
+    bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
+    records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
+    rows = table(records)
+    print(format_table(rows))
+    print()
+    pairs = paired(records)
+    print(format_paired(pairs))
+    for figure in plot(rows, Path(args.figures)):
+        print(f"figure: {figure}")
+    if args.json:
+        print_json({"rows": rows, "paired": pairs})
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))

@@ -1,0 +1,166 @@
+"""Study ``score_ranks``: where sampled edges' scores rank, cycle after cycle (the paper's Fig. 5b).
+
+Hard and soft iterative edge-popup (``hard-lr`` and ``soft-lr`` by default) search the
+same setting from the same seed, so they follow the same fixed random sample of edges
+(:class:`sltsim.search.iterative.RankSample`, 200 edges, drawn first from the run's
+``"method"`` stream). At the end of every cycle i the record holds each sampled edge's
+normalised rank in its layer's selection order (0 = kept first) and the layer's kept
+fraction 1 - k_i: an edge is in m*_i exactly when ``rank < threshold``.
+
+The table counts, per method (mean ± std over seeds), the sampled edges that
+
+- are selected at the end (in m*_C),
+- *revive*: cross the threshold upward after cycle 1 (below it at the end of cycle
+  i - 1, above it at the end of cycle i, for some i >= 2). Hard pruning cannot revive
+  an edge by construction; soft pruning can (Sec. 4.2),
+- are selected at the end but were below the threshold at some earlier cycle end,
+
+and, over *all* searched edges, the mean share of each later cycle's mask that was
+outside the previous cycle's (``revived_ratio`` of the records).
+
+Run ``python -m sltsim.studies.score_ranks [--quick | --preset paper]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from sltsim.config import RunConfig
+from sltsim.figures import load_records, register, save_figure
+from sltsim.search import run_search
+from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.iterative import METHOD_LABELS, METHOD_STYLE, cycle_prune_rates, mean_std, setting_label
+
+STUDY = "score_ranks"
+STUDY_KEYS = {"methods": list[str], "seeds": int}
+DEFAULT_METHODS = ("hard-lr", "soft-lr")
+COUNTS = ("sampled", "selected_final", "revived", "late_selected", "revived_ratio_all")
+
+
+def grid(study: dict, config: RunConfig) -> list[RunConfig]:
+    """One run per (method, seed): every cycle's snapshot comes from the same run."""
+    methods = study.get("methods", list(DEFAULT_METHODS))
+    bad = [m for m in methods if m not in METHOD_LABELS or m == "ep"]
+    if bad:
+        raise ValueError(f"methods must be iterative methods ({', '.join(list(METHOD_LABELS)[1:])}); got {bad[0]!r}")
+    return [config.replace(method=m, seed=seed) for m in methods for seed in range(study["seeds"])]
+
+
+def trajectories(record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, threshold), each (cycles, sampled edges): the snapshots of one record, in cycle order."""
+    snaps = [c["score_ranks"] for c in record["cycles"]]
+    return (np.array([s["rank"] for s in snaps], float), np.array([s["threshold"] for s in snaps], float))
+
+
+def edge_counts(record: dict) -> dict:
+    """The counts of the module docstring for one record."""
+    rank, threshold = trajectories(record)
+    above = rank < threshold  # (C, m) selected at the end of each cycle
+    crossed_up = ~above[:-1] & above[1:]  # (C-1, m)
+    ratios = [c.get("revived_ratio") for c in record["cycles"][1:]]
+    ratios = [r for r in ratios if r is not None]
+    return {"sampled": int(rank.shape[1]), "selected_final": int(above[-1].sum()),
+            "revived": int(crossed_up.any(axis=0).sum()),
+            "late_selected": int((above[-1] & ~above[:-1].all(axis=0)).sum()),
+            "revived_ratio_all": float(np.mean(ratios)) if ratios else math.nan}
+
+
+def table(records: list[dict]) -> list[dict]:
+    """Mean ± std over seeds of :func:`edge_counts`, per setting x method."""
+    groups: dict = defaultdict(list)
+    for r in records:
+        if r.get("status") == "ok" and r["cycles"] and "score_ranks" in r["cycles"][0]:
+            cfg = r["config"]
+            groups[(setting_label(cfg), cfg["method"], len(r["cycles"]), 1.0 - cycle_prune_rates(cfg)[-1])].append(r)
+    rows = []
+    order = list(METHOD_LABELS)
+    for (label, method, cycles, remaining), group in sorted(groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
+        row = {"setting": label, "method": method, "cycles": cycles, "final_remaining": remaining,
+               "seeds": len(group)}
+        counts = [edge_counts(r) for r in group]
+        for col in COUNTS:
+            row[col], row[col + "_std"] = mean_std(c[col] for c in counts)
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'setting':<28} {'method':<15} {'C':>3} {'final 1-k':>9} {'seeds':>5} | {'sampled':>7} "
+            f"{'selected at end':>15} {'revived':>11} {'late selected':>13} | {'revived/cycle, all edges':>24}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        pm = lambda c, d=1: f"{r[c]:.{d}f}±{r[c + '_std']:.{d}f}"  # noqa: E731
+        lines.append(f"{r['setting']:<28} {METHOD_LABELS[r['method']]:<15} {r['cycles']:>3} "
+                     f"{r['final_remaining']:>9.4f} {r['seeds']:>5} | {r['sampled']:>7.0f} {pm('selected_final'):>15} "
+                     f"{pm('revived'):>11} {pm('late_selected'):>13} | {pm('revived_ratio_all', 5):>24}")
+    return "\n".join(lines)
+
+
+@register(STUDY)
+def draw(records_dir: Path, out_dir: Path) -> list[Path]:
+    """figures/score_ranks.{png,svg}: rank trajectories of the lowest seed, one panel per method."""
+    return plot(load_records(records_dir, STUDY), out_dir)
+
+
+def plot(records: list[dict], out_dir: Path) -> list[Path]:
+    """Rank of each sampled edge at each cycle end (red: in the final mask), with the threshold."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    ok = [r for r in records if r.get("status") == "ok" and r["cycles"] and "score_ranks" in r["cycles"][0]]
+    if not ok:
+        return []
+    seed = min(r["config"]["seed"] for r in ok)
+    order = list(METHOD_LABELS)
+    shown = sorted((r for r in ok if r["config"]["seed"] == seed), key=lambda r: order.index(r["config"]["method"]))
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.4), constrained_layout=True,
+                             squeeze=False, sharey=True)
+    for ax, record in zip(axes[0], shown):
+        rank, threshold = trajectories(record)
+        cycles = np.arange(1, rank.shape[0] + 1)
+        final = rank[-1] < threshold[-1]
+        for j in np.flatnonzero(~final):
+            ax.plot(cycles, rank[:, j], color="#3182bd", alpha=0.25, lw=0.8)
+        for j in np.flatnonzero(final):
+            ax.plot(cycles, rank[:, j], color="#cb181d", alpha=0.9, lw=1.3)
+        ax.plot(cycles, threshold.mean(axis=1), color="black", lw=2.2)
+        ax.set_ylim(1.0, 0.0)  # rank 0 (highest |s|) at the top
+        remaining = [1.0 - k for k in cycle_prune_rates(record["config"])]
+        ax.set_xticks(cycles)
+        ax.set_xticklabels([f"{i}\n{100 * r:.2g}%" for i, r in zip(cycles, remaining)], fontsize=7)
+        ax.set_xlabel("cycle $i$ / remaining ratio $1-k_i$ at its end (% of edges kept)")
+        ax.set_title(f"{METHOD_LABELS[record['config']['method']]}, {setting_label(record['config'])}, seed {seed}",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("normalised rank of $|s|$ in its layer (0 = top)")
+    handles = [Line2D([], [], color="#cb181d", lw=1.3, label="selected at the end (in $m^*_C$)"),
+               Line2D([], [], color="#3182bd", alpha=0.5, label="not selected at the end"),
+               Line2D([], [], color="black", lw=2.2, label="threshold: kept fraction $1-k_i$ (selected above it)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
+    n = rank.shape[1]
+    fig.suptitle(f"Score rank of {n} randomly sampled edges at the end of each cycle (the same edges in "
+                 "every panel): an edge is selected while its line is above the threshold", fontsize=10)
+    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+
+
+def main(args) -> int:
+    preset = preset_from_args(args, allowed=STUDY_KEYS)
+    config = RunConfig.from_dict(preset["config"], source=str(preset["path"]))
+    records = run_grid_from_args(args, grid(preset["study"], config), run_search)
+    rows = table(records)
+    print(format_table(rows))
+    for figure in plot(records, Path(args.figures)):
+        print(f"figure: {figure}")
+    if args.json:
+        print_json(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))

@@ -1,0 +1,228 @@
+"""The studies iterative, score_ranks and sanity_checks: tiny presets end to end, and their tables
+on synthetic records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sltsim.config import RunConfig
+from sltsim.search.loop import build_search
+from sltsim.studies import iterative, sanity_checks, score_ranks
+from sltsim.studies.cli import run_study, study_parser
+from sltsim.studies.store import RecordStore
+
+COMMON = """
+epochs = 2
+batch_size = 64
+lr = 0.1
+momentum = 0.9
+weight_decay = 5e-4
+schedule = "cosine"
+"""
+
+TINY = {
+    "iterative": f"""
+[study]
+methods = ["ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr", "soft-lr-zero", "soft-srw-zero"]
+seeds = 2
+[config]
+method = "soft-lr"
+cycles = 2
+shrinkage = 0.5
+{COMMON}
+[study.settings.planted]
+data = "planted"
+model = "mlp:16,32,32,10"
+n_train = 200
+n_test = 200
+[study.settings.digits]
+data = "digits"
+model = "mlp:64,32,10"
+epochs = 1
+""",
+    "score_ranks": f"""
+[study]
+methods = ["hard-lr", "soft-lr"]
+seeds = 2
+[config]
+method = "soft-lr"
+data = "digits"
+model = "mlp:64,32,10"
+cycles = 3
+shrinkage = 0.4
+{COMMON}
+""",
+    "sanity_checks": f"""
+[study]
+prune_rates = [0.5, 0.8]
+seeds = 2
+[config]
+method = "ep"
+{COMMON}
+[study.settings.planted]
+data = "planted"
+model = "mlp:16,32,32,10"
+n_train = 200
+n_test = 200
+""",
+}
+MODULES = {"iterative": iterative, "score_ranks": score_ranks, "sanity_checks": sanity_checks}
+FIGURES = {"iterative": ["iterative_accuracy", "iterative_dying", "iterative_false_negatives"],
+           "score_ranks": ["score_ranks"], "sanity_checks": ["sanity_checks"]}
+
+
+def _run(study, tmp_path, capsys):
+    preset = tmp_path / f"{study}.tiny.toml"
+    preset.write_text(TINY[study])
+    argv = ["--preset", str(preset), "--out", str(tmp_path / "records"), "--figures", str(tmp_path / "figs"),
+            "--no-progress", "--json"]
+    module = MODULES[study]
+    code = run_study(module.main, argv, parser=study_parser(study, module.__doc__))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+@pytest.mark.parametrize("study", list(TINY))
+def test_tiny_preset_runs_end_to_end_and_a_rerun_recomputes_nothing(study, tmp_path, capsys, monkeypatch):
+    out = _run(study, tmp_path, capsys)
+    store = RecordStore(tmp_path / "records" / f"{study}.jsonl")
+    records = store.records()
+    assert records and all(r["status"] == "ok" for r in records)
+    assert "±" in out  # a mean ± std table
+    for stem in FIGURES[study]:
+        for ext in ("png", "svg"):
+            path = tmp_path / "figs" / f"{stem}.{ext}"
+            assert path.is_file() and path.stat().st_size > 1000, path
+            assert f"figure: {path}" in out
+    json.loads(out.strip().splitlines()[-1])  # --json: the rows on the last line
+
+    def refuse(config, progress=False):
+        raise AssertionError(f"recomputed {config.key()}")
+
+    monkeypatch.setattr(MODULES[study], "run_search", refuse)
+    again = _run(study, tmp_path, capsys)
+    assert len(store.records()) == len(records)
+    table_of = lambda text: text.split("figure:")[0]  # noqa: E731
+    assert table_of(again) == table_of(out)
+
+
+def test_iterative_records_give_per_cycle_points_that_agree_with_ep(tmp_path, capsys):
+    _run("iterative", tmp_path, capsys)
+    records = RecordStore(tmp_path / "records" / "iterative.jsonl").records()
+    ep = {(r["config"]["data"], r["config"]["seed"], round(r["config"]["prune_rate"], 6)): r
+          for r in records if r["config"]["method"] == "ep"}
+    iterated = [r for r in records if r["config"]["method"] != "ep"]
+    assert len(ep) == 2 * 2 * 2 and len(iterated) == 2 * 7 * 2
+    for r in iterated:
+        cycles = r["cycles"]
+        assert len(cycles) == 2
+        # the last cycle's per-cycle accuracy is the record's own
+        assert cycles[-1]["test_acc"] == r["test_acc"]
+        # cycle 1 of every variant is EP at k_1 from the same s0 and batches
+        first = ep[(r["config"]["data"], r["config"]["seed"], 0.5)]
+        assert cycles[0]["test_acc"] == first["test_acc"]
+        assert cycles[0]["dying_ratio"] == first["dying_ratio"]
+    rows = iterative.table(records)
+    assert {r["remaining"] for r in rows} == {0.5, 0.25}
+    assert len(rows) == 2 * 2 * 8 and all(r["seeds"] == 2 for r in rows)
+
+
+def _cfg(method, seed, **kw):
+    cfg = {"method": method, "seed": seed, "data": "planted", "model": "mlp:8,8,2", "inputs": "gaussian",
+           "prune_rate": 0.5, "cycles": 1, "shrinkage": None, "epochs": 3}
+    cfg.update(kw)
+    return cfg
+
+
+def test_iterative_table_and_comparisons_on_synthetic_records():
+    records = []
+    for seed, (acc_ep, acc_soft) in enumerate([(0.5, 0.6), (0.7, 0.9)]):
+        for i, k in enumerate((0.5, 0.75)):
+            records.append({"key": f"ep{seed}{i}", "status": "ok", "config": _cfg("ep", seed, prune_rate=k),
+                            "test_acc": acc_ep - 0.1 * i, "dying_ratio": k - 0.1, "false_negative_dying": 0.01,
+                            "true_negative_dying": k - 0.11, "ticket_dying_ratio": 0.2})
+        cycles = [{"test_acc": acc_soft - 0.1 * i, "dying_ratio": 0.05 * (i + 1), "false_negative_dying": 0.0,
+                   "true_negative_dying": 0.05 * (i + 1), "ticket_dying_ratio": 0.0} for i in range(2)]
+        records.append({"key": f"s{seed}", "status": "ok", "cycles": cycles,
+                        "config": _cfg("soft-lr", seed, cycles=2, shrinkage=0.5)})
+    records.append({"key": "bad", "status": "diverged", "config": _cfg("ep", 9), "cycles": []})
+    rows = iterative.table(records)
+    assert [(r["remaining"], r["method"]) for r in rows] == [(0.5, "ep"), (0.5, "soft-lr"), (0.25, "ep"),
+                                                              (0.25, "soft-lr")]
+    ep_half = rows[0]
+    assert ep_half["seeds"] == 2 and ep_half["test_acc"] == pytest.approx(0.6)
+    assert ep_half["test_acc_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert ep_half["dying_ratio_apparent"] == ep_half["dying_ratio"] == pytest.approx(0.4)
+    soft_quarter = rows[3]
+    assert soft_quarter["cycle"] == 2 and soft_quarter["test_acc"] == pytest.approx(0.65)
+    assert soft_quarter["dying_ratio"] == pytest.approx(0.1) and soft_quarter["dying_ratio_std"] == 0.0
+    assert math.isnan(soft_quarter["revived_ratio"])
+    pairs = iterative.comparisons(records)
+    assert [p["remaining"] for p in pairs] == [0.5, 0.25]
+    assert pairs[0]["acc S-EP"] == pytest.approx(0.15) and pairs[0]["acc S-EP_n"] == 2
+    assert pairs[0]["acc S-EP_std"] == pytest.approx(np.std([0.1, 0.2], ddof=1))
+    assert math.isnan(pairs[0]["acc S-H"]) and pairs[0]["acc S-H_n"] == 0
+    text = iterative.format_table(rows)
+    assert "soft iEP (LR)" in text and "0.650±0.212" in text
+
+
+def test_score_rank_counts_on_a_constructed_trajectory():
+    # 4 sampled edges over 3 cycles, thresholds 0.5, 0.3, 0.2 (selected: rank < threshold)
+    ranks = [[0.1, 0.6, 0.4, 0.9], [0.1, 0.2, 0.5, 0.9], [0.1, 0.15, 0.1, 0.95]]
+    thresholds = [[0.5] * 4, [0.3] * 4, [0.2] * 4]
+    record = {"status": "ok", "config": _cfg("soft-lr", 0, cycles=3, shrinkage=0.3),
+              "cycles": [{"score_ranks": {"rank": r, "threshold": t}, "revived_ratio": v}
+                         for r, t, v in zip(ranks, thresholds, (None, 0.1, 0.3))]}
+    counts = score_ranks.edge_counts(record)
+    # edge 1 revives at cycle 2, edge 2 at cycle 3 (it was below at cycle 2); edges 0-2 end selected
+    assert counts == {"sampled": 4, "selected_final": 3, "revived": 2, "late_selected": 2,
+                      "revived_ratio_all": pytest.approx(0.2)}
+    rows = score_ranks.table([record, dict(record, config=_cfg("soft-lr", 1, cycles=3, shrinkage=0.3))])
+    assert len(rows) == 1 and rows[0]["seeds"] == 2 and rows[0]["revived"] == 2 and rows[0]["revived_std"] == 0
+    assert rows[0]["final_remaining"] == pytest.approx(0.7**3)
+
+
+def test_sanity_table_separates_random_labels_and_pairs_by_seed():
+    records = []
+    for seed in (0, 1):
+        for method, labels, acc in (("ep", False, 0.8 + 0.1 * seed), ("ep", True, 0.1),
+                                    ("random-smart", False, 0.12)):
+            records.append({"key": f"{method}{labels}{seed}", "status": "ok", "test_acc": acc, "recall": 0.5,
+                            "config": _cfg(method, seed, random_labels=labels, prune_rate=0.8)})
+    rows = sanity_checks.table(records)
+    assert [r["check"] for r in rows] == ["ep", "random-smart", "ep-random-labels"]
+    assert rows[0]["test_acc"] == pytest.approx(0.85) and rows[2]["test_acc"] == pytest.approx(0.1)
+    pairs = sanity_checks.paired(records)
+    assert len(pairs) == 1
+    assert pairs[0]["ep-random-labels"] == pytest.approx(0.75) and pairs[0]["ep-random-labels_n"] == 2
+    assert pairs[0]["random-smart"] == pytest.approx(0.73)
+    assert math.isnan(pairs[0]["rearranged-ep"])
+
+
+def test_random_labels_permute_the_train_labels_only():
+    base = RunConfig(method="ep", data="planted", model="mlp:16,32,32,10", n_train=300, n_test=100, epochs=1)
+    clean, shuffled = build_search(base), build_search(base.replace(random_labels=True))
+    assert np.array_equal(clean.data.X_train, shuffled.data.X_train)
+    assert np.array_equal(clean.data.y_test, shuffled.data.y_test)
+    assert np.array_equal(np.sort(clean.data.y_train), np.sort(shuffled.data.y_train))
+    assert np.mean(clean.data.y_train == shuffled.data.y_train) < 0.5
+    for p, q in zip(clean.params, shuffled.params):  # the same network and ticket
+        assert np.array_equal(p.theta0, q.theta0) and np.array_equal(p.scores, q.scores)
+    assert base.key() != base.replace(random_labels=True).key()
+    with pytest.raises(ValueError, match="^random_labels must be true or false, got 1$"):
+        RunConfig(random_labels=1)
+
+
+def test_bad_settings_are_refused_with_one_line(tmp_path, capsys):
+    preset = tmp_path / "bad.toml"
+    preset.write_text(TINY["iterative"].replace('model = "mlp:64,32,10"', 'model = "mlp:64,32,10"\nepochs_x = 1'))
+    code = run_study(iterative.main, ["--preset", str(preset), "--out", str(tmp_path)],
+                     parser=study_parser("iterative", iterative.__doc__))
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "unknown key 'epochs_x' in [study.settings.digits]" in err
