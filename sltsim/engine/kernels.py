@@ -121,6 +121,44 @@ def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever,
 
 
 @njit
+def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track):
+    """:func:`_apply_threshold` when every edge tied at the threshold is kept (keep = |s| >= t).
+
+    The common case (``ties_allowed`` equals the number of tied edges, usually one)
+    needs no tie counter, so the single pass that builds the mask, the masked
+    weights and the ever-selected bitmap has no branch and no serial dependency:
+    LLVM vectorises it. Returns (kept, newly_ever_selected, mask_flips, nonfinite).
+    """
+    kept = 0
+    nonfinite = 0
+    new_ever = 0
+    flips = 0
+    n = scores.shape[0]
+    if track:
+        for i in range(n):
+            a = abs(scores[i])
+            nonfinite += not a < np.inf  # NaN or inf
+            k = np.uint8(a >= threshold)
+            kept += k
+            flips += mask[i] != k
+            mask[i] = k
+            w_eff[i] = theta0[i] * k
+            e = ever[i]
+            new_ever += k & (e ^ np.uint8(1))
+            ever[i] = e | k
+    else:
+        for i in range(n):
+            a = abs(scores[i])
+            nonfinite += not a < np.inf
+            k = np.uint8(a >= threshold)
+            kept += k
+            flips += mask[i] != k
+            mask[i] = k
+            w_eff[i] = theta0[i] * k
+    return kept, new_ever, flips, nonfinite
+
+
+@njit
 def _sgd_scores(scores, grad_eff, theta0, velocity, lr, momentum, weight_decay, nesterov):
     """One SGD step on the scores through the straight-through estimator.
 

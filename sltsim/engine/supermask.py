@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from sltsim.engine.kernels import (_abs_allowed_into, _abs_into, _apply_threshold, _apply_threshold_allowed,
+                                   _apply_threshold_untied,
                                    _count_greater_abs, _count_greater_abs_allowed, _kth_largest)
 from sltsim.errors import Diverged
-from sltsim.engine.topk import global_threshold, keep_count, threshold_for
+from sltsim.engine.topk import global_threshold, keep_count, threshold_and_ties
 
 if TYPE_CHECKING:
     from sltsim.metrics.history import MaskHistory
@@ -91,11 +92,19 @@ class MaskedParam:
         return f"MaskedParam({self.name!r}, shape={self.shape}, prune_rate={self.prune_rate})"
 
 
-def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int) -> int:
+def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int, n_tied: int = -1) -> int:
+    # n_tied: edges with |s| == threshold, when known (-1: unknown)
     s = param.flat("scores")
     track = history is not None
     ever = history.ever[index] if track else _NO_EVER
-    if param.allowed is None:
+    if param.allowed is None and ties == n_tied:
+        # every tied edge is kept: the branch-free, vectorised pass
+        kept, new_ever, flips, nonfinite = _apply_threshold_untied(
+            s, param.flat("theta0"), s.dtype.type(threshold),
+            param.flat("mask"), param.flat("w_eff"), ever, track,
+        )
+        ties_used = ties
+    elif param.allowed is None:
         ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
             s, param.flat("theta0"), s.dtype.type(threshold), ties,
             param.flat("mask"), param.flat("w_eff"), ever, track,
@@ -183,10 +192,10 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
     else:
         for i, p in enumerate(searched):
             if p.allowed is None:
-                threshold, ties = threshold_for(p.flat("scores"), p.n_keep(), p._buffer)
+                threshold, ties, n_tied = threshold_and_ties(p.flat("scores"), p.n_keep(), p._buffer)
             else:
-                threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
-            _apply(p, threshold, ties, history, i)
+                (threshold, ties), n_tied = _restricted_threshold([p], p.n_keep(), p._buffer), -1
+            _apply(p, threshold, ties, history, i, n_tied)
     for p in searched:
         if p.after_select is not None:
             p.after_select(p)

@@ -44,10 +44,23 @@ def threshold_for(scores: np.ndarray, n_keep: int, buffer: np.ndarray) -> tuple[
     threshold : float, the n_keep-th largest |s| (inf when n_keep == 0).
     ties_allowed : edges with |s| == threshold that may be kept.
     """
+    threshold, ties_allowed, _ = threshold_and_ties(scores, n_keep, buffer)
+    return threshold, ties_allowed
+
+
+def threshold_and_ties(scores: np.ndarray, n_keep: int, buffer: np.ndarray) -> tuple[float, int, int]:
+    """:func:`threshold_for` and the number of edges tied at the threshold.
+
+    Returns
+    -------
+    threshold, ties_allowed : as :func:`threshold_for`.
+    n_tied : edges with |s| == threshold (0 when n_keep == 0). When it equals
+        ``ties_allowed`` every tied edge is kept and the mask is simply |s| >= threshold.
+    """
     if n_keep <= 0:
-        return math.inf, 0
-    threshold, greater = _threshold_and_greater(scores, buffer, n_keep - 1)
-    return float(threshold), n_keep - int(greater)
+        return math.inf, 0, 0
+    threshold, greater, tied = _threshold_and_greater(scores, buffer, n_keep - 1)
+    return float(threshold), n_keep - int(greater), int(tied)
 
 
 def topk_mask(scores: np.ndarray, prune_rate: float) -> np.ndarray:

@@ -1,13 +1,16 @@
-"""Private Numba kernel for the top-k threshold: sample, bracket, gather, select.
+"""Private Numba kernel for the top-k threshold: sample, bracket, gather, repeat, select.
 
 Finding the n_keep-th largest |s| of a big layer with quickselect alone walks the
-whole array several times. Following Floyd & Rivest (1975, "Expected time bounds
-for selection", CACM 18(3)), a sample first brackets the answer between two values;
-one pass counts the edges above the bracket and gathers those inside it into the
-scratch buffer (a few sqrt(n) of them), and quickselect runs on that small buffer
-only. The sample is a fixed stride through the array, so the result and its cost
-are deterministic; when the bracket misses (adversarial orderings), the kernel
-falls back to quickselect over all |s|. The answer is exact either way.
+whole array several times, with a mispredicted branch per element. Following Floyd
+& Rivest (1975, "Expected time bounds for selection", CACM 18(3)), a sample of about
+n^(2/3) values brackets the answer between two of its order statistics; one
+branch-free pass counts the edges above the bracket and gathers those inside it
+(a few percent of n) into the scratch buffer. The same step then runs in place on
+the gathered values until a few thousand are left, and quickselect finishes on
+those. Samples are fixed strides and their order statistics come from quickselect
+(O(m), no sort), so the result and its cost are deterministic; when a bracket
+misses (adversarial orderings, NaN), the kernel falls back to quickselect over all
+|s|. The answer is exact either way.
 """
 
 from __future__ import annotations
@@ -17,56 +20,106 @@ import numpy as np
 from sltsim.engine.jit import njit
 from sltsim.engine.kernels import _abs_into, _kth_largest
 
-_SMALL = 8192  # below this, plain quickselect is as fast
-_SAMPLE = 4096
+_SMALL = 4096  # below this, plain quickselect is as fast
+_SPREAD = 2.5  # bracket half-width in sample ranks, in units of sqrt(m) (5 sample sigmas)
 
 
 @njit
-def _threshold_and_greater(scores, buffer, kth):
-    """(value of the kth largest |s| (0-based), number of |s| strictly greater than it).
+def _sample_size(n):
+    m = int(n ** (2.0 / 3.0))
+    return max(256, min(m, n // 8))
 
-    ``buffer`` is an (n,) scratch array of the scores' dtype; overwritten.
+
+@njit
+def _bracket(sample, rank, n):
+    """(low, high): sample order statistics around the rank-th largest (0-based) of n values.
+
+    ``sample`` (m,) holds values drawn at a fixed stride from the n; it is reordered.
+    low = -inf / high = inf when the bracket reaches past the sample's ends.
+    """
+    m = sample.shape[0]
+    r = (rank * m) // n
+    d = int(_SPREAD * np.sqrt(m)) + 1
+    top = m
+    low = sample.dtype.type(-np.inf)
+    high = sample.dtype.type(np.inf)
+    if r + d < m:
+        top = r + d
+        low = _kth_largest(sample, top)  # afterwards sample[:top] >= low
+    if r - d >= 0:
+        high = _kth_largest(sample[:top], r - d)
+    return low, high
+
+
+@njit
+def _narrow(scores, buffer, kth):
+    """Gather a short run of |s| that holds the kth largest into ``buffer``.
+
+    Returns (size, rank, above): the kth largest |s| is the rank-th largest of
+    ``buffer[:size]``, and ``above`` values of |s| exceed every value there except
+    those in ``buffer[:size]`` themselves. size = -1 when a bracket missed.
     """
     n = scores.shape[0]
-    if n <= _SMALL:
-        _abs_into(scores, buffer)
-        t = _kth_largest(buffer, kth)
-        greater = 0
-        for i in range(n):
-            if abs(scores[i]) > t:
-                greater += 1
-        return t, greater
-    stride = n // _SAMPLE
-    m = n // stride
-    sample = np.empty(m, scores.dtype)
+    m = _sample_size(n)
+    stride = n // m
     for j in range(m):
-        sample[j] = abs(scores[j * stride])
-    sample.sort()  # ascending, m log m with m ~ 4096
-    # position of the kth largest in the ascending sample, and a bracket of ~3 sigma
-    centre = m - 1 - (kth * m) // n
-    half = int(3.0 * np.sqrt(m)) + 2
-    lo_i = max(centre - half, 0)
-    hi_i = min(centre + half, m - 1)
-    low = sample[lo_i] if lo_i > 0 else -np.inf
-    high = sample[hi_i] if hi_i < m - 1 else np.inf
+        buffer[j] = abs(scores[j * stride])
+    low, high = _bracket(buffer[:m], kth, n)
     above = 0
     inside = 0
-    for i in range(n):  # branchless: a mispredicted branch per edge costs more than the write
+    for i in range(n):  # branch-free: a branch on |s| would be mispredicted half the time
         a = abs(scores[i])
         buffer[inside] = a
         inside += (a >= low) & (a <= high)
         above += a > high
-    if above <= kth < above + inside:
-        t = _kth_largest(buffer[:inside], kth - above)
-        greater = above
-        for i in range(inside):
-            if buffer[i] > t:
-                greater += 1
-        return t, greater
-    _abs_into(scores, buffer)  # the bracket missed: exact fallback
-    t = _kth_largest(buffer, kth)
-    greater = 0
-    for i in range(n):
-        if abs(scores[i]) > t:
-            greater += 1
-    return t, greater
+    if not above <= kth < above + inside:
+        return -1, 0, 0
+    size = inside
+    rank = kth - above
+    while size > _SMALL:
+        m = _sample_size(size)
+        stride = size // m
+        sample = np.empty(m, buffer.dtype)
+        for j in range(m):
+            sample[j] = buffer[j * stride]
+        low, high = _bracket(sample, rank, size)
+        inside = 0
+        more = 0
+        for i in range(size):  # in place: inside <= i
+            a = buffer[i]
+            buffer[inside] = a
+            inside += (a >= low) & (a <= high)
+            more += a > high
+        if not more <= rank < more + inside:
+            return -1, 0, 0  # values outside the bracket are gone: start over
+        above += more
+        rank -= more
+        shrunk = inside <= size // 2
+        size = inside
+        if not shrunk:  # many equal values: quickselect's three-way partition takes over
+            break
+    return size, rank, above
+
+
+@njit
+def _threshold_and_greater(scores, buffer, kth):
+    """(kth largest |s| (0-based), number of |s| strictly greater, number equal to it).
+
+    ``scores`` (n,) and ``buffer`` (n,) scratch of the scores' dtype (overwritten).
+    """
+    n = scores.shape[0]
+    size, rank, above = -1, kth, 0
+    if n > _SMALL:
+        size, rank, above = _narrow(scores, buffer, kth)
+    if size < 0:  # small, or the bracket missed: exact quickselect over all |s|
+        _abs_into(scores, buffer)
+        size, rank, above = n, kth, 0
+    run = buffer[:size]
+    t = _kth_largest(run, rank)
+    greater = above
+    tied = 0
+    for i in range(size):
+        a = run[i]
+        greater += a > t
+        tied += a == t
+    return t, greater, tied

@@ -156,6 +156,23 @@ def default_lr(config: RunConfig, steps_in_epoch: int) -> LrFn:
     return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
 
 
+def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional[MaskHistory],
+               lr: float) -> tuple[float, np.ndarray]:
+    """One edge-popup step: m_t = topk(|s|) (and the history) -> forward -> loss -> backprop -> SGD.
+
+    Returns (mean loss, outputs). A non-finite loss returns before backprop and the
+    SGD step, so the scores stay as they were; the caller decides what to raise.
+    ``python -m sltsim.bench`` times exactly this function.
+    """
+    select(search.params, search.global_topk, history, search.global_buffer)
+    out, backprop = search.model.forward(xb, train=True)
+    loss, dout = search.loss(out, yb)
+    if math.isfinite(loss):
+        backprop(dout)
+        search.optimizer.step(lr)
+    return loss, out
+
+
 def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: bool = False,
               desc: str = "EP") -> CycleResult:
     """Train the scores for ``epochs`` epochs at the params' current prune rates.
@@ -178,15 +195,11 @@ def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: 
         loss_sum, correct = 0.0, 0
         for idx in batches(n, config.batch_size, search.rngs["batches"]):
             xb, yb = data.X_train[idx], data.y_train[idx]
-            select(search.params, search.global_topk, history, search.global_buffer)
-            out, backprop = model.forward(xb, train=True)
-            loss, dout = search.loss(out, yb)
+            lr = lr_fn(step, total)
+            loss, out = train_step(search, xb, yb, history, lr)
             if not math.isfinite(loss):
                 raise Diverged(f"loss became {loss} at step {search.step} (epoch {epoch + 1}); "
                                f"try a lower lr than {config.lr}")
-            backprop(dout)
-            lr = lr_fn(step, total)
-            search.optimizer.step(lr)
             loss_sum += loss * len(idx)
             if yb.ndim == 1:
                 correct += int((out.argmax(axis=1) == yb).sum())

@@ -1,0 +1,127 @@
+"""The hot-path kernels against the plain NumPy version of the same computation.
+
+Sizes reach past the top-k kernel's small-array cutoff so that the sampled bracket,
+the in-place narrowing and the exact fallback all run.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sltsim.engine.kernels import _apply_threshold, _apply_threshold_untied
+from sltsim.engine.supermask import MaskedParam, select
+from sltsim.engine.topk import keep_count, threshold_and_ties
+from sltsim.engine.topk_kernels import _SMALL, _sample_size, _threshold_and_greater
+from sltsim.metrics.history import MaskHistory
+from tests.strategies import prune_rates, seeds
+
+SIZES = st.sampled_from([1, 7, 1000, _SMALL, _SMALL + 1, 3 * _SMALL + 5, 70_000])
+KINDS = st.sampled_from(["uniform", "few_values", "zeros", "sorted", "reversed", "normal64"])
+
+
+def _scores(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "uniform":
+        return rng.uniform(-1, 1, n).astype(np.float32)
+    if kind == "few_values":  # heavy ties
+        return rng.integers(-3, 4, n).astype(np.float32)
+    if kind == "zeros":
+        return np.zeros(n, np.float32)
+    if kind == "sorted":  # the strided sample sees a skewed picture
+        return np.sort(rng.uniform(0, 1, n)).astype(np.float32)
+    if kind == "reversed":
+        return -np.sort(rng.uniform(0, 1, n))[::-1].astype(np.float32)
+    return rng.standard_normal(n)  # float64
+
+
+@given(SIZES, KINDS, st.floats(0.0, 1.0), seeds)
+def test_threshold_kernel_matches_a_sort(n, kind, quantile, seed):
+    scores = _scores(kind, n, np.random.default_rng(seed))
+    kth = min(int(quantile * n), n - 1)
+    t, greater, tied = _threshold_and_greater(scores, np.empty_like(scores), kth)
+    a = np.sort(np.abs(scores))[::-1]
+    assert t == a[kth]
+    assert greater == np.count_nonzero(a > a[kth])
+    assert tied == np.count_nonzero(a == a[kth])
+
+
+@given(st.sampled_from([_SMALL + 1, 70_000]), st.floats(0.0, 1.0))
+def test_threshold_kernel_falls_back_when_the_sample_lies(n, quantile):
+    # every value the strided sample reads is huge, so the bracket misses the answer
+    scores = np.random.default_rng(0).uniform(-1, 1, n).astype(np.float32)
+    scores[:: n // _sample_size(n)] = 100.0
+    kth = min(int(quantile * n), n - 1)
+    t, greater, tied = _threshold_and_greater(scores, np.empty_like(scores), kth)
+    a = np.sort(np.abs(scores))[::-1]
+    assert (t, greater, tied) == (a[kth], np.count_nonzero(a > a[kth]), np.count_nonzero(a == a[kth]))
+
+
+def test_threshold_kernel_survives_nan():
+    scores = np.random.default_rng(0).uniform(-1, 1, 50_000).astype(np.float32)
+    scores[::7] = np.nan
+    t, greater, tied = _threshold_and_greater(scores, np.empty_like(scores), 20_000)
+    assert greater + tied >= 0  # terminates; select() reports the NaN as divergence
+
+
+@given(SIZES, KINDS, prune_rates, seeds, st.booleans())
+def test_untied_apply_matches_numpy(n, kind, k, seed, track):
+    rng = np.random.default_rng(seed)
+    scores = _scores(kind, n, rng)
+    theta0 = rng.standard_normal(n).astype(scores.dtype)
+    n_keep = keep_count(n, k)
+    threshold, ties, n_tied = threshold_and_ties(scores, n_keep, np.empty_like(scores))
+    mask = rng.integers(0, 2, n).astype(np.uint8)
+    ever = rng.integers(0, 2, n).astype(np.uint8) if track else np.zeros(0, np.uint8)
+    w_eff = np.full(n, 7.0, scores.dtype)
+    old_mask, old_ever = mask.copy(), ever.copy()
+    t = scores.dtype.type(threshold)
+    kept, new_ever, flips, nonfinite = _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
+    expected = (np.abs(scores) >= t).astype(np.uint8)
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(w_eff, theta0 * expected)
+    assert np.array_equal(np.signbit(w_eff), np.signbit(theta0 * expected))  # -0.0 where theta0 < 0
+    assert kept == expected.sum() and flips == np.count_nonzero(old_mask != expected) and nonfinite == 0
+    if track:
+        np.testing.assert_array_equal(ever, old_ever | expected)
+        assert new_ever == np.count_nonzero(expected & (old_ever == 0))
+    if ties == n_tied and n_keep > 0:  # where select uses it, it agrees with the tie-counting kernel
+        mask2, w2, ever2 = old_mask.copy(), np.full(n, 7.0, scores.dtype), old_ever.copy()
+        out = _apply_threshold(scores, theta0, t, ties, mask2, w2, ever2, track)
+        assert out[1:] == (kept, new_ever, flips, nonfinite)
+        np.testing.assert_array_equal(mask2, mask)
+        np.testing.assert_array_equal(w2.view(np.uint8), w_eff.view(np.uint8))
+
+
+def _naive_mask(scores: np.ndarray, k: float) -> np.ndarray:
+    order = np.argsort(-np.abs(scores.astype(np.float64)), kind="stable")  # ties: lower index first
+    mask = np.zeros(scores.size, np.uint8)
+    mask[order[: keep_count(scores.size, k)]] = 1
+    return mask
+
+
+@given(SIZES, KINDS, prune_rates, seeds)
+def test_select_on_large_layers_matches_a_stable_sort(n, kind, k, seed):
+    rng = np.random.default_rng(seed)
+    scores = _scores(kind, n, rng).astype(np.float32)
+    p = MaskedParam("fc.weight", (n,), fan_in=n)
+    p.scores[...] = scores
+    p.theta0[...] = rng.standard_normal(n)
+    p.prune_rate = k
+    history = MaskHistory([p], 2)
+    select([p], history=history)
+    expected = _naive_mask(scores, k)
+    np.testing.assert_array_equal(p.mask, expected)
+    np.testing.assert_array_equal(p.w_eff, p.theta0 * expected)
+    np.testing.assert_array_equal(history.ever[0], expected)
+    assert history.n_ever[0] == expected.sum()
+
+
+def test_nan_in_a_large_layer_is_divergence():
+    from sltsim.errors import Diverged
+
+    p = MaskedParam("fc.weight", (20_000,), fan_in=100)
+    p.scores[...] = np.random.default_rng(0).uniform(-1, 1, 20_000)
+    p.scores[5] = np.nan
+    p.prune_rate = 0.5
+    with pytest.raises(Diverged, match="NaN or inf"):
+        select([p])
