@@ -61,7 +61,7 @@ HELP = {
     "data_dir": "(torch) local directory of cifar10/cifar100/svhn/imagenet files; nothing is downloaded",
     "download": "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision",
     "device": "(torch) cpu, cuda or cuda:N",
-    "workers": "(torch) DataLoader worker processes for image data",
+    "loader_workers": "(torch) DataLoader worker processes for image data",
     "checkpoint": "(torch) checkpoint file written after every epoch",
     "resume": "(torch) continue from --checkpoint when that file exists",
 }

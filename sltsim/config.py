@@ -78,7 +78,7 @@ class RunConfig:
     data_dir: Optional[str] = None
     download: bool = False
     device: str = "cpu"
-    workers: int = 0
+    loader_workers: int = 0
     checkpoint: Optional[str] = None
     resume: bool = False
 

@@ -74,7 +74,7 @@ def load_data(config: RunConfig, device, dtype, shard: Shard):
         from sltsim.torch_backend.images import load_image_data
 
         images = load_image_data(config.data, config.data_dir, config.download)
-        return ImageLoaderData(images, device, dtype, config.workers, shard)
+        return ImageLoaderData(images, device, dtype, config.loader_workers, shard)
     from sltsim.data import REAL_DATASETS
 
     dataset = REAL_DATASETS[config.data](dtype=np.dtype(config.dtype), image=not config.model.startswith("mlp"))

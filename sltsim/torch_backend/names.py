@@ -29,7 +29,7 @@ _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 # Config fields that say how a run executes, not what it computes: they do not enter
 # the record key (the same cell run on a GPU or resumed from a checkpoint keeps its key).
-OPERATIONAL_FIELDS = ("data_dir", "download", "device", "workers", "checkpoint", "resume")
+OPERATIONAL_FIELDS = ("data_dir", "download", "device", "loader_workers", "checkpoint", "resume")
 
 
 def validate(config) -> None:
@@ -64,15 +64,15 @@ def validate_execution(config) -> None:
         raise ValueError(f"device must be cpu, cuda or cuda:N; got {config.device!r}")
     if config.device != "cpu" and config.backend != "torch":
         raise ValueError(f"device {config.device} needs backend torch; got backend {config.backend!r}")
-    if not isinstance(config.workers, int) or isinstance(config.workers, bool) or config.workers < 0:
-        raise ValueError(f"workers must be an integer >= 0, got {config.workers!r}")
+    if not isinstance(config.loader_workers, int) or isinstance(config.loader_workers, bool) or config.loader_workers < 0:
+        raise ValueError(f"loader_workers must be an integer >= 0, got {config.loader_workers!r}")
     for name in ("data_dir", "checkpoint"):
         value = getattr(config, name)
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"{name} must be a non-empty path, got {value!r}")
     torch_only = [name for name in ("data_dir", "checkpoint") if getattr(config, name) is not None]
     torch_only += [name for name in ("download", "resume") if getattr(config, name)]
-    torch_only += ["workers"] if config.workers else []
+    torch_only += ["loader_workers"] if config.loader_workers else []
     if torch_only and config.backend != "torch":
         raise ValueError(f"{torch_only[0]} needs backend torch; got backend {config.backend!r}")
     if config.resume and config.checkpoint is None:

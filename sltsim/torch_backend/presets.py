@@ -3,9 +3,9 @@
 ::
 
     python -m sltsim.torch_backend.presets studies/torch_resnet18_cifar10.toml \\
-        --data-dir /data/cifar --device cuda --workers 8
+        --data-dir /data/cifar --device cuda --loader-workers 8
     python -m torch.distributed.run --nproc_per_node 8 -m sltsim.torch_backend.presets \\
-        studies/torch_wrn50_imagenet.toml --data-dir /data/imagenet --device cuda --workers 12
+        studies/torch_wrn50_imagenet.toml --data-dir /data/imagenet --device cuda --loader-workers 12
 
 A preset has three tables: ``[study]`` (``methods``, ``seeds``, and ``ep_prune_rates``,
 the targets of the one-cycle methods), ``[config]`` (RunConfig fields shared by every
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("preset", help="path of the preset TOML file")
     parser.add_argument("--data-dir", help="local directory of the data set (required to run)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides the preset)")
-    parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (overrides the preset)")
+    parser.add_argument("--loader-workers", dest="loader_workers", type=int, default=None, help="DataLoader workers (overrides the preset)")
     parser.add_argument("--store", default=None, help="JSON-lines record store (default studies/records/<preset>.jsonl)")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint every cell here and resume from it")
     parser.add_argument("--cells", default=None, help="comma-separated cell indices to run (default all)")
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         preset = load(args.preset)
-        overrides = {k: v for k, v in (("device", args.device), ("workers", args.workers)) if v is not None}
+        overrides = {k: v for k, v in (("device", args.device), ("loader_workers", args.loader_workers)) if v is not None}
         overrides.update(_settings(args.set))
         overrides["data_dir"] = args.data_dir or "<--data-dir>"
         configs = cells(preset, overrides)

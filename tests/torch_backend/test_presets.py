@@ -47,7 +47,7 @@ def test_a_bad_preset_is_refused_with_one_line(tmp_path):
 def test_one_cell_runs_into_the_store_and_is_skipped_next_time(tmp_path, tmp_cifar10, capsys):
     store = tmp_path / "records.jsonl"
     argv = [str(STUDIES / "torch_resnet18_cifar10.toml"), "--data-dir", str(tmp_cifar10), "--device", "cpu",
-            "--workers", "0", "--store", str(store), "--cells", "0", "--set", "epochs=1",
+            "--loader-workers", "0", "--store", str(store), "--cells", "0", "--set", "epochs=1",
             "--set", 'model="mlp:3072,16,10"', "--set", "batch_size=4"]
     assert presets.main(argv) == 0
     records = [json.loads(line) for line in store.read_text().splitlines()]
