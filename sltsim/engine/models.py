@@ -74,6 +74,9 @@ def build_model(spec: str | ModelSpec, input_shape: tuple[int, ...], n_outputs: 
         if spec.widths[-1] != n_outputs:
             raise ValueError(f"model output width must equal the data's {n_outputs} outputs, got {spec.widths[-1]}")
         return mlp(spec.widths, bias=bias, score_bias=score_bias, dtype=dtype)
+    if bias or score_bias:
+        raise ValueError(f"bias and score_bias are supported for mlp models only, got model {spec} with "
+                         f"bias={bias}, score_bias={score_bias}")
     if len(input_shape) != 3:
         raise ValueError(f"model {spec} needs image inputs (C, H, W), got input shape {input_shape}")
     from sltsim.engine import convnets
