@@ -9,10 +9,11 @@ takes more steps (ceil(n_train / B) per epoch), as in the usual practice the pap
 
 A note for reading the results: the mask depends only on the ranking of |s|, and the
 straight-through gradient dL/ds = sign(s) * dL/dW_eff * theta0 does not depend on |s|.
-Scaling s0 by c and the learning rate by c therefore gives the same masks, so what
-matters is the learning rate relative to the score init's scale; weight decay shrinks
-every score by (1 - lr * wd) per step, which leaves the ranking alone but makes the
-later gradient steps larger relative to |s|.
+With SGD (momentum buffer b <- mu b + g + wd s, s <- s - lr b), scaling s0 by c, the
+learning rate by c and the weight decay by 1/c scales every later s by c and leaves every
+mask unchanged: what matters is the learning rate relative to the score init's scale.
+Weight decay shrinks every score by (1 - lr * wd) per step, which leaves the ranking
+alone but makes the later gradient steps larger relative to |s|.
 
 Run ``python -m sltsim.studies.hyperparams [--quick | --preset paper]``.
 """
@@ -176,7 +177,9 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                     ax.axvline(base[0], ls=":", color="grey", lw=1)
             if field == "weight_decay":
                 positive = [r["value"] for r in rows if r["factor"] == field and r["value"] > 0]
-                ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-5)
+                linthresh = min(positive) if positive else 1e-5
+                ax.set_xscale("symlog", linthresh=linthresh)
+                ax.set_xlim(-0.5 * linthresh, 1.6 * max(positive, default=linthresh))
             else:
                 ax.set_xscale("log", base=2 if field == "batch_size" else 10)
                 if field == "batch_size":

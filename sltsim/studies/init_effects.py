@@ -121,22 +121,47 @@ def verdict(rows: list[dict]) -> dict:
     for data, group in group_by(rows, lambda r: r["data"]).items():
         group = [r for r in group if math.isfinite(r["test_acc"]) and math.isfinite(r["dying_ratio"])]
         if any(r["default"] for r in group):
+            table2 = [r for r in group if "paper" in r]
             out[data] = {"test_acc": _standing(group, "test_acc", True),
-                         "dying_ratio": _standing(group, "dying_ratio", False)}
+                         "dying_ratio": _standing(group, "dying_ratio", False),
+                         "table2_test_acc": _standing(table2, "test_acc", True),
+                         "table2_dying_ratio": _standing(table2, "dying_ratio", False)}
     return out
 
 
+def paper_ranks() -> dict:
+    """The default's rank among the paper's own four Table 2 rows, per setting:
+    ``{"test_acc": [rank per PAPER_SETTINGS], "dying_ratio": [...]}`` (1 = best)."""
+    default = (DEFAULT_WEIGHT_INIT, DEFAULT_SCORE_INIT)
+    ranks: dict = {"test_acc": [], "dying_ratio": []}
+    for i in range(len(PAPER_SETTINGS)):
+        acc = {pair: values[i][0] for pair, values in PAPER_TABLE2.items()}
+        dying = {pair: values[i][1] for pair, values in PAPER_TABLE2.items()}
+        ranks["test_acc"].append(1 + sum(a > acc[default] for a in acc.values()))
+        ranks["dying_ratio"].append(1 + sum(d < dying[default] for d in dying.values()))
+    return ranks
+
+
+def _describe(s: dict, digits: int = 3) -> str:
+    if s["status"] == "best":
+        return f"rank {s['rank']}/{s['of']}: best"
+    gap = f", gap {s['gap']:+.{digits}f} = {s['gap'] / s['se']:+.1f} SE" if s["se"] > 0 else ""
+    return (f"rank {s['rank']}/{s['of']}: {s['status']} (best {s['best'][0]} / {s['best'][1]} "
+            f"{s['best_value']:.{digits}f}{gap})")
+
+
 def format_verdict(verdicts: dict) -> str:
+    """One line per data set over all pairs, one over Table 2's four pairs, and the paper's own ranks."""
     lines = []
     for data, v in verdicts.items():
-        parts = []
-        for col, word in (("test_acc", "accuracy"), ("dying_ratio", "dying ratio")):
-            s = v[col]
-            best = "" if s["status"] == "best" else (f" (best {s['best'][0]} / {s['best'][1]} {s['best_value']:.3f}, "
-                                                     f"gap {s['gap']:+.3f} = {s['gap'] / s['se']:+.1f} SE)"
-                                                     if s["se"] > 0 else f" (best {s['best'][0]} / {s['best'][1]})")
-            parts.append(f"{word} {s['default_value']:.3f}, rank {s['rank']}/{s['of']}: {s['status']}{best}")
-        lines.append(f"verdict {data}: default (signed_kaiming_constant / kaiming_uniform) " + "; ".join(parts))
+        for prefix, scope in (("", "all pairs"), ("table2_", "Table 2's four pairs")):
+            acc, dying = v[prefix + "test_acc"], v[prefix + "dying_ratio"]
+            lines.append(f"verdict {data}, {scope}: default (signed_kaiming_constant / kaiming_uniform) accuracy "
+                         f"{acc['default_value']:.3f} {_describe(acc)}; dying ratio {dying['default_value']:.3f} "
+                         f"{_describe(dying)}")
+    ranks = paper_ranks()
+    lines.append("paper Table 2, the default's rank among its four pairs (" + ", ".join(PAPER_SETTINGS) + "): "
+                 f"accuracy {ranks['test_acc']}, dying ratio {ranks['dying_ratio']} (1 = best)")
     return "\n".join(lines)
 
 
@@ -225,12 +250,14 @@ def _plot_split(rows: list[dict], out_dir: Path) -> list[Path]:
                 capsize=2, label=r"$d_T$ ± std over seeds")
     share = np.array([r["ticket_remaining"] for r in rows])
     ax.plot((tn + fn) * (1 - share), y, "|", color="black", ms=14, mew=1.5,
-            label=r"fn if dying ignored $P$: $d_T \cdot |P|/n$ from the right")
+            label=r"boundary if dying were blind to $P$ (fn $= d_T \cdot |P|/n$)")
     k = rows[0]["prune_rate"]
     ax.axvline(k, ls=":", color="grey", lw=1, label=f"prune rate k = {k:g} (the most $d_T$ can be)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set(xlabel="fraction of all searched edges", ylabel=r"weight init $\theta_0$ / score init $s_0$",
-           title=f"Planted MLP, EP at k = {k:g}: dying edges = false + true negatives")
+           title=f"Planted MLP, EP at k = {k:g}: dying edges = false + true negatives\n"
+                 f"false-negative share of $d_T$ {min(fn / (fn + tn)):.3f} to {max(fn / (fn + tn)):.3f}, "
+                 f"ticket share $|P|/n$ = {np.mean(share):.3f}")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
     return save_figure(fig, out_dir / f"{STUDY}_planted.png", formats=("png", "svg"))
 
