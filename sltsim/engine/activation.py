@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sltsim.engine.kernels import _relu_backward, _relu_forward
+
 
 class ReLU:
     params: list = []
@@ -13,10 +15,17 @@ class ReLU:
         self.input_grad = True
 
     def forward(self, X: np.ndarray, train: bool = True):
-        Y = np.maximum(X, 0)
+        # X, Y: any shape; Y = np.maximum(X, 0) in one Numba pass (NaN kept, -0.0 -> +0.0)
+        X = np.ascontiguousarray(X)
+        Y = np.empty(X.shape, X.dtype)
+        _relu_forward(X.reshape(-1), Y.reshape(-1))
 
         def backprop(dY):
-            # the derivative reuses the saved output: dX = dY where Y > 0
-            return np.where(Y > 0, dY, 0).astype(dY.dtype, copy=False)
+            # the derivative reuses the saved output: dX = dY where Y > 0, else +0.0
+            # (np.where(Y > 0, dY, 0), which is ~20x slower with its scalar operand)
+            dY = np.ascontiguousarray(dY)
+            dX = np.empty(dY.shape, dY.dtype)
+            _relu_backward(dY.reshape(-1), Y.reshape(-1), dX.reshape(-1))
+            return dX
 
         return Y, backprop

@@ -159,28 +159,52 @@ def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track)
 
 
 @njit
+def _relu_forward(x, y):
+    # y = max(x, 0) as np.maximum: NaN propagates, -0.0 becomes +0.0; (n,) -> (n,)
+    zero = y.dtype.type(0)
+    for i in range(x.shape[0]):
+        v = x[i]
+        y[i] = v if (v > 0) | (v != v) else zero
+
+
+@njit
+def _relu_backward(dy, y, dx):
+    # dx = dy where y > 0, else +0.0 (np.where(y > 0, dy, 0)); (n,) -> (n,)
+    zero = dx.dtype.type(0)
+    for i in range(dy.shape[0]):
+        dx[i] = dy[i] if y[i] > 0 else zero
+
+
+@njit
 def _sgd_scores(scores, grad_eff, theta0, velocity, lr, momentum, weight_decay, nesterov):
     """One SGD step on the scores through the straight-through estimator.
 
     The mask is ranked by |s|, so dL/ds = sign(s) * dL/dW_eff * theta0 (the mask is
     the identity in backward, abs is not; sign(0) = 0 as in torch autograd).
     """
-    for i in range(scores.shape[0]):
-        s = scores[i]
-        g = grad_eff[i] * theta0[i]
-        if s < 0:
-            g = -g
-        elif s == 0:
-            g = g * 0
-        g = g + weight_decay * s
-        if momentum != 0:
+    n = scores.shape[0]
+    # sign(s) as a multiplier (+1, -1 or 0) instead of a branch on the sign of s, which
+    # would be mispredicted half the time; (g * -1) == -g and g * 0 as before, exactly.
+    # The momentum/Nesterov choice is made once, outside the loops.
+    if momentum == 0:
+        for i in range(n):
+            s = scores[i]
+            g = grad_eff[i] * theta0[i] * ((s > 0) - (s < 0))
+            scores[i] = s - lr * (g + weight_decay * s)
+    elif nesterov:
+        for i in range(n):
+            s = scores[i]
+            g = grad_eff[i] * theta0[i] * ((s > 0) - (s < 0)) + weight_decay * s
             v = momentum * velocity[i] + g
             velocity[i] = v
-            if nesterov:
-                g = g + momentum * v
-            else:
-                g = v
-        scores[i] = s - lr * g
+            scores[i] = s - lr * (g + momentum * v)
+    else:
+        for i in range(n):
+            s = scores[i]
+            g = grad_eff[i] * theta0[i] * ((s > 0) - (s < 0)) + weight_decay * s
+            v = momentum * velocity[i] + g
+            velocity[i] = v
+            scores[i] = s - lr * v
 
 
 @njit

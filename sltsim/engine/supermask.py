@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from sltsim.engine.kernels import (_abs_allowed_into, _abs_into, _apply_threshold, _apply_threshold_allowed,
-                                   _apply_threshold_untied,
                                    _count_greater_abs, _count_greater_abs_allowed, _kth_largest)
 from sltsim.errors import Diverged
-from sltsim.engine.topk import global_threshold, keep_count, threshold_and_ties
+from sltsim.engine.topk import global_threshold, keep_count
+from sltsim.engine.topk_kernels import _select_layer
 
 if TYPE_CHECKING:
     from sltsim.metrics.history import MaskHistory
@@ -39,6 +39,7 @@ class MaskedParam:
         self.shape = tuple(int(d) for d in shape)
         self.fan_in = int(fan_in)
         self.dtype = np.dtype(dtype)
+        self._size = int(np.prod(self.shape))
         self.theta0 = np.zeros(self.shape, self.dtype)
         self.scores = np.zeros(self.shape, self.dtype)
         self.mask = np.ones(self.shape, np.uint8)
@@ -56,7 +57,7 @@ class MaskedParam:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return self._size
 
     def flat(self, array_name: str) -> np.ndarray:
         """A flat view of one of this param's arrays (no copy)."""
@@ -92,19 +93,11 @@ class MaskedParam:
         return f"MaskedParam({self.name!r}, shape={self.shape}, prune_rate={self.prune_rate})"
 
 
-def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int, n_tied: int = -1) -> int:
-    # n_tied: edges with |s| == threshold, when known (-1: unknown)
+def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int) -> int:
     s = param.flat("scores")
     track = history is not None
     ever = history.ever[index] if track else _NO_EVER
-    if param.allowed is None and ties == n_tied:
-        # every tied edge is kept: the branch-free, vectorised pass
-        kept, new_ever, flips, nonfinite = _apply_threshold_untied(
-            s, param.flat("theta0"), s.dtype.type(threshold),
-            param.flat("mask"), param.flat("w_eff"), ever, track,
-        )
-        ties_used = ties
-    elif param.allowed is None:
+    if param.allowed is None:
         ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
             s, param.flat("theta0"), s.dtype.type(threshold), ties,
             param.flat("mask"), param.flat("w_eff"), ever, track,
@@ -114,11 +107,15 @@ def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int,
             s, param.allowed, param.flat("theta0"), s.dtype.type(threshold), ties,
             param.flat("mask"), param.flat("w_eff"), ever, track,
         )
+    _account(param, history, index, kept, new_ever, flips, nonfinite)
+    return ties_used
+
+
+def _account(param: MaskedParam, history, index: int, kept: int, new_ever: int, flips: int, nonfinite: int) -> None:
     if nonfinite:
         raise Diverged(f"{nonfinite} scores of {param.name} are NaN or inf")
-    if track:
+    if history is not None:
         history.count(index, kept, new_ever, flips)
-    return ties_used
 
 
 _NO_EVER = np.zeros(0, np.uint8)
@@ -190,12 +187,16 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
         for i, p in enumerate(searched):
             ties -= _apply(p, threshold, ties, history, i)
     else:
+        track = history is not None
         for i, p in enumerate(searched):
-            if p.allowed is None:
-                threshold, ties, n_tied = threshold_and_ties(p.flat("scores"), p.n_keep(), p._buffer)
+            if p.allowed is None:  # the hot path: one kernel call per layer
+                counts = _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
+                                       p.mask.reshape(-1), p.w_eff.reshape(-1),
+                                       history.ever[i] if track else _NO_EVER, track)
+                _account(p, history, i, *counts)
             else:
-                (threshold, ties), n_tied = _restricted_threshold([p], p.n_keep(), p._buffer), -1
-            _apply(p, threshold, ties, history, i, n_tied)
+                threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
+                _apply(p, threshold, ties, history, i)
     for p in searched:
         if p.after_select is not None:
             p.after_select(p)

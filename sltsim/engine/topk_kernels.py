@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sltsim.engine.jit import njit
-from sltsim.engine.kernels import _abs_into, _kth_largest
+from sltsim.engine.kernels import _abs_into, _apply_threshold, _apply_threshold_untied, _kth_largest
 
 _SMALL = 4096  # below this, plain quickselect is as fast
 _SPREAD = 2.5  # bracket half-width in sample ranks, in units of sqrt(m) (5 sample sigmas)
@@ -123,3 +123,24 @@ def _threshold_and_greater(scores, buffer, kth):
         greater += a > t
         tied += a == t
     return t, greater, tied
+
+
+@njit
+def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track):
+    """Top-k of one layer in one call: threshold, then the fused mask / w_eff / history pass.
+
+    Keeps the ``n_keep`` largest |s| (ties to the lower index), as
+    ``threshold_and_ties`` followed by :func:`_apply_threshold_untied` (every tied edge
+    kept, the usual case) or :func:`_apply_threshold` (a tie budget to count).
+    Returns (kept, newly_ever_selected, mask_flips, nonfinite).
+    """
+    if n_keep <= 0:
+        _, kept, new_ever, flips, nonfinite = _apply_threshold(
+            scores, theta0, scores.dtype.type(np.inf), 0, mask, w_eff, ever, track)
+        return kept, new_ever, flips, nonfinite
+    t, greater, tied = _threshold_and_greater(scores, buffer, n_keep - 1)
+    ties = n_keep - greater
+    if ties == tied:
+        return _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
+    _, kept, new_ever, flips, nonfinite = _apply_threshold(scores, theta0, t, ties, mask, w_eff, ever, track)
+    return kept, new_ever, flips, nonfinite

@@ -125,3 +125,51 @@ def test_nan_in_a_large_layer_is_divergence():
     p.prune_rate = 0.5
     with pytest.raises(Diverged, match="NaN or inf"):
         select([p])
+
+
+SPECIAL = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, -1.5, 2.5, 1e-30, -1e-30], np.float32)
+
+
+@given(st.integers(0, 300), seeds, st.sampled_from([np.float32, np.float64]))
+def test_relu_matches_numpy_maximum_and_where(n, seed, dtype):
+    from sltsim.engine.activation import ReLU
+
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.standard_normal(n), SPECIAL]).astype(dtype)
+    rng.shuffle(X)
+    X = X.reshape(1, -1)
+    dY = np.concatenate([rng.standard_normal(n), SPECIAL[::-1]]).astype(dtype).reshape(1, -1)
+    Y, backprop = ReLU().forward(X)
+    expected = np.maximum(X, 0)
+    np.testing.assert_array_equal(Y.view(np.uint8), expected.view(np.uint8))  # bitwise: -0.0 and NaN too
+    dX = backprop(dY)
+    assert dX.dtype == dY.dtype
+    np.testing.assert_array_equal(dX.view(np.uint8), np.where(expected > 0, dY, 0).view(np.uint8))
+
+
+def _sgd_scores_numpy(s, grad, theta0, v, lr, momentum, wd, nesterov):
+    """torch.optim.SGD on the scores with the straight-through gradient, in float64 like the kernel."""
+    g = (grad * theta0).astype(np.float64) * np.sign(s)
+    g = g + wd * s.astype(np.float64)
+    if momentum != 0:
+        v64 = momentum * v.astype(np.float64) + g
+        v[...] = v64
+        g = g + momentum * v64 if nesterov else v64
+    s[...] = s - lr * g
+
+
+@given(st.integers(1, 300), seeds, st.sampled_from([0.0, 0.9]), st.booleans(), st.sampled_from([0.0, 5e-4]))
+def test_score_sgd_matches_numpy(n, seed, momentum, nesterov, wd):
+    from sltsim.engine.kernels import _sgd_scores
+
+    nesterov = nesterov and momentum > 0
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal(n).astype(np.float32)
+    s[rng.random(n) < 0.2] = 0.0  # sign(0) = 0: no gradient step on a zero score
+    grad, theta0 = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    v = rng.standard_normal(n).astype(np.float32)
+    s2, v2 = s.copy(), v.copy()
+    _sgd_scores(s, grad, theta0, v, 0.1, momentum, wd, nesterov)
+    _sgd_scores_numpy(s2, grad, theta0, v2, 0.1, momentum, wd, nesterov)
+    np.testing.assert_array_equal(s, s2)
+    np.testing.assert_array_equal(v, v2)
