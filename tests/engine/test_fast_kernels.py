@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sltsim.engine.kernels import _apply_threshold, _apply_threshold_untied
+from sltsim.engine.kernels import _BRANCHY_BELOW, _apply_threshold, _apply_threshold_untied, _kth_largest
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.engine.topk import keep_count, threshold_and_ties
 from sltsim.engine.topk_kernels import _SMALL, _sample_size, _threshold_and_greater
@@ -43,6 +43,17 @@ def test_threshold_kernel_matches_a_sort(n, kind, quantile, seed):
     assert t == a[kth]
     assert greater == np.count_nonzero(a > a[kth])
     assert tied == np.count_nonzero(a == a[kth])
+
+
+@given(st.sampled_from([5, _BRANCHY_BELOW - 1, _BRANCHY_BELOW + 1, 20_000]), KINDS, st.floats(0.0, 1.0), seeds)
+def test_quickselect_matches_a_sort_and_partitions(n, kind, quantile, seed):
+    values = np.abs(_scores(kind, n, np.random.default_rng(seed)))
+    kth = min(int(quantile * n), n - 1)
+    buf = values.copy()
+    answer = _kth_largest(buf, kth)
+    assert answer == np.sort(values)[::-1][kth]
+    assert np.all(buf[:kth] >= answer)  # the sampled bracket relies on this
+    np.testing.assert_array_equal(np.sort(buf), np.sort(values))  # a permutation
 
 
 @given(st.sampled_from([_SMALL + 1, 70_000]), st.floats(0.0, 1.0))
