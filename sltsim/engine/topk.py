@@ -83,7 +83,12 @@ def topk_mask(scores: np.ndarray, prune_rate: float) -> np.ndarray:
 
 
 def global_threshold(scores: Sequence[np.ndarray], n_keep: int, buffer: np.ndarray) -> tuple[float, int]:
-    """Threshold and tie budget for one top-k over the concatenation of ``scores`` (in order)."""
+    """Threshold and tie budget for one top-k over the concatenation of ``scores`` (in order).
+
+    ``buffer`` holds at least n (the total size) values; with 2n the sampled kernel of
+    :func:`threshold_for` runs on the gathered |s| (the second half is its scratch),
+    otherwise quickselect over all of them.
+    """
     n = sum(s.size for s in scores)
     if n_keep <= 0:
         return math.inf, 0
@@ -91,6 +96,9 @@ def global_threshold(scores: Sequence[np.ndarray], n_keep: int, buffer: np.ndarr
     for s in scores:
         _abs_into(s, buffer[offset : offset + s.size])
         offset += s.size
+    if buffer.size >= 2 * n:
+        threshold, greater, _ = _threshold_and_greater(buffer[:n], buffer[n : 2 * n], n_keep - 1)
+        return float(threshold), n_keep - int(greater)
     threshold = float(_kth_largest(buffer[:n], n_keep - 1))
     greater = sum(int(_count_greater_abs(s, s.dtype.type(threshold))) for s in scores)
     return threshold, n_keep - greater

@@ -102,7 +102,8 @@ def build_search(config: RunConfig) -> Search:
     optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
     n_searched = sum(p.size for p in params if p.searched)
     global_topk = config.global_topk or _method_forces_global_topk(config)
-    buffer = np.empty(n_searched, dtype) if global_topk else None
+    # twice the searched edges: gathered |s| and the top-k kernel's scratch (engine.topk.global_threshold)
+    buffer = np.empty(2 * n_searched, dtype) if global_topk else None
     return Search(config, model, data, optimizer, rngs, ticket, buffer, global_topk=global_topk)
 
 

@@ -184,3 +184,19 @@ def test_score_sgd_matches_numpy(n, seed, momentum, nesterov, wd):
     _sgd_scores_numpy(s2, grad, theta0, v2, 0.1, momentum, wd, nesterov)
     np.testing.assert_array_equal(s, s2)
     np.testing.assert_array_equal(v, v2)
+
+
+@given(st.lists(SIZES, min_size=1, max_size=3), KINDS, prune_rates, seeds, st.booleans())
+def test_global_select_with_a_double_buffer_matches_a_stable_sort(sizes, kind, k, seed, double):
+    rng = np.random.default_rng(seed)
+    params = []
+    for i, n in enumerate(sizes):
+        p = MaskedParam(f"fc{i}.weight", (n,), fan_in=n)
+        p.scores[...] = _scores(kind, n, rng)
+        p.theta0[...] = rng.standard_normal(n)
+        p.prune_rate = k
+        params.append(p)
+    total = sum(sizes)
+    select(params, global_topk=True, global_buffer=np.empty(total * (2 if double else 1), np.float32))
+    expected = _naive_mask(np.concatenate([p.scores for p in params]), k)
+    np.testing.assert_array_equal(np.concatenate([p.mask for p in params]), expected)
