@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from sltsim.engine.kernels import (_abs_allowed_into, _abs_into, _apply_threshold, _apply_threshold_allowed,
-                                   _count_greater_abs, _count_greater_abs_allowed, _kth_largest)
-from sltsim.errors import Diverged
+from sltsim.engine.restricted_kernels import _abs_allowed_into, _apply_threshold_allowed, _count_greater_abs_allowed
 from sltsim.engine.topk import global_threshold, keep_count
-from sltsim.engine.topk_kernels import _select_layer
+from sltsim.engine.topk_kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest, _select_layer
+from sltsim.errors import Diverged
 
 if TYPE_CHECKING:
     from sltsim.metrics.history import MaskHistory

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sltsim.engine.kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest
-from sltsim.engine.topk_kernels import _threshold_and_greater
+from sltsim.engine.topk_kernels import (_abs_into, _apply_threshold, _count_greater_abs, _kth_largest,
+                                        _threshold_and_greater)
 
 
 def masked_count(n: int, prune_rate: float) -> int:

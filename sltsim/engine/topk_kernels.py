@@ -1,4 +1,4 @@
-"""Private Numba kernel for the top-k threshold: sample, bracket, gather, repeat, select.
+"""Private Numba kernels of top-k selection: threshold (sample, bracket, gather, select) and mask pass.
 
 Finding the n_keep-th largest |s| of a big layer with quickselect alone walks the
 whole array several times, with a mispredicted branch per element. Following Floyd
@@ -11,6 +11,11 @@ those. Samples are fixed strides and their order statistics come from quickselec
 (O(m), no sort), so the result and its cost are deterministic; when a bracket
 misses (adversarial orderings, NaN), the kernel falls back to quickselect over all
 |s|. The answer is exact either way.
+
+The same file holds every kernel the selection calls (quickselect, counts, the fused
+mask / masked-weight / history pass), so that Numba's on-disk cache, keyed on the
+source file of the function it compiles, never keeps a stale inlined callee.
+Arrays in, no checks, no allocation beyond the sample; flat (1-D) views.
 """
 
 from __future__ import annotations
@@ -18,10 +23,175 @@ from __future__ import annotations
 import numpy as np
 
 from sltsim.engine.jit import njit
-from sltsim.engine.kernels import _abs_into, _apply_threshold, _apply_threshold_untied, _kth_largest
 
 _SMALL = 4096  # below this, plain quickselect is as fast
 _SPREAD = 2.5  # bracket half-width in sample ranks, in units of sqrt(m) (5 sample sigmas)
+_BRANCHY_BELOW = 16  # quickselect ranges shorter than this use the three-way partition
+
+
+@njit
+def _abs_into(src, dst):
+    # dst[i] = |src[i]|, (n,) -> (n,)
+    for i in range(src.shape[0]):
+        dst[i] = abs(src[i])
+
+
+
+@njit
+def _median_of_three(a, b, c):
+    if a < b:
+        if b < c:
+            return b
+        return c if a < c else a
+    if a < c:
+        return a
+    return c if b < c else b
+
+
+@njit
+def _kth_largest(buf, kth):
+    """Value of the kth largest entry (0-based) of ``buf``; reorders ``buf`` in place.
+
+    Quickselect (Hoare's FIND) with a median-of-three pivot. Long ranges are split
+    by branch-free Lomuto passes, first into (> pivot | <= pivot) and, when the answer
+    lies right of that, into (== pivot | < pivot): a branch on the comparison would be
+    mispredicted half the time on random data. Short ranges use a three-way (Dutch
+    flag) partition. Both keep long runs of equal values (zero-initialised scores)
+    O(n). Afterwards ``buf[:kth]`` holds values >= the answer.
+    """
+    lo = 0
+    hi = buf.shape[0] - 1
+    while lo < hi:
+        pivot = _median_of_three(buf[lo], buf[(lo + hi) // 2], buf[hi])
+        if hi - lo >= _BRANCHY_BELOW:
+            j = lo
+            for i in range(lo, hi + 1):  # [lo, j) > pivot; swap unconditionally, advance on the test
+                v = buf[i]
+                buf[i] = buf[j]
+                buf[j] = v
+                j += v > pivot
+            if kth < j:
+                hi = j - 1
+                continue
+            e = j
+            for i in range(j, hi + 1):  # [j, e) == pivot
+                v = buf[i]
+                buf[i] = buf[e]
+                buf[e] = v
+                e += v == pivot
+            if kth < e:
+                return pivot
+            lo = e
+            continue
+        lt = lo
+        i = lo
+        gt = hi
+        # descending: [lo, lt) > pivot, [lt, gt] == pivot, (gt, hi] < pivot
+        while i <= gt:
+            v = buf[i]
+            if v > pivot:
+                buf[i] = buf[lt]
+                buf[lt] = v
+                lt += 1
+                i += 1
+            elif v < pivot:
+                buf[i] = buf[gt]
+                buf[gt] = v
+                gt -= 1
+            else:
+                i += 1
+        if kth < lt:
+            hi = lt - 1
+        elif kth > gt:
+            lo = gt + 1
+        else:
+            return pivot
+    return buf[kth]
+
+
+@njit
+def _count_greater_abs(scores, threshold):
+    # number of i with |scores[i]| > threshold
+    count = 0
+    for i in range(scores.shape[0]):
+        if abs(scores[i]) > threshold:
+            count += 1
+    return count
+
+
+@njit
+def _apply_threshold(scores, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
+    """Build mask, masked weights and the ever-selected bitmap in one pass.
+
+    An edge is kept when |s| > threshold, or when |s| == threshold and fewer than
+    ``ties_allowed`` tied edges with a lower index were kept (ties go to the lower
+    index). Returns (ties_used, kept, newly_ever_selected, mask_flips, nonfinite),
+    where ``nonfinite`` counts NaN or infinite scores (a diverged search).
+    Branch-free on the common path: keep/drop is data-dependent and close to a coin
+    flip, so a branch per edge would be mispredicted half the time.
+    """
+    ties_used = 0
+    kept = 0
+    nonfinite = 0
+    new_ever = 0
+    flips = 0
+    for i in range(scores.shape[0]):
+        a = abs(scores[i])
+        nonfinite += not a < np.inf  # NaN or inf
+        tie = a == threshold
+        if tie:  # rare: only edges exactly at the threshold
+            tie = ties_used < ties_allowed
+            ties_used += tie
+        k = np.uint8((a > threshold) | tie)
+        kept += k
+        flips += mask[i] != k
+        mask[i] = k
+        w_eff[i] = theta0[i] * k
+    if track:
+        for i in range(scores.shape[0]):
+            e = ever[i]
+            m = mask[i]
+            new_ever += m & (e ^ np.uint8(1))
+            ever[i] = e | m
+    return ties_used, kept, new_ever, flips, nonfinite
+
+
+@njit
+def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track):
+    """:func:`_apply_threshold` when every edge tied at the threshold is kept (keep = |s| >= t).
+
+    The common case (``ties_allowed`` equals the number of tied edges, usually one)
+    needs no tie counter, so the single pass that builds the mask, the masked
+    weights and the ever-selected bitmap has no branch and no serial dependency:
+    LLVM vectorises it. Returns (kept, newly_ever_selected, mask_flips, nonfinite).
+    """
+    kept = 0
+    nonfinite = 0
+    new_ever = 0
+    flips = 0
+    n = scores.shape[0]
+    if track:
+        for i in range(n):
+            a = abs(scores[i])
+            nonfinite += not a < np.inf  # NaN or inf
+            k = np.uint8(a >= threshold)
+            kept += k
+            flips += mask[i] != k
+            mask[i] = k
+            w_eff[i] = theta0[i] * k
+            e = ever[i]
+            new_ever += k & (e ^ np.uint8(1))
+            ever[i] = e | k
+    else:
+        for i in range(n):
+            a = abs(scores[i])
+            nonfinite += not a < np.inf
+            k = np.uint8(a >= threshold)
+            kept += k
+            flips += mask[i] != k
+            mask[i] = k
+            w_eff[i] = theta0[i] * k
+    return kept, new_ever, flips, nonfinite
 
 
 @njit

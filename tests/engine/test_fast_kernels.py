@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sltsim.engine.kernels import _BRANCHY_BELOW, _apply_threshold, _apply_threshold_untied, _kth_largest
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.engine.topk import keep_count, threshold_and_ties
-from sltsim.engine.topk_kernels import _SMALL, _sample_size, _threshold_and_greater
+from sltsim.engine.topk_kernels import (_BRANCHY_BELOW, _SMALL, _apply_threshold, _apply_threshold_untied,
+                                        _kth_largest, _sample_size, _threshold_and_greater)
 from sltsim.metrics.history import MaskHistory
 from tests.strategies import prune_rates, seeds
 
