@@ -123,9 +123,25 @@ def mean_std(values) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
+_DEFAULTS = {f.name: f.default for f in RunConfig.__dataclass_fields__.values()}
+
+
+def setting_fields(config: dict) -> dict:
+    """What defines a setting: the RunConfig fields of a stored config, except the per-cell and the
+    operational ones, that differ from their defaults. A record stored before a field existed, or
+    with a since-renamed operational field, so lands in the same setting as a new one."""
+    from dataclasses import fields
+
+    from sltsim.torch_backend.names import OPERATIONAL_FIELDS
+
+    defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(RunConfig)}
+    return {k: v for k, v in config.items()
+            if k in defaults and k not in PER_CELL_FIELDS and k not in OPERATIONAL_FIELDS and v != defaults[k]}
+
+
 def setting_key(config: dict) -> str:
-    """What defines a setting: every config field except the per-cell ones."""
-    return json.dumps({k: v for k, v in config.items() if k not in PER_CELL_FIELDS}, sort_keys=True)
+    """:func:`setting_fields` as a string key."""
+    return json.dumps(setting_fields(config), sort_keys=True)
 
 
 def setting_label(config: dict) -> str:
@@ -134,6 +150,24 @@ def setting_label(config: dict) -> str:
         inputs = "" if config.get("inputs", "gaussian") == "gaussian" else f" on {config['inputs']} inputs"
         return f"planted {config['model']}{inputs}"
     return f"{config['data']} {config['model']}"
+
+
+def setting_labels(configs: dict[str, dict]) -> dict[str, str]:
+    """{setting key: label}; settings that share a :func:`setting_label` get the fields in which
+    they differ appended (``planted mlp:32,256,256,10, lr=0.5``)."""
+    base = {key: setting_label(cfg) for key, cfg in configs.items()}
+    out = {}
+    for key, label in base.items():
+        twins = [configs[k] for k, lb in base.items() if lb == label]
+        if len(twins) == 1:
+            out[key] = label
+            continue
+        cfg = setting_fields(configs[key])
+        others = [setting_fields(t) for t in twins]
+        names = sorted(set().union(*others))
+        differing = [k for k in names if any(t.get(k) != cfg.get(k) for t in others)]
+        out[key] = label + "".join(f", {k}={configs[key].get(k, _DEFAULTS.get(k))}" for k in differing)
+    return out
 
 
 def points(record: dict) -> list[dict]:
@@ -161,21 +195,21 @@ def points(record: dict) -> list[dict]:
 def collect(records: list[dict]) -> dict:
     """{(setting_key, method, remaining): [point, ...]} of the ok records, and the labels in order."""
     groups: dict = defaultdict(list)
-    labels: dict[str, str] = {}
+    configs: dict[str, dict] = {}
     for r in records:
         if r.get("status") != "ok":
             continue
         key = setting_key(r["config"])
-        labels.setdefault(key, setting_label(r["config"]))
+        configs.setdefault(key, r["config"])
         for p in points(r):
             groups[(key, r["config"]["method"], p["remaining"])].append(p)
-    return {"groups": groups, "labels": labels}
+    return {"groups": groups, "labels": setting_labels(configs)}
 
 
 def table(records: list[dict]) -> list[dict]:
     """Mean and std over seeds per setting x remaining ratio (descending) x method."""
     c = collect(records)
-    order = list(c["labels"])
+    order = sorted(c["labels"], key=c["labels"].get)  # settings by label: the same order from any store
     method_order = list(METHOD_LABELS)
     rows = []
     for (key, method, remaining), group in sorted(
@@ -191,7 +225,7 @@ def table(records: list[dict]) -> list[dict]:
 def comparisons(records: list[dict]) -> list[dict]:
     """Paired differences (same setting, remaining ratio and seed) of :data:`COMPARISONS`."""
     c = collect(records)
-    order = list(c["labels"])
+    order = sorted(c["labels"], key=c["labels"].get)
     out = []
     cells = sorted({(k, r) for (k, _, r) in c["groups"]}, key=lambda kr: (order.index(kr[0]), -kr[1]))
     for key, remaining in cells:
@@ -204,6 +238,28 @@ def comparisons(records: list[dict]) -> list[dict]:
             row[name + "_n"] = len(diffs)
         out.append(row)
     return out
+
+
+# zero-init soft variants against the hard variant they should act as (sign(0) = 0: a zeroed score
+# never moves, so the edge is never selected again)
+TWINS = (("soft-lr-zero", "hard-lr"), ("soft-srw-zero", "hard-srw"))
+
+
+def identical_points(records: list[dict], a: str, b: str) -> tuple[int, int]:
+    """(equal, compared): (setting, seed, cycle >= 2) points at which methods ``a`` and ``b`` have
+    exactly the same test accuracy and worst-case dying ratio (cycle 1 is EP for every method)."""
+    c = collect(records)
+    equal = compared = 0
+    for (key, method, remaining), group in c["groups"].items():
+        if method != a:
+            continue
+        other = {p["seed"]: p for p in c["groups"].get((key, b, remaining), [])}
+        for p in group:
+            q = other.get(p["seed"])
+            if q is not None and p["cycle"] != 1:
+                compared += 1
+                equal += p["test_acc"] == q["test_acc"] and p["dying_ratio"] == q["dying_ratio"]
+    return equal, compared
 
 
 def _pm(row: dict, col: str, digits: int = 3) -> str:
@@ -255,8 +311,15 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 
 def _panels(n: int, plt):
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.0), constrained_layout=True, squeeze=False)
-    return fig, axes[0]
+    """n panels on a grid of at most two columns (unused cells hidden)."""
+    cols = min(n, 2)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows + 0.8), constrained_layout=True,
+                             squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def _curve(ax, rows, method, col, dodge: float = 0.0, **style):
@@ -277,7 +340,7 @@ def _curve(ax, rows, method, col, dodge: float = 0.0, **style):
 def _legend(fig, axes) -> None:
     """One legend for all panels, below them."""
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=8)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
 
 
 def _remaining_axis(ax, rows):
@@ -308,8 +371,8 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set(ylabel="test accuracy (fraction)", title=label)
         ax.grid(alpha=0.3)
     _legend(fig, axes)
-    fig.suptitle("Test accuracy of each cycle's final mask (iEP) or of EP run at that $k$; mean ± std "
-                 "over seeds (points dodged sideways: equal values stay visible)", fontsize=10)
+    fig.suptitle("Test accuracy of each cycle's final mask (iEP) or of EP run at that $k$\n(mean ± std over "
+                 "seeds; points dodged sideways so that equal values stay visible)", fontsize=10)
     written += save_figure(fig, Path(out_dir) / f"{STUDY}_accuracy.png", formats=("png", "svg"))
     # Fig. 5a: dying ratio of EP, hard iEP (worst case and apparent) and soft iEP
     fig, axes = _panels(len(labels), plt)
@@ -345,7 +408,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             ax.set(ylabel="false-negative dying edges / $|P|$ (fraction)", title=label, ylim=(-0.02, 1.02))
             ax.grid(alpha=0.3)
         _legend(fig, axes)
-        fig.suptitle("Share of the planted ticket $P$ never selected during the cycle (hard iEP: edges "
+        fig.suptitle("Share of the planted ticket $P$ never selected during the cycle\n(hard iEP: edges "
                      "removed earlier count); mean ± std over seeds", fontsize=10)
         written += save_figure(fig, Path(out_dir) / f"{STUDY}_false_negatives.png", formats=("png", "svg"))
     return written
@@ -360,6 +423,11 @@ def main(args) -> int:
     print()
     pairs = comparisons(records)
     print(format_comparisons(pairs))
+    print()
+    for a, b in TWINS:
+        equal, compared = identical_points(records, a, b)
+        print(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: test_acc and d (worst) exactly equal at "
+              f"{equal} of {compared} (setting, seed, cycle >= 2) points")
     for figure in plot(rows, Path(args.figures)):
         print(f"figure: {figure}")
     if args.json:

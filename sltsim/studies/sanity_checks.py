@@ -34,7 +34,7 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
-from sltsim.studies.iterative import mean_std, setting_key, setting_label
+from sltsim.studies.iterative import mean_std, setting_key, setting_labels
 
 STUDY = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
@@ -53,6 +53,11 @@ COLUMNS = ("test_acc", "train_acc", "recall", "dying_ratio", "rearranged_overlap
 def check_of(config: dict) -> str:
     """The check a record belongs to (its method, or ``ep-random-labels``)."""
     return "ep-random-labels" if config.get("random_labels") else config["method"]
+
+
+def _setting_config(config: dict) -> dict:
+    """The config without ``random_labels`` (a check, not a setting)."""
+    return {k: v for k, v in config.items() if k != "random_labels"}
 
 
 def settings(study: dict, config_values: dict, source: str = "preset") -> dict[str, dict]:
@@ -88,15 +93,16 @@ def grid(study: dict, bases: dict[str, dict]) -> list[RunConfig]:
 def table(records: list[dict]) -> list[dict]:
     """Mean ± std over seeds per setting x prune rate x check."""
     groups: dict = defaultdict(list)
-    labels: dict = {}
+    configs: dict = {}
     for r in records:
         if r.get("status") != "ok":
             continue
-        cfg = r["config"]
-        key = setting_key({k: v for k, v in cfg.items() if k != "random_labels"})
-        labels.setdefault(key, setting_label(cfg))
-        groups[(key, round(cfg["prune_rate"], 6), check_of(cfg))].append(r)
-    order, checks = list(labels), list(CHECK_LABELS)
+        cfg = _setting_config(r["config"])
+        key = setting_key(cfg)
+        configs.setdefault(key, cfg)
+        groups[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))].append(r)
+    labels = setting_labels(configs)
+    order, checks = sorted(labels, key=labels.get), list(CHECK_LABELS)
     rows = []
     for (key, k, check), group in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1],
                                                                          checks.index(kv[0][2]))):
@@ -111,16 +117,17 @@ def table(records: list[dict]) -> list[dict]:
 def paired(rows_records: list[dict]) -> list[dict]:
     """EP's test accuracy minus each check's, at the same setting, prune rate and seed."""
     acc: dict = defaultdict(dict)
-    labels: dict = {}
+    configs: dict = {}
     for r in rows_records:
         if r.get("status") != "ok":
             continue
-        cfg = r["config"]
-        key = setting_key({k: v for k, v in cfg.items() if k != "random_labels"})
-        labels.setdefault(key, setting_label(cfg))
-        acc[(key, round(cfg["prune_rate"], 6), check_of(cfg))][cfg["seed"]] = r["test_acc"]
+        cfg = _setting_config(r["config"])
+        key = setting_key(cfg)
+        configs.setdefault(key, cfg)
+        acc[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))][cfg["seed"]] = r["test_acc"]
+    labels = setting_labels(configs)
     out = []
-    order = list(labels)
+    order = sorted(labels, key=labels.get)
     for key, k in sorted({(a, b) for a, b, _ in acc}, key=lambda kb: (order.index(kb[0]), kb[1])):
         ep = acc.get((key, k, "ep"), {})
         row = {"setting": labels[key], "prune_rate": k}

@@ -94,6 +94,8 @@ def test_tiny_preset_runs_end_to_end_and_a_rerun_recomputes_nothing(study, tmp_p
     records = store.records()
     assert records and all(r["status"] == "ok" for r in records)
     assert "±" in out  # a mean ± std table
+    if study == "iterative":
+        assert "exactly equal at 4 of 4 (setting, seed, cycle >= 2) points" in out
     for stem in FIGURES[study]:
         for ext in ("png", "svg"):
             path = tmp_path / "figs" / f"{stem}.{ext}"
@@ -169,6 +171,11 @@ def test_iterative_table_and_comparisons_on_synthetic_records():
     assert math.isnan(pairs[0]["acc S-H"]) and pairs[0]["acc S-H_n"] == 0
     text = iterative.format_table(rows)
     assert "soft iEP (LR)" in text and "0.650±0.212" in text
+    # a hard-lr twin equal to soft-lr except at seed 1's second cycle; cycle 1 is not compared
+    twins = [dict(r, key="h" + r["key"], config=dict(r["config"], method="hard-lr"),
+                  cycles=[dict(c) for c in r["cycles"]]) for r in records if r["config"]["method"] == "soft-lr"]
+    twins[1]["cycles"][1]["test_acc"] += 0.01
+    assert iterative.identical_points(records + twins, "soft-lr", "hard-lr") == (1, 2)
 
 
 def test_score_rank_counts_on_a_constructed_trajectory():
