@@ -1,0 +1,396 @@
+"""``python -m sltsim.bench``: how fast one edge-popup step runs, against torch and the hardware.
+
+For each case it times one full EP training step (top-k at k = 0.5, forward,
+backward, SGD on the scores, MaskHistory update; :mod:`sltsim.bench_steps`) of the
+NumPy/Numba engine and of the torch backend on the CPU, in one process:
+
+- ``numpy_ms``: the engine as studies run it, BLAS on one thread (``run_search``
+  pins it); ``numpy_2t_ms`` with two BLAS threads;
+- ``torch_ms`` / ``torch_2t_ms``: ``torch.set_num_threads(1)`` / ``(2)``;
+- ``speedup``: torch_ms / numpy_ms (``ratio`` = numpy_ms / torch_ms, the engine/torch ratio);
+- ``floor_ms``: the GEMM floor, 3 x forward FLOPs / the float32 GFLOP/s of a large
+  one-thread matmul measured in this run (``floor_2t_ms`` with two threads);
+- ``history_overhead_pct``: step with history vs without, one-thread, alternating steps;
+- ``peak_mb``: peak of the engine's allocations (``tracemalloc``, which NumPy reports
+  its array buffers to) from building the case through three steps.
+
+Every time is the median of ``--repeats`` steps after warm-up; the engine and torch
+steps alternate in blocks so that a change of machine load hits both. Further rows:
+top-k on 10M scores (the engine's ``select`` with history: threshold, mask, masked
+weights, ever-selected, vs the torch backend's ``keep_top``), and cold start (a
+fresh interpreter: import, build, one step of every case's model family, with an
+empty and with a warm Numba cache). ``--json`` prints one JSON list of rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from typing import Callable
+
+import numpy as np
+
+from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
+
+CASES = (
+    Case("mlp 64-128-128-10", "mlp:64,128,128,10", (64,), 128),
+    Case("mlp 256-1024-1024-10", "mlp:256,1024,1024,10", (256,), 128),
+    Case("mlp 784-2048-2048-10", "mlp:784,2048,2048,10", (784,), 128),
+    Case("conv4 32x32x3", "conv4", (3, 32, 32), 64),
+)
+QUICK_CASES = (
+    Case("mlp 16-32-32-10 (quick)", "mlp:16,32,32,10", (16,), 16),
+    Case("conv4 8x8x3 (quick)", "conv4", (3, 8, 8), 4),
+)
+TOPK_SIZE, QUICK_TOPK_SIZE = 10_000_000, 100_000
+BLOCKS = 3  # alternating blocks of engine and torch steps per thread setting
+PAUSE_S = 0.5  # lets idle BLAS / OpenMP threads stop spinning before a 2-thread measurement
+HISTORY_BUDGET_S, HISTORY_MAX_STEPS = 2.0, 2000  # steps of the history on/off comparison
+
+
+def machine() -> dict:
+    """Where the numbers come from: CPU model, cores, load, library versions and BLAS."""
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    import numba
+
+    info = {"cpu": cpu, "nproc": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__, "blas": blas}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def gemm_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """float32 GFLOP/s of an n x n x n matmul with ``threads`` BLAS threads (median of ``repeats``)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
+    out = np.empty((n, n), np.float32)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        np.matmul(a, b, out=out)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=out)
+            times.append(time.perf_counter() - t0)
+    return 2.0 * n**3 / statistics.median(times) / 1e9
+
+
+def alternate(steps: dict[str, Callable], repeats: int, warmup: int, blocks: int = BLOCKS) -> dict[str, float]:
+    """Median ms per call of each function; calls run in ``blocks`` alternating blocks after warm-up."""
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list] = {name: [] for name in steps}
+    per_block = max(1, -(-repeats // blocks))
+    for _ in range(blocks):
+        for name, fn in steps.items():
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def _threads(blas: int, torch_threads: int):
+    """BLAS on ``blas`` threads and torch on ``torch_threads`` (a context manager)."""
+    from contextlib import contextmanager
+
+    from threadpoolctl import threadpool_limits
+
+    @contextmanager
+    def limits():
+        import torch
+
+        old = torch.get_num_threads()
+        torch.set_num_threads(torch_threads)
+        try:
+            with threadpool_limits(limits=blas, user_api="blas"):
+                yield
+        finally:
+            torch.set_num_threads(old)
+
+    return limits()
+
+
+def two_threads(steps: dict[str, Callable], repeats: int, warmup: int) -> dict[str, float]:
+    """Median ms of the engine (BLAS on 2 threads, torch on 1) and of torch (2 threads, BLAS on 1).
+
+    Idle worker threads of one library spin for a while before they sleep and would steal
+    the cores from the other's threads, so the two run one after the other, with a pause
+    before each, never interleaved.
+    """
+    out = {}
+    for name, (blas, torch_threads) in (("numpy", (2, 1)), ("torch", (1, 2))):
+        with _threads(blas, torch_threads):
+            time.sleep(PAUSE_S)
+            out.update(alternate({name: steps[name]}, repeats, warmup, blocks=1))
+    return out
+
+
+def engine_peak_mb(case: Case) -> float:
+    """Peak MB of NumPy allocations (tracemalloc) while building ``case`` and running three steps."""
+    tracemalloc.start()
+    try:
+        step = engine_step(engine_search(case), history=True, max_steps=3)
+        for _ in range(3):
+            step()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def bench_case(case: Case, repeats: int, warmup: int, gflops: dict,
+               history_budget_s: float = HISTORY_BUDGET_S) -> dict:
+    """One row: engine and torch at one and two threads, floor, history overhead, peak memory."""
+    search = engine_search(case)
+    with_history = engine_step(search, history=True, max_steps=2 * (warmup + repeats) + BLOCKS)
+    torch_fn = torch_step(case)
+    with _threads(1, 1):
+        one = alternate({"numpy": with_history, "torch": torch_fn}, repeats, warmup)
+        # history overhead: the same search with and without history, one step of each in turn,
+        # for about history_budget_s (a difference of a few percent needs many steps)
+        n = max(repeats, min(HISTORY_MAX_STEPS, int(history_budget_s * 1e3 / (2 * one["numpy"]))))
+        hist = alternate({"on": engine_step(search, history=True, max_steps=n + warmup),
+                          "off": engine_step(search, history=False, max_steps=0)}, n, warmup, blocks=n)
+    two = two_threads({"numpy": with_history, "torch": torch_fn}, repeats, warmup)
+    flops = forward_flops(case)
+    row = {
+        "name": case.name, "model": case.model, "batch": case.batch, "input_shape": list(case.input_shape),
+        "numpy_ms": one["numpy"], "torch_ms": one["torch"],
+        "numpy_2t_ms": two["numpy"], "torch_2t_ms": two["torch"],
+        "ratio": one["numpy"] / one["torch"], "speedup": one["torch"] / one["numpy"],
+        "speedup_2t": two["torch"] / two["numpy"],
+        "forward_gflop": flops / 1e9,
+        "floor_ms": 3 * flops / (gflops[1] * 1e9) * 1e3, "floor_2t_ms": 3 * flops / (gflops[2] * 1e9) * 1e3,
+        "history_overhead_pct": 100.0 * (hist["on"] / hist["off"] - 1.0), "history_steps": n,
+        "peak_mb": engine_peak_mb(case), "peak_how": "tracemalloc (engine's NumPy allocations)",
+        "repeats": repeats,
+    }
+    row["floor_x"] = row["numpy_ms"] / row["floor_ms"]
+    return row
+
+
+def bench_topk(n: int, repeats: int, warmup: int) -> dict:
+    """Top-k of one layer of ``n`` scores at k = 0.5, one thread: engine select vs torch keep_top."""
+    import torch
+
+    from sltsim.engine.supermask import MaskedParam, select
+    from sltsim.engine.topk import threshold_and_ties
+    from sltsim.metrics.history import MaskHistory
+    from sltsim.torch_backend.supermask import keep_top
+
+    rng = np.random.default_rng(0)
+    tracemalloc.start()
+    p = MaskedParam("topk.weight", (n,), fan_in=1000)
+    p.scores[...] = rng.uniform(-1, 1, n)
+    p.theta0[...] = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    p.prune_rate = 0.5
+    history = MaskHistory([p], warmup + repeats + 1)
+    select([p], history=history)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    magnitudes = torch.from_numpy(np.abs(p.scores))
+    n_keep = p.n_keep()
+    with _threads(1, 1):
+        t = alternate({"select": lambda: select([p], history=history),
+                       "threshold": lambda: threshold_and_ties(p.scores, n_keep, p._buffer),
+                       "torch": lambda: keep_top(magnitudes, n_keep)}, repeats, warmup)
+    return {"name": f"top-k {n:,} scores", "numpy_ms": t["select"], "threshold_ms": t["threshold"],
+            "torch_ms": t["torch"], "floor_ms": None, "peak_mb": peak,
+            "peak_how": "tracemalloc (scores, theta0, mask, w_eff, ever-selected, scratch)",
+            "note": "numpy_ms: select() with history (threshold + mask + masked weights + ever-selected); "
+                    "torch_ms: torch_backend keep_top (kthvalue + tie budget), same |s|"}
+
+
+_COLD_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+cases = json.loads(sys.argv[1])
+if sys.argv[2] == "numpy":
+    import sltsim.search, sltsim.bench_steps as b
+else:
+    import torch, sltsim.torch_backend.cycle, sltsim.bench_steps as b
+t1 = time.perf_counter()
+for name, model, shape, batch in cases:
+    case = b.Case(name, model, tuple(shape), batch)
+    step = b.engine_step(b.engine_search(case), True, 1) if sys.argv[2] == "numpy" else b.torch_step(case)
+    step()
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_steps_s": t2 - t1}))
+"""
+
+
+def cold_start(cases, backend: str, cache_dir: str | None) -> dict:
+    """Seconds for a fresh interpreter to import and run one step of each case.
+
+    ``backend``: "numpy" or "torch". ``cache_dir``: the NUMBA_CACHE_DIR of the child
+    (None: this process's environment). Returns import_s, first_steps_s (build and one
+    step of every case) and total_s (wall time of the child, interpreter start included).
+    """
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    spec = json.dumps([[c.name, c.model, list(c.input_shape), c.batch] for c in cases])
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _COLD_SCRIPT, spec, backend], env=env, check=True,
+                         capture_output=True, text=True)
+    total = time.perf_counter() - t0
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]), total_s=total)
+
+
+def bench_cold(cases) -> list[dict]:
+    """Cold-start rows: an empty Numba cache, then the same cache warm; torch for comparison."""
+    small = [Case(c.name, c.model, c.input_shape, min(c.batch, 8)) for c in cases]
+    families = list({("conv" if c.model.startswith("conv") else "mlp"): c for c in small}.values())
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sltsim-numba-") as cache:
+        torch_run = cold_start(families, "torch", cache)
+        for label in ("empty Numba cache", "warm Numba cache"):
+            run = cold_start(families, "numpy", cache)
+            rows.append({"name": f"cold start ({label})", "numpy_ms": 1e3 * run["total_s"],
+                         "torch_ms": 1e3 * torch_run["total_s"], "floor_ms": None, "peak_mb": None,
+                         "numpy_import_ms": 1e3 * run["import_s"], "numpy_first_steps_ms": 1e3 * run["first_steps_s"],
+                         "note": "fresh interpreter: import, build and one step of " +
+                                 ", ".join(c.model for c in families) + f" (batch <= 8); NUMBA_CACHE_DIR={label}"})
+    return rows
+
+
+def run(quick: bool = False, repeats: int | None = None, cold: bool = True, topk: bool = True,
+        only: str | None = None, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Every row of the bench, in order: cases, top-k, cold start.
+
+    ``only``: run the cases whose name starts with it (and no top-k or cold-start row
+    unless it names those: ``top-k``, ``cold``).
+    """
+    cases = QUICK_CASES if quick else CASES
+    if only:
+        cases = tuple(c for c in cases if c.name.startswith(only))
+        topk, cold = topk and "top-k".startswith(only), cold and "cold".startswith(only)
+    repeats = repeats or (3 if quick else 30)
+    warmup = 1 if quick else 3
+    say = progress or (lambda message: None)
+    info = machine()
+    gflops = {1: gemm_gflops(1, 256 if quick else 2048), 2: gemm_gflops(2, 256 if quick else 2048)}
+    info["gemm_gflops"] = {"1": gflops[1], "2": gflops[2]}
+    rows = []
+    for case in cases:
+        say(f"{case.name} ...")
+        reps = repeats if not case.model.startswith("conv") or quick else max(5, repeats // 3)
+        rows.append(bench_case(case, reps, warmup, gflops, 0.2 if quick else HISTORY_BUDGET_S))
+    if topk:
+        say("top-k ...")
+        rows.append(bench_topk(QUICK_TOPK_SIZE if quick else TOPK_SIZE, 3 if quick else 15, 1))
+    if cold:
+        say("cold start ...")
+        rows += bench_cold(cases or CASES)
+    info["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    for row in rows:
+        row["machine"] = info
+    return rows
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# (case name, row field, comparison, target): the issue's targets, checked on the rows
+TARGETS = (
+    ("mlp 256-1024-1024-10", "floor_x", "<=", 2.0),
+    ("mlp 256-1024-1024-10", "speedup", ">=", 4.0),
+    ("mlp 64-128-128-10", "speedup", ">=", 5.0),
+    ("conv4 32x32x3", "speedup", ">=", 1.0),
+    ("*", "history_overhead_pct", "<=", 3.0),
+    ("top-k 10,000,000 scores", "numpy_ms", "<=", 50.0),
+)
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """One line per target the rows can answer: the measured value and met / NOT met."""
+    lines = []
+    for name, field, op, goal in TARGETS:
+        for r in rows:
+            if (name == "*" or r["name"] == name) and r.get(field) is not None:
+                value = r[field]
+                met = value <= goal if op == "<=" else value >= goal
+                lines.append(f"  {r['name']}: {field} {value:.2f} (target {op} {goal:g}): {'met' if met else 'NOT met'}")
+    return lines
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a plain-text table, the targets, then the machine they came from."""
+    head = (f"{'case':<31}{'numpy ms':>10}{'torch ms':>10}{'speedup':>9}{'floor ms':>10}{'x floor':>9}"
+            f"{'np 2t':>9}{'torch 2t':>10}{'hist %':>8}{'peak MB':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['name']:<31}{_fmt(r['numpy_ms']):>10}{_fmt(r['torch_ms']):>10}"
+                     f"{_fmt(r.get('speedup'), '.1f'):>9}{_fmt(r['floor_ms']):>10}{_fmt(r.get('floor_x'), '.2f'):>9}"
+                     f"{_fmt(r.get('numpy_2t_ms')):>9}{_fmt(r.get('torch_2t_ms')):>10}"
+                     f"{_fmt(r.get('history_overhead_pct'), '.1f'):>8}{_fmt(r['peak_mb'], '.1f'):>9}")
+    for r in rows:
+        if r["name"].startswith("top-k"):
+            lines.append(f"{r['name']}: threshold alone {r['threshold_ms']:.2f} ms; select (threshold, mask, "
+                         f"masked weights, ever-selected) {r['numpy_ms']:.2f} ms; torch keep_top {r['torch_ms']:.2f} ms")
+        if r["name"].startswith("cold start"):
+            lines.append(f"{r['name']}: {r['numpy_ms'] / 1e3:.1f} s (import {r['numpy_import_ms'] / 1e3:.1f} s, "
+                         f"first steps {r['numpy_first_steps_ms'] / 1e3:.1f} s); torch backend {r['torch_ms'] / 1e3:.1f} s")
+    targets = target_lines(rows)
+    if targets:
+        lines += ["targets (2-core machine, history on):"] + targets
+    m = rows[0]["machine"] if rows else machine()
+    lines.append(f"machine: {m['cpu']}, {m['nproc']} cores, load {m['load_avg']} -> {m.get('load_avg_end')}; "
+                 f"numpy {m['numpy']}, numba {m['numba']}, torch {m['torch']}, BLAS {', '.join(m['blas'])}; "
+                 f"matmul float32 {m['gemm_gflops']['1']:.1f} GFLOP/s (1 thread), {m['gemm_gflops']['2']:.1f} (2)")
+    lines.append("numpy/torch ms: median per step, 1 thread (BLAS / torch.set_num_threads); 2t: 2 threads; "
+                 "speedup = torch/numpy; floor = 3 x forward FLOPs at the 1-thread matmul rate; "
+                 "hist % = step with MaskHistory vs without; peak = tracemalloc peak of the engine")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sltsim.bench", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and repeats (CI): a few seconds")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="timed steps per case and setting (default 30, 3 with --quick; conv4 a third)")
+    parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=None,
+                        help="time cold starts in fresh interpreters (default: on, off with --quick)")
+    parser.add_argument("--no-topk", action="store_true", help="skip the top-k row")
+    parser.add_argument("--only", default=None, metavar="PREFIX",
+                        help="only the rows whose name starts with PREFIX (e.g. 'mlp 64', 'conv4', 'top-k', 'cold')")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    cold = (not args.quick) if args.cold is None else args.cold
+    rows = run(args.quick, args.repeats, cold=cold, topk=not args.no_topk, only=args.only,
+               progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
+    if not rows:
+        parser.error(f"--only {args.only!r} matches no row")
+    print(json.dumps(rows) if args.json else table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

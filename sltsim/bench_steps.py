@@ -1,0 +1,137 @@
+"""The training steps that ``python -m sltsim.bench`` times, and their FLOP counts.
+
+A bench case is one model on one batch of Gaussian inputs with random labels. Both
+backends run one full edge-popup step at prune rate k = 0.5 (top-k of |s| per layer,
+forward, softmax cross-entropy, backward straight through to the scores, SGD with
+momentum 0.9 and weight decay 5e-4 on the scores, MaskHistory update), from the same
+theta0 and s0 (signed Kaiming constant weights, Kaiming uniform scores):
+
+- engine: :func:`sltsim.search.loop.train_step`, the function ``run_cycle`` calls;
+- torch: :func:`sltsim.torch_backend.cycle.train_step` (``torch.kthvalue`` top-k in
+  the network's forward) and :meth:`DeviceHistory.update`, as the torch backend's cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from sltsim.config import RunConfig
+from sltsim.data import Dataset
+from sltsim.engine.models import build_model
+from sltsim.engine.optim import SGD, SGDConfig
+from sltsim.init import initialise_scores, initialise_weights
+from sltsim.metrics.history import MaskHistory
+from sltsim.search.loop import Search, make_rngs, train_step
+
+PRUNE_RATE = 0.5
+LR = 0.1
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bench configuration: ``model`` is a ``--model`` spec, ``input_shape`` has no batch axis."""
+
+    name: str
+    model: str
+    input_shape: tuple
+    batch: int
+
+    def config(self) -> RunConfig:
+        return RunConfig(model=self.model, batch_size=self.batch, prune_rate=PRUNE_RATE, lr=LR)
+
+
+def batch(case: Case, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y): one float32 Gaussian batch of ``case`` and its random labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((case.batch, *case.input_shape)).astype(np.float32)
+    return X, rng.integers(0, N_CLASSES, case.batch)
+
+
+def engine_search(case: Case, seed: int = 0) -> Search:
+    """A :class:`~sltsim.search.loop.Search` of ``case`` as ``build_search`` makes one (same draws)."""
+    config = case.config()
+    rngs = make_rngs(seed)
+    model = build_model(case.model, case.input_shape, N_CLASSES)
+    params = model.params
+    for p in params:
+        p.prune_rate = PRUNE_RATE if p.searched else 0.0
+    initialise_weights(params, config.weight_init, PRUNE_RATE, rngs["weights"])
+    initialise_scores(params, config.score_init, PRUNE_RATE, rngs["scores"])
+    X, y = batch(case, seed)
+    data = Dataset("bench", X, y, X, y, N_CLASSES)
+    optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
+    return Search(config, model, data, optimizer, rngs)
+
+
+def engine_step(search: Search, history: bool, max_steps: int) -> Callable[[], float]:
+    """A function running one engine step on the search's batch; returns the loss.
+
+    With ``history``, a fresh :class:`MaskHistory` sized for ``max_steps`` is updated
+    by every step, as in ``run_cycle``.
+    """
+    h = MaskHistory(search.searched, max_steps) if history else None
+    X, y = search.data.X_train, search.data.y_train
+
+    def step() -> float:
+        return train_step(search, X, y, h, LR)[0]
+
+    return step
+
+
+def torch_step(case: Case, seed: int = 0, history: bool = True) -> Callable[[], float]:
+    """A function running one torch-backend step of ``case`` on the CPU; returns the loss."""
+    import torch
+
+    from sltsim.torch_backend.build import Run, make_optimizer
+    from sltsim.torch_backend.cycle import train_step as torch_train_step
+    from sltsim.torch_backend.history import DeviceHistory
+    from sltsim.torch_backend.init import initialise_scores_, initialise_weights_
+    from sltsim.torch_backend.models import build_model as build_torch_model
+
+    config = case.config()
+    rngs = make_rngs(seed)
+    net = build_torch_model(case.model, case.input_shape, N_CLASSES)
+    for t in net.masked:
+        t.prune_rate = PRUNE_RATE if t.searched else 0.0
+    initialise_weights_(net.masked, config.weight_init, PRUNE_RATE, rngs["weights"])
+    initialise_scores_(net.masked, config.score_init, PRUNE_RATE, rngs["scores"])
+    optimizer = make_optimizer([t.scores for t in net.searched], config)
+    run = Run(config, net, net, None, optimizer, rngs, torch.device("cpu"))
+    h = DeviceHistory(net.searched) if history else None
+    X, y = batch(case, seed)
+    x, t = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step() -> float:
+        loss, _, masks = torch_train_step(run, x, t, case.batch, LR)
+        if h is not None:
+            h.update(masks)
+        return loss
+
+    return step
+
+
+def forward_flops(case: Case) -> int:
+    """Multiply-adds x 2 of one forward pass of ``case``'s model over its batch (dense and conv layers).
+
+    Shapes are found by passing one example through the layers; only Dense and Conv2d
+    are counted (ReLU, pools and the loss are O(activations), not GEMMs).
+    """
+    from sltsim.engine.conv import Conv2d
+    from sltsim.engine.dense import Dense
+
+    model = build_model(case.model, case.input_shape, N_CLASSES)
+    X = np.zeros((1, *case.input_shape), np.float32)
+    flops = 0
+    for layer in model.layers:
+        Y, _ = layer.forward(X, train=False)
+        if isinstance(layer, Dense):
+            flops += 2 * layer.n_in * layer.n_out
+        elif isinstance(layer, Conv2d):
+            kh, kw = layer.kernel
+            flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw
+        X = Y
+    return flops * case.batch

@@ -1,0 +1,91 @@
+"""python -m sltsim.bench: it runs, prints well-formed rows, and times equal work on both backends.
+
+No test asserts a time: speed is judged by the bench itself, never by a timed test.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sltsim.bench import QUICK_CASES, alternate, cold_start, target_lines
+from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
+
+REQUIRED = ("name", "numpy_ms", "torch_ms", "floor_ms", "peak_mb")
+
+
+@pytest.fixture(scope="module")
+def quick_rows():
+    out = subprocess.run([sys.executable, "-m", "sltsim.bench", "--quick", "--json"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(out.stdout)
+
+
+def test_quick_json_has_the_required_fields(quick_rows):
+    assert isinstance(quick_rows, list) and quick_rows
+    for row in quick_rows:
+        assert all(key in row for key in REQUIRED), row
+        assert isinstance(row["name"], str) and row["name"]
+    cases = [r for r in quick_rows if r["name"] in {c.name for c in QUICK_CASES}]
+    assert [r["name"] for r in cases] == [c.name for c in QUICK_CASES]
+    for r in cases:
+        for key in REQUIRED[1:] + ("numpy_2t_ms", "torch_2t_ms", "history_overhead_pct"):
+            assert isinstance(r[key], float) and np.isfinite(r[key]), (r["name"], key)
+        assert r["numpy_ms"] > 0 and r["torch_ms"] > 0 and r["floor_ms"] > 0 and r["peak_mb"] > 0
+        assert r["ratio"] == pytest.approx(r["numpy_ms"] / r["torch_ms"])
+    topk = [r for r in quick_rows if r["name"].startswith("top-k")]
+    assert len(topk) == 1 and topk[0]["numpy_ms"] > 0 and topk[0]["threshold_ms"] > 0
+    machine = quick_rows[0]["machine"]
+    assert machine["nproc"] >= 1 and machine["cpu"] and machine["gemm_gflops"]["1"] > 0
+
+
+def test_text_table_and_bad_flags():
+    out = subprocess.run([sys.executable, "-m", "sltsim.bench", "--quick", "--only", "mlp", "--no-topk"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    assert "numpy ms" in out.stdout and QUICK_CASES[0].name in out.stdout and "machine:" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "sltsim.bench", "--repeats", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--repeats" in bad.stderr
+
+
+def test_engine_and_torch_steps_do_the_same_work():
+    # same theta0, s0 and batch on both backends: the first step's loss agrees
+    case = Case("tiny", "mlp:12,16,16,10", (12,), 8)
+    search = engine_search(case)
+    engine_loss = engine_step(search, history=True, max_steps=1)()
+    torch_loss = float(torch_step(case)()) / case.batch  # the torch step returns the summed loss
+    assert engine_loss == pytest.approx(torch_loss, rel=1e-5)
+
+
+def test_forward_flops_count_dense_and_conv_layers():
+    assert forward_flops(Case("m", "mlp:5,7,10", (5,), 4)) == 4 * 2 * (5 * 7 + 7 * 10)
+    # conv2 on 3x8x8: conv 3->64 and 64->64 at 8x8 (padding 1), pool to 4x4, fc 1024->256->256->10
+    expected = 2 * (64 * 8 * 8 * 3 * 9 + 64 * 8 * 8 * 64 * 9 + 1024 * 256 + 256 * 256 + 256 * 10)
+    assert forward_flops(Case("c", "conv2", (3, 8, 8), 2)) == 2 * expected
+
+
+def test_alternate_runs_every_function_and_returns_medians():
+    calls = {"a": 0, "b": 0}
+
+    def count(name):
+        def fn():
+            calls[name] += 1
+        return fn
+
+    medians = alternate({"a": count("a"), "b": count("b")}, repeats=6, warmup=2, blocks=3)
+    assert calls == {"a": 8, "b": 8} and set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+def test_cold_start_reports_import_and_first_steps():
+    run = cold_start(QUICK_CASES[:1], "numpy", cache_dir=None)  # the ambient Numba cache
+    assert run["total_s"] >= run["import_s"] + run["first_steps_s"] > 0
+
+
+def test_target_lines_say_met_or_not():
+    rows = [{"name": "mlp 64-128-128-10", "speedup": 6.0, "history_overhead_pct": 4.0},
+            {"name": "top-k 10,000,000 scores", "numpy_ms": 70.0}]
+    lines = target_lines(rows)
+    assert any("speedup 6.00" in line and line.endswith(": met") for line in lines)
+    assert any("history_overhead_pct 4.00" in line and "NOT met" in line for line in lines)
+    assert any("numpy_ms 70.00" in line and "NOT met" in line for line in lines)
