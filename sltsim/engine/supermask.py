@@ -53,6 +53,8 @@ class MaskedParam:
         # (multicoated supermasks rescale w_eff there); None = plain binary supermask
         self.after_select = None
         self._buffer = np.empty(self.size, self.dtype)
+        # [previous threshold, bracket half-width] for the next selection (warm start; NaN: none)
+        self._threshold_hint = np.array([np.nan, 0.0])
 
     @property
     def size(self) -> int:
@@ -191,7 +193,7 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
             if p.allowed is None:  # the hot path: one kernel call per layer
                 counts = _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
                                        p.mask.reshape(-1), p.w_eff.reshape(-1),
-                                       history.ever[i] if track else _NO_EVER, track)
+                                       history.ever[i] if track else _NO_EVER, track, p._threshold_hint)
                 _account(p, history, i, *counts)
             else:
                 threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)

@@ -295,20 +295,96 @@ def _threshold_and_greater(scores, buffer, kth):
     return t, greater, tied
 
 
+# -- warm start: the previous step's threshold as the bracket -------------------------
+#
+# From one SGD step to the next the threshold of a layer moves by a few 1e-4 of its
+# value, so a bracket [t_prev - w, t_prev + w] with w a few times the last move holds
+# the new threshold and ~0.1-0.5% of the |s|. One pass counts, chunk by chunk, the
+# edges above and inside it (vectorised) and gathers the few chunks that have an edge
+# inside; quickselect finishes on those. ``hint`` = [t_prev, w] (float64, NaN: none)
+# lives with the layer; when the bracket misses or holds too much, the sampled path
+# runs. Only the cost depends on the hint: the threshold is exact either way.
+
+_CHUNK = 64
+_WARM_MAX_INSIDE = 8  # give up the warm path when more than n / 8 edges are inside
+
+
 @njit
-def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track):
+def _warm_gather(scores, buffer, mid, half):
+    """(above, inside): counts of |s| - mid > half and of |s - mid| <= half; the inside
+    |s| gathered into ``buffer[:inside]`` in index order."""
+    n = scores.shape[0]
+    above = 0
+    j = 0
+    end = n - n % _CHUNK
+    for c0 in range(0, end, _CHUNK):
+        count = 0
+        for i in range(c0, c0 + _CHUNK):  # vectorised: no store, no branch
+            d = abs(scores[i]) - mid
+            above += d > half
+            count += abs(d) <= half
+        if count:  # rare: a few percent of the chunks
+            for i in range(c0, c0 + _CHUNK):
+                a = abs(scores[i])
+                if abs(a - mid) <= half:
+                    buffer[j] = a
+                    j += 1
+    for i in range(end, n):
+        a = abs(scores[i])
+        d = a - mid
+        above += d > half
+        if abs(d) <= half:
+            buffer[j] = a
+            j += 1
+    return above, j
+
+
+@njit
+def _threshold_warm(scores, buffer, kth, hint):
+    """:func:`_threshold_and_greater`, starting from ``hint`` = [previous threshold, half-width]
+    and updating it (the next width: three times this step's move, shrinking by at most
+    a quarter per step, doubling after a miss)."""
+    n = scores.shape[0]
+    guess = hint[0]
+    width = hint[1]
+    if guess == guess and width > 0:
+        above, inside = _warm_gather(scores, buffer, guess, width)
+        if above <= kth < above + inside and inside * _WARM_MAX_INSIDE <= n:
+            run = buffer[:inside]
+            t = _kth_largest(run, kth - above)
+            greater = above
+            tied = 0
+            for i in range(inside):
+                a = run[i]
+                greater += a > t
+                tied += a == t
+            hint[0] = t
+            hint[1] = max(3.0 * abs(t - guess), 0.75 * width, 1e-7 * abs(t))
+            return t, greater, tied
+    t, greater, tied = _threshold_and_greater(scores, buffer, kth)
+    if guess == guess and width > 0:
+        hint[1] = max(3.0 * abs(t - guess), 2.0 * width)
+    else:
+        hint[1] = 1e-3 * abs(t)
+    hint[0] = t
+    return t, greater, tied
+
+
+@njit
+def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track, hint):
     """Top-k of one layer in one call: threshold, then the fused mask / w_eff / history pass.
 
     Keeps the ``n_keep`` largest |s| (ties to the lower index), as
     ``threshold_and_ties`` followed by :func:`_apply_threshold_untied` (every tied edge
-    kept, the usual case) or :func:`_apply_threshold` (a tie budget to count).
+    kept, the usual case) or :func:`_apply_threshold` (a tie budget to count). ``hint``:
+    the layer's warm-start state for :func:`_threshold_warm`, updated.
     Returns (kept, newly_ever_selected, mask_flips, nonfinite).
     """
     if n_keep <= 0:
         _, kept, new_ever, flips, nonfinite = _apply_threshold(
             scores, theta0, scores.dtype.type(np.inf), 0, mask, w_eff, ever, track)
         return kept, new_ever, flips, nonfinite
-    t, greater, tied = _threshold_and_greater(scores, buffer, n_keep - 1)
+    t, greater, tied = _threshold_warm(scores, buffer, n_keep - 1, hint)
     ties = n_keep - greater
     if ties == tied:
         return _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.engine.topk import keep_count, threshold_and_ties
 from sltsim.engine.topk_kernels import (_BRANCHY_BELOW, _SMALL, _apply_threshold, _apply_threshold_untied,
-                                        _kth_largest, _sample_size, _threshold_and_greater)
+                                        _kth_largest, _sample_size, _threshold_and_greater, _threshold_warm)
 from sltsim.metrics.history import MaskHistory
 from tests.strategies import prune_rates, seeds
 
@@ -200,3 +200,49 @@ def test_global_select_with_a_double_buffer_matches_a_stable_sort(sizes, kind, k
     select(params, global_topk=True, global_buffer=np.empty(total * (2 if double else 1), np.float32))
     expected = _naive_mask(np.concatenate([p.scores for p in params]), k)
     np.testing.assert_array_equal(np.concatenate([p.mask for p in params]), expected)
+
+
+HINTS = st.sampled_from(["none", "exact", "near", "tiny", "wide", "wrong", "zero_width"])
+
+
+def _hint(kind: str, a_sorted: np.ndarray, kth: int) -> np.ndarray:
+    t = float(a_sorted[kth])
+    return {"none": [np.nan, 0.0], "exact": [t, 1e-6], "near": [t * 1.001, t * 0.003 + 1e-9],
+            "tiny": [t * 1.01, 1e-12], "wide": [t, 10.0], "wrong": [t * 3 + 1, 0.01],
+            "zero_width": [t, 0.0]}[kind]
+
+
+@given(SIZES, KINDS, st.floats(0.0, 1.0), HINTS, seeds)
+def test_warm_threshold_is_exact_for_any_hint(n, kind, quantile, hint_kind, seed):
+    scores = _scores(kind, n, np.random.default_rng(seed))
+    kth = min(int(quantile * n), n - 1)
+    a = np.sort(np.abs(scores))[::-1]
+    hint = np.array(_hint(hint_kind, a, kth), np.float64)
+    t, greater, tied = _threshold_warm(scores, np.empty_like(scores), kth, hint)
+    assert (t, greater, tied) == (a[kth], np.count_nonzero(a > a[kth]), np.count_nonzero(a == a[kth]))
+    assert hint[0] == t and hint[1] >= 0
+
+
+@given(st.sampled_from([300, 5000, 40_000]), st.sampled_from(["uniform", "few_values", "normal64"]),
+       prune_rates, seeds)
+def test_select_stays_exact_over_steps_that_drift_and_jump(n, kind, k, seed):
+    # the warm start carries a hint from step to step; small moves, a jump, a prune-rate change
+    rng = np.random.default_rng(seed)
+    p = MaskedParam("fc.weight", (n,), fan_in=n)
+    p.scores[...] = _scores(kind, n, rng)
+    p.theta0[...] = rng.standard_normal(n)
+    p.prune_rate = k
+    history = MaskHistory([p], 8)
+    ever = np.zeros(n, np.uint8)
+    for step in range(8):
+        if step == 4:
+            p.scores *= 5.0  # a jump: the bracket misses
+        elif step == 6:
+            p.prune_rate = min(0.9, k + 0.3)
+        elif step:
+            p.scores += rng.standard_normal(n).astype(np.float32) * 1e-3 * (np.abs(p.scores).max() + 1e-6)
+        select([p], history=history)
+        expected = _naive_mask(p.scores, p.prune_rate)
+        ever |= expected
+        np.testing.assert_array_equal(p.mask, expected)
+        np.testing.assert_array_equal(history.ever[0], ever)
