@@ -1,9 +1,11 @@
-"""Private Numba kernels of the training step: ReLU and SGD. Arrays in, no checks, no allocation.
+"""Private Numba kernels of the training step: ReLU, the cross-entropy bookkeeping, SGD.
 
-Public, validating wrappers live in :mod:`sltsim.engine.activation` and
-:mod:`sltsim.engine.optim`; the selection kernels are in
+Arrays in, no checks, no allocation.
+
+Public, validating wrappers live in :mod:`sltsim.engine.activation`,
+:mod:`sltsim.engine.loss` and :mod:`sltsim.engine.optim`; the selection kernels are in
 :mod:`sltsim.engine.topk_kernels` and :mod:`sltsim.engine.restricted_kernels`.
-Every kernel works on flat (1-D) contiguous views. A kernel here calls no kernel
+Kernels work on flat (1-D) contiguous views unless a shape comment says otherwise. A kernel here calls no kernel
 of another file: Numba's on-disk cache is keyed on the source file of the function
 it compiles, so a caller would keep a stale inlined copy of an edited callee.
 """
@@ -78,3 +80,41 @@ def _sgd_plain(param, grad, velocity, lr, momentum, weight_decay, nesterov):
             else:
                 g = v
         param[i] = p - lr * g
+
+
+@njit
+def _shift_by_row_max(logits, shifted):
+    # shifted = logits - logits.max(axis=1, keepdims=True), NaN-propagating as np.max; (B, C)
+    for b in range(logits.shape[0]):
+        m = logits[b, 0]
+        for c in range(1, logits.shape[1]):
+            v = logits[b, c]
+            if m == m and (v > m or v != v):  # a NaN, once met, stays the max
+                m = v
+        for c in range(logits.shape[1]):
+            shifted[b, c] = logits[b, c] - m
+
+
+@njit
+def _cross_entropy_grad(shifted, log_sum_exp, exp, sum_exp, labels, picked, grad):
+    """The label terms and the gradient of softmax cross-entropy, as the NumPy expressions
+    ``(shifted - log_sum_exp)[b, labels[b]]`` and ``(exp / sum_exp - onehot) / B``.
+
+    shifted, exp, grad: (B, C); log_sum_exp, sum_exp: (B, 1); labels: (B,) int;
+    picked: (B,). Returns False when a label is outside [0, C) (nothing written then
+    past that row).
+    """
+    B, C = shifted.shape
+    for b in range(B):
+        label = labels[b]
+        if label < 0 or label >= C:
+            return False
+        picked[b] = shifted[b, label] - log_sum_exp[b, 0]
+        for c in range(C):
+            grad[b, c] = exp[b, c] / sum_exp[b, 0]
+        grad[b, label] = grad[b, label] - 1
+    scale = grad.dtype.type(B)
+    for b in range(B):
+        for c in range(C):
+            grad[b, c] = grad[b, c] / scale
+    return True

@@ -246,3 +246,43 @@ def test_select_stays_exact_over_steps_that_drift_and_jump(n, kind, k, seed):
         ever |= expected
         np.testing.assert_array_equal(p.mask, expected)
         np.testing.assert_array_equal(history.ever[0], ever)
+
+
+def _cross_entropy_numpy(logits, labels):
+    """The plain NumPy softmax cross-entropy the engine computed before its Numba passes."""
+    B = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=1, keepdims=True)
+    log_probs = shifted - np.log(sum_exp)
+    loss = -float(log_probs[np.arange(B), labels].mean())
+    grad = exp / sum_exp
+    grad[np.arange(B), labels] -= 1
+    grad /= B
+    return loss, grad.astype(logits.dtype, copy=False)
+
+
+@given(st.integers(1, 300), st.integers(1, 20), seeds, st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([1.0, 30.0, 1e4]))
+def test_cross_entropy_is_bitwise_the_numpy_expression(batch, n_classes, seed, dtype, scale):
+    from sltsim.engine.loss import softmax_cross_entropy
+
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((batch, n_classes)) * scale).astype(dtype)
+    logits[rng.random(logits.shape) < 0.05] = rng.choice([np.inf, -np.inf, 0.0, -0.0])  # rare specials
+    labels = rng.integers(0, n_classes, batch)
+    with np.errstate(all="ignore"):
+        loss, grad = softmax_cross_entropy(logits, labels)
+        ref_loss, ref_grad = _cross_entropy_numpy(logits, labels)
+    assert grad.dtype == logits.dtype
+    assert np.array_equal(np.float64(loss), np.float64(ref_loss), equal_nan=True)
+    np.testing.assert_array_equal(grad.view(np.uint8), ref_grad.view(np.uint8))
+
+
+def test_cross_entropy_rejects_bad_labels():
+    from sltsim.engine.loss import softmax_cross_entropy
+
+    with pytest.raises(IndexError, match=r"in \[0, 3\)"):
+        softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 3]))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0]))
