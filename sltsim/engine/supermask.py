@@ -55,6 +55,7 @@ class MaskedParam:
         self._buffer = np.empty(self.size, self.dtype)
         # [previous threshold, bracket half-width] for the next selection (warm start; NaN: none)
         self._threshold_hint = np.array([np.nan, 0.0])
+        self._n_keep, self._n_keep_rate = 0, None
 
     @property
     def size(self) -> int:
@@ -65,7 +66,11 @@ class MaskedParam:
         return getattr(self, array_name).reshape(-1)
 
     def n_keep(self) -> int:
-        return keep_count(self.size, self.prune_rate)
+        """Edges the mask keeps at the current prune rate (computed once per prune rate)."""
+        if self._n_keep_rate != self.prune_rate:
+            self._n_keep = keep_count(self.size, self.prune_rate)
+            self._n_keep_rate = self.prune_rate
+        return self._n_keep
 
     def restrict(self, allowed: np.ndarray | None) -> None:
         """Restrict selection to the edges where ``allowed`` is nonzero (hard pruning).

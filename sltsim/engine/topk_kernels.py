@@ -163,9 +163,9 @@ def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track)
     The common case (``ties_allowed`` equals the number of tied edges, usually one)
     needs no tie counter, so the single pass that builds the mask, the masked
     weights and the ever-selected bitmap has no branch and no serial dependency:
-    LLVM vectorises it. Returns (kept, newly_ever_selected, mask_flips, nonfinite).
+    LLVM vectorises it. Returns (newly_ever_selected, mask_flips, nonfinite); the kept
+    count is not counted: it is the number of |s| >= threshold, which the caller knows.
     """
-    kept = 0
     nonfinite = 0
     new_ever = 0
     flips = 0
@@ -175,7 +175,6 @@ def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track)
             a = abs(scores[i])
             nonfinite += not a < np.inf  # NaN or inf
             k = np.uint8(a >= threshold)
-            kept += k
             flips += mask[i] != k
             mask[i] = k
             w_eff[i] = theta0[i] * k
@@ -187,11 +186,10 @@ def _apply_threshold_untied(scores, theta0, threshold, mask, w_eff, ever, track)
             a = abs(scores[i])
             nonfinite += not a < np.inf
             k = np.uint8(a >= threshold)
-            kept += k
             flips += mask[i] != k
             mask[i] = k
             w_eff[i] = theta0[i] * k
-    return kept, new_ever, flips, nonfinite
+    return new_ever, flips, nonfinite
 
 
 @njit
@@ -387,6 +385,7 @@ def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track, hint
     t, greater, tied = _threshold_warm(scores, buffer, n_keep - 1, hint)
     ties = n_keep - greater
     if ties == tied:
-        return _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
+        new_ever, flips, nonfinite = _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
+        return n_keep, new_ever, flips, nonfinite  # greater + tied = n_keep edges have |s| >= t
     _, kept, new_ever, flips, nonfinite = _apply_threshold(scores, theta0, t, ties, mask, w_eff, ever, track)
     return kept, new_ever, flips, nonfinite
