@@ -125,6 +125,7 @@ def _account(param: MaskedParam, history, index: int, kept: int, new_ever: int, 
 
 
 _NO_EVER = np.zeros(0, np.uint8)
+_NO_COUNTS = np.zeros((1, 3), np.int64)
 
 
 def _gather_allowed(param: MaskedParam, buffer: np.ndarray) -> int:
@@ -194,12 +195,15 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
             ties -= _apply(p, threshold, ties, history, i)
     else:
         track = history is not None
+        counts, count_flips = (history.counts, not history._first) if track else (_NO_COUNTS, False)
         for i, p in enumerate(searched):
-            if p.allowed is None:  # the hot path: one kernel call per layer
-                counts = _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
-                                       p.mask.reshape(-1), p.w_eff.reshape(-1),
-                                       history.ever[i] if track else _NO_EVER, track, p._threshold_hint)
-                _account(p, history, i, *counts)
+            if p.allowed is None:  # the hot path: one kernel call per layer, history counts included
+                nonfinite = _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
+                                          p.mask.reshape(-1), p.w_eff.reshape(-1),
+                                          history.ever[i] if track else _NO_EVER, track, p._threshold_hint,
+                                          counts, i, count_flips)[3]
+                if nonfinite:
+                    _account(p, None, i, 0, 0, 0, nonfinite)
             else:
                 threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
                 _apply(p, threshold, ties, history, i)

@@ -369,23 +369,31 @@ def _threshold_warm(scores, buffer, kth, hint):
 
 
 @njit
-def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track, hint):
+def _select_layer(scores, theta0, buffer, n_keep, mask, w_eff, ever, track, hint, counts, index, count_flips):
     """Top-k of one layer in one call: threshold, then the fused mask / w_eff / history pass.
 
     Keeps the ``n_keep`` largest |s| (ties to the lower index), as
     ``threshold_and_ties`` followed by :func:`_apply_threshold_untied` (every tied edge
     kept, the usual case) or :func:`_apply_threshold` (a tie budget to count). ``hint``:
-    the layer's warm-start state for :func:`_threshold_warm`, updated.
-    Returns (kept, newly_ever_selected, mask_flips, nonfinite).
+    the layer's warm-start state for :func:`_threshold_warm`, updated. With ``track``
+    and finite scores, row ``index`` of the history's (layers, 3) ``counts`` is
+    updated as ``MaskHistory.count`` does: [kept, += newly ever-selected, += flips
+    when ``count_flips``]. Returns (kept, newly_ever_selected, mask_flips, nonfinite).
     """
     if n_keep <= 0:
         _, kept, new_ever, flips, nonfinite = _apply_threshold(
             scores, theta0, scores.dtype.type(np.inf), 0, mask, w_eff, ever, track)
-        return kept, new_ever, flips, nonfinite
-    t, greater, tied = _threshold_warm(scores, buffer, n_keep - 1, hint)
-    ties = n_keep - greater
-    if ties == tied:
-        new_ever, flips, nonfinite = _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
-        return n_keep, new_ever, flips, nonfinite  # greater + tied = n_keep edges have |s| >= t
-    _, kept, new_ever, flips, nonfinite = _apply_threshold(scores, theta0, t, ties, mask, w_eff, ever, track)
+    else:
+        t, greater, tied = _threshold_warm(scores, buffer, n_keep - 1, hint)
+        ties = n_keep - greater
+        if ties == tied:
+            new_ever, flips, nonfinite = _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
+            kept = n_keep  # greater + tied = n_keep edges have |s| >= t
+        else:
+            _, kept, new_ever, flips, nonfinite = _apply_threshold(scores, theta0, t, ties, mask, w_eff, ever, track)
+    if track and nonfinite == 0:
+        counts[index, 0] = kept
+        counts[index, 1] += new_ever
+        if count_flips:
+            counts[index, 2] += flips
     return kept, new_ever, flips, nonfinite

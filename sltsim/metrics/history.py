@@ -31,10 +31,13 @@ class MaskHistory:
         # edges each param may select this cycle (hard pruning restricts it; see
         # MaskedParam.restrict): the denominator of the apparent dying ratio
         self.n_searchable = np.array([_n_allowed(p) for p in params], dtype=np.int64)
-        self.n_selected = np.zeros(len(params), np.int64)  # edges in the current mask m_t
+        # per param: [edges in the current mask m_t, ever-selected edges, mask flips since
+        # the last epoch mark]; the selection kernel writes these rows in place
+        self.counts = np.zeros((len(params), 3), np.int64)
+        self.n_selected = self.counts[:, 0]
         self.ever = [np.zeros(p.size, np.uint8) for p in params]
-        self.n_ever = np.zeros(len(params), np.int64)
-        self.flips = np.zeros(len(params), np.int64)  # mask flips since the last epoch mark
+        self.n_ever = self.counts[:, 1]
+        self.flips = self.counts[:, 2]
         # (steps, layers): ever-selected count after each step
         self.ever_per_step = np.zeros((max(int(max_steps), 1), len(params)), np.int64)
         self.step = 0

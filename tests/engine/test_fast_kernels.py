@@ -234,6 +234,7 @@ def test_select_stays_exact_over_steps_that_drift_and_jump(n, kind, k, seed):
     p.prune_rate = k
     history = MaskHistory([p], 8)
     ever = np.zeros(n, np.uint8)
+    flips, previous = 0, None
     for step in range(8):
         if step == 4:
             p.scores *= 5.0  # a jump: the bracket misses
@@ -246,6 +247,10 @@ def test_select_stays_exact_over_steps_that_drift_and_jump(n, kind, k, seed):
         ever |= expected
         np.testing.assert_array_equal(p.mask, expected)
         np.testing.assert_array_equal(history.ever[0], ever)
+        flips += 0 if previous is None else int(np.count_nonzero(previous != expected))
+        previous = expected
+        # the kernel writes the history's counts: m_t size, ever-selected, flips after the first step
+        assert (history.n_selected[0], history.n_ever[0], history.flips[0]) == (expected.sum(), ever.sum(), flips)
 
 
 def _cross_entropy_numpy(logits, labels):
