@@ -14,8 +14,9 @@ NumPy/Numba engine and of the torch backend on the CPU, in one process:
 - ``peak_mb``: peak of the engine's allocations (``tracemalloc``, which NumPy reports
   its array buffers to) from building the case through three steps.
 
-Every time is the median of ``--repeats`` steps after warm-up; the engine and torch
-steps alternate in blocks so that a change of machine load hits both. Further rows:
+Every time is the median of at least ``--repeats`` steps after warm-up (cheap cases
+run more, up to about 1.5 s per backend); the engine and torch steps alternate in
+blocks so that a change of machine load hits both. Further rows:
 top-k on 10M scores (the engine's ``select`` with history: threshold, mask, masked
 weights, ever-selected, vs the torch backend's ``keep_top``), and cold start (a
 fresh interpreter: import, build, one step of every case's model family, with an
@@ -54,6 +55,7 @@ TOPK_SIZE, QUICK_TOPK_SIZE = 10_000_000, 100_000
 BLOCKS = 3  # alternating blocks of engine and torch steps per thread setting
 PAUSE_S = 0.5  # lets idle BLAS / OpenMP threads stop spinning before a 2-thread measurement
 HISTORY_BUDGET_S, HISTORY_MAX_STEPS = 2.0, 2000  # steps of the history on/off comparison
+CASE_BUDGET_S, CASE_MAX_STEPS = 1.5, 500  # steps of the engine/torch comparison of a cheap case
 
 
 def machine() -> dict:
@@ -163,12 +165,17 @@ def engine_peak_mb(case: Case) -> float:
 
 
 def bench_case(case: Case, repeats: int, warmup: int, gflops: dict,
-               history_budget_s: float = HISTORY_BUDGET_S) -> dict:
+               history_budget_s: float = HISTORY_BUDGET_S, case_budget_s: float = CASE_BUDGET_S) -> dict:
     """One row: engine and torch at one and two threads, floor, history overhead, peak memory."""
     search = engine_search(case)
-    with_history = engine_step(search, history=True, max_steps=2 * (warmup + repeats) + BLOCKS)
+    with_history = engine_step(search, history=True, max_steps=warmup + 1)
     torch_fn = torch_step(case)
     with _threads(1, 1):
+        # cheap cases get more steps (up to CASE_BUDGET_S per setting): a median of 30 steps
+        # of a fraction of a millisecond moves with every hiccup of a shared machine
+        probe = alternate({"numpy": with_history, "torch": torch_fn}, 1, warmup, blocks=1)
+        repeats = max(repeats, min(CASE_MAX_STEPS, int(case_budget_s * 1e3 / sum(probe.values()))))
+        with_history = engine_step(search, history=True, max_steps=2 * (warmup + repeats) + BLOCKS + 2)
         one = alternate({"numpy": with_history, "torch": torch_fn}, repeats, warmup)
         # history overhead: the same search with and without history, one step of each in turn,
         # for about history_budget_s (a difference of a few percent needs many steps)
@@ -299,7 +306,8 @@ def run(quick: bool = False, repeats: int | None = None, cold: bool = True, topk
     for case in cases:
         say(f"{case.name} ...")
         reps = repeats if not case.model.startswith("conv") or quick else max(5, repeats // 3)
-        rows.append(bench_case(case, reps, warmup, gflops, 0.2 if quick else HISTORY_BUDGET_S))
+        rows.append(bench_case(case, reps, warmup, gflops, 0.2 if quick else HISTORY_BUDGET_S,
+                               0.0 if quick else CASE_BUDGET_S))
     if topk:
         say("top-k ...")
         rows.append(bench_topk(QUICK_TOPK_SIZE if quick else TOPK_SIZE, 3 if quick else 15, 1))
@@ -374,7 +382,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and repeats (CI): a few seconds")
     parser.add_argument("--repeats", type=int, default=None, metavar="N",
-                        help="timed steps per case and setting (default 30, 3 with --quick; conv4 a third)")
+                        help="fewest timed steps per case and setting (default 30, 3 with --quick; conv4 a third)")
     parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=None,
                         help="time cold starts in fresh interpreters (default: on, off with --quick)")
     parser.add_argument("--no-topk", action="store_true", help="skip the top-k row")
