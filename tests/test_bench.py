@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from sltsim.bench import QUICK_CASES, alternate, cold_start, target_lines
+from sltsim.bench import QUICK_CASES, alternate, cold_start
+from sltsim.bench_report import target_lines
 from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
 
 REQUIRED = ("name", "numpy_ms", "torch_ms", "floor_ms", "peak_mb")

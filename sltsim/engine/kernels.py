@@ -12,8 +12,6 @@ it compiles, so a caller would keep a stale inlined copy of an edited callee.
 
 from __future__ import annotations
 
-import numpy as np
-
 from sltsim.engine.jit import njit
 
 
