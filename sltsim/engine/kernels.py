@@ -5,9 +5,10 @@ Arrays in, no checks, no allocation.
 Public, validating wrappers live in :mod:`sltsim.engine.activation`,
 :mod:`sltsim.engine.loss` and :mod:`sltsim.engine.optim`; the selection kernels are in
 :mod:`sltsim.engine.topk_kernels` and :mod:`sltsim.engine.restricted_kernels`.
-Kernels work on flat (1-D) contiguous views unless a shape comment says otherwise. A kernel here calls no kernel
-of another file: Numba's on-disk cache is keyed on the source file of the function
-it compiles, so a caller would keep a stale inlined copy of an edited callee.
+Kernels work on flat (1-D) contiguous views unless a shape comment says otherwise.
+A kernel here calls no kernel of another file: Numba's on-disk cache is keyed on the
+source file of the function it compiles, so a caller would keep a stale inlined copy
+of an edited callee.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Top-k selection of edges by |score|: the public, validating wrappers.
 
-Selection is O(n): a sampled bracket plus a three-way quickselect finds the
-threshold (:mod:`sltsim.engine.topk_kernels`), then one fused pass builds the mask, the masked weights and the ever-selected bitmap. Exactly
+Selection is O(n): the threshold comes from the layer's previous threshold as a
+bracket (warm start) or, failing that, from a sampled bracket narrowed in place, and
+quickselect on the few values inside (:mod:`sltsim.engine.topk_kernels`); then one
+fused pass builds the mask, the masked weights and the ever-selected bitmap. Exactly
 ``round(k * n)`` edges are masked (``floor(k * n + 0.5)``: halves round up), and
 edges whose |s| ties at the threshold are kept in index order, so the mask is a
 deterministic function of the scores.
