@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sltsim.search import run_search
     try:
         record = run_search(config, progress=not args.no_progress)
-    except ValueError as e:
+    except (ValueError, ImportError) as e:  # bad input, or a data set whose extra is not installed
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(json.dumps(record) if args.json else _summary(record))

@@ -67,3 +67,13 @@ def test_help_explains_every_flag(capsys):
     out = capsys.readouterr().out
     for flag in ("--prune-rate", "--method", "--model", "--data", "--ticket-remaining", "--json"):
         assert flag in out
+
+
+def test_a_missing_data_extra_is_one_line_and_exit_2(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    code, _, err = _run(capsys, "--data", "digits", "--epochs", "1", "--no-progress")
+    assert code == 2
+    assert err.count("\n") == 1 and "pip install -e '.[data]'" in err and "Traceback" not in err
