@@ -130,6 +130,10 @@ class RunConfig:
         if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
             raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
         _check_coats(self.coats)
+        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"), ("coats", "multicoat")):
+            if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
+                raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
+                                 f"with method {self.method}")
         from sltsim.planted import PLANTS
 
         get(PLANTS, self.plant, "plant")

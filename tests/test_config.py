@@ -69,3 +69,11 @@ def test_score_inits_are_deterministic_per_seed(name):
     draws = [SCORE_INITS[name]((50, 20), 20, 0.5, np.random.default_rng(s)) for s in (0, 0, 1)]
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])
+
+
+@pytest.mark.parametrize("field, value, owner", [("iterand_period", 9, "iterand"), ("iterand_rate", 0.5, "iterand"),
+                                                 ("coats", (0.6, 0.7), "multicoat")])
+def test_method_specific_fields_are_refused_for_other_methods(field, value, owner):
+    with pytest.raises(ValueError, match=f"{field} applies to method {owner} only"):
+        RunConfig(method="ep", **{field: value})
+    RunConfig(method=owner, **{field: value})
