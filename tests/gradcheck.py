@@ -5,19 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def numerical_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """d f(x) / dx by central differences; ``f`` returns a float and may read ``x`` in place."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
+def sampled_numerical_grad(f, x: np.ndarray, index, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``f`` (a float, reading ``x`` in place) at the flat entries ``index`` of ``x``."""
+    flat = x.reshape(-1)
+    out = np.empty(len(index))
+    for n, i in enumerate(index):
         old = flat[i]
         flat[i] = old + eps
         plus = f()
         flat[i] = old - eps
         minus = f()
         flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
+        out[n] = (plus - minus) / (2 * eps)
+    return out
+
+
+def numerical_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d f(x) / dx by central differences at every entry of ``x``, in its shape."""
+    return sampled_numerical_grad(f, x, range(x.size), eps).reshape(x.shape)
 
 
 def assert_close(actual, expected, rtol: float = 1e-5, atol: float = 1e-7, what: str = "gradient") -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from tests.gradcheck import assert_close, numerical_grad
+from tests.gradcheck import assert_close, numerical_grad, sampled_numerical_grad
 
 
 @pytest.fixture(autouse=True)
@@ -46,21 +46,6 @@ def check_layer(layer, X: np.ndarray, rng: np.random.Generator, train: bool = Tr
         assert dX is None
     for p, g in zip(layer.params, grads):
         assert_close(g, numerical_grad(loss, p.w_eff), rtol, atol, what=f"{p.name} gradient")
-
-
-def sampled_numerical_grad(f, x: np.ndarray, index: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of ``f`` at the flat entries ``index`` of ``x`` only."""
-    flat = x.reshape(-1)
-    out = np.empty(len(index))
-    for n, i in enumerate(index):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        out[n] = (plus - minus) / (2 * eps)
-    return out
 
 
 def check_model_sampled(model, X: np.ndarray, rng: np.random.Generator, n_entries: int = 6,
