@@ -114,6 +114,17 @@ def print_json(rows) -> None:
     print(json.dumps(normalise(rows), sort_keys=True))
 
 
+def report(args: argparse.Namespace, text: str, figures, rows) -> int:
+    """The end of every study's main: its tables (``text``), the figures it wrote, and with
+    ``--json`` its rows as the last line of stdout. Returns the exit code 0."""
+    print(text)
+    for figure in figures:
+        print(f"figure: {figure}")
+    if args.json:
+        print_json(rows)
+    return 0
+
+
 def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
               parser: Optional[argparse.ArgumentParser] = None) -> int:
     """Call the study's main and turn bad input into one stderr line and exit code 2.

@@ -31,7 +31,7 @@ from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.aggregate import (checked, dataset_configs, group_by, ok_records, pm, spearman,
                                       summarise)
-from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 
 STUDY = "hyperparams"
 STUDY_KEYS = {"lrs": list[float], "batch_sizes": list[int], "weight_decays": list[float], "datasets": dict,
@@ -203,13 +203,8 @@ def main(args) -> int:
     configs = dataset_configs(preset)
     records = run_grid_from_args(args, checked(preset["path"], lambda: grid(preset["study"], configs)), run_search)
     rows = table(records)
-    print(format_table(rows))
-    print(format_verdict(verdict(rows)))
-    for figure in plot(rows, Path(args.figures)):
-        print(f"figure: {figure}")
-    if args.json:
-        print_json(rows)
-    return 0
+    text = format_table(rows) + "\n" + format_verdict(verdict(rows))
+    return report(args, text, plot(rows, Path(args.figures)), rows)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from sltsim.figures import load_records, register, save_figure
 from sltsim.init import SCORE_INITS, WEIGHT_INITS
 from sltsim.search import run_search
 from sltsim.studies.aggregate import checked, dataset_configs, group_by, ok_records, pm, summarise
-from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 
 STUDY = "init_effects"
 STUDY_KEYS = {"weight_inits": list[str], "score_inits": list[str], "datasets": dict, "seeds": int}
@@ -267,13 +267,8 @@ def main(args) -> int:
     configs = dataset_configs(preset)
     records = run_grid_from_args(args, checked(preset["path"], lambda: grid(preset["study"], configs)), run_search)
     rows = table(records)
-    print(format_table(rows))
-    print(format_verdict(verdict(rows)))
-    for figure in plot(rows, Path(args.figures)):
-        print(f"figure: {figure}")
-    if args.json:
-        print_json(rows)
-    return 0
+    text = format_table(rows) + "\n" + format_verdict(verdict(rows))
+    return report(args, text, plot(rows, Path(args.figures)), rows)
 
 
 if __name__ == "__main__":

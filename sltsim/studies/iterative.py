@@ -32,7 +32,7 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.search import schedule as schedules
-from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 
 STUDY = "iterative"
 # the paper's names (Table 3, Fig. 3b legend) for each --method
@@ -419,20 +419,13 @@ def main(args) -> int:
     bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
     records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
     rows = table(records)
-    print(format_table(rows))
-    print()
     pairs = comparisons(records)
-    print(format_comparisons(pairs))
-    print()
+    lines = [format_table(rows), "", format_comparisons(pairs), ""]
     for a, b in TWINS:
         equal, compared = identical_points(records, a, b)
-        print(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: test_acc and d (worst) exactly equal at "
-              f"{equal} of {compared} (setting, seed, cycle >= 2) points")
-    for figure in plot(rows, Path(args.figures)):
-        print(f"figure: {figure}")
-    if args.json:
-        print_json({"rows": rows, "comparisons": pairs})
-    return 0
+        lines.append(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: test_acc and d (worst) exactly equal at "
+                     f"{equal} of {compared} (setting, seed, cycle >= 2) points")
+    return report(args, "\n".join(lines), plot(rows, Path(args.figures)), {"rows": rows, "comparisons": pairs})
 
 
 if __name__ == "__main__":

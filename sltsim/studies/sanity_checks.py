@@ -33,7 +33,7 @@ from pathlib import Path
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.iterative import mean_std, setting_key, setting_labels
 
 STUDY = "sanity_checks"
@@ -213,15 +213,9 @@ def main(args) -> int:
     bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
     records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
     rows = table(records)
-    print(format_table(rows))
-    print()
     pairs = paired(records)
-    print(format_paired(pairs))
-    for figure in plot(rows, Path(args.figures)):
-        print(f"figure: {figure}")
-    if args.json:
-        print_json({"rows": rows, "paired": pairs})
-    return 0
+    text = format_table(rows) + "\n\n" + format_paired(pairs)
+    return report(args, text, plot(rows, Path(args.figures)), {"rows": rows, "paired": pairs})
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, print_json, run_grid_from_args, run_study, study_parser
+from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.iterative import METHOD_LABELS, METHOD_STYLE, cycle_prune_rates, mean_std, setting_label
 
 STUDY = "score_ranks"
@@ -152,12 +152,7 @@ def main(args) -> int:
     config = RunConfig.from_dict(preset["config"], source=str(preset["path"]))
     records = run_grid_from_args(args, grid(preset["study"], config), run_search)
     rows = table(records)
-    print(format_table(rows))
-    for figure in plot(records, Path(args.figures)):
-        print(f"figure: {figure}")
-    if args.json:
-        print_json(rows)
-    return 0
+    return report(args, format_table(rows), plot(records, Path(args.figures)), rows)
 
 
 if __name__ == "__main__":
