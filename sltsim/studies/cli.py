@@ -57,9 +57,9 @@ def study_parser(study: str, description: Optional[str]) -> argparse.ArgumentPar
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     presets = parser.add_mutually_exclusive_group()
     presets.add_argument("--quick", action="store_true",
-                         help="run the small preset (studies/%s.quick.toml): a minute or less" % study)
+                         help="run the small preset (sltsim/presets/%s.quick.toml): a minute or less" % study)
     presets.add_argument("--preset", default="default", metavar="NAME|PATH",
-                         help=f"preset name (studies/{study}.NAME.toml: quick, default, paper) or a TOML file")
+                         help=f"preset name (sltsim/presets/{study}.NAME.toml: quick, default, paper) or a TOML file")
     parser.add_argument("--out", type=Path, default=Path("results") / study, metavar="DIR",
                         help=f"folder of the record store {study}.jsonl; a rerun skips the cells it holds")
     parser.add_argument("--seeds", type=_positive_int, default=None, metavar="N",

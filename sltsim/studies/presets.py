@@ -1,6 +1,8 @@
-"""Study presets: TOML files in the repository's top-level ``studies/`` folder.
+"""Study presets: TOML files shipped inside the package, in ``sltsim/presets/``.
 
-A preset ``studies/<study>.<name>.toml`` (``quick``, ``default``, ``paper``) has two
+They are package data (read through :mod:`importlib.resources`), so a study runs the
+same from a source checkout, an editable install or a wheel. A preset
+``sltsim/presets/<study>.<name>.toml`` (``quick``, ``default``, ``paper``) has two
 tables::
 
     [study]            # the study's own knobs, checked against the keys it allows
@@ -17,6 +19,7 @@ with a one-line ``ValueError`` naming the key and the file.
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 import typing
 from pathlib import Path
@@ -31,14 +34,12 @@ TABLES = ("study", "config")
 
 
 def presets_dir() -> Path:
-    """The repository's ``studies/`` folder (next to the ``sltsim`` package)."""
-    import sltsim
-
-    return Path(sltsim.__file__).resolve().parents[1] / "studies"
+    """The folder of the shipped presets, ``sltsim/presets/`` (package data)."""
+    return Path(str(importlib.resources.files("sltsim") / "presets"))
 
 
 def preset_path(study: str, name_or_path) -> Path:
-    """The file of a preset: ``studies/<study>.<name>.toml``, or ``name_or_path`` itself when
+    """The file of a preset: ``sltsim/presets/<study>.<name>.toml``, or ``name_or_path`` itself when
     it is a path (it contains a path separator or ends in ``.toml``)."""
     text = str(name_or_path)
     if "/" in text or "\\" in text or text.endswith(".toml"):
@@ -50,7 +51,7 @@ def preset_path(study: str, name_or_path) -> Path:
     if not path.is_file():
         known = sorted(p.name[len(study) + 1 : -len(".toml")] for p in presets_dir().glob(f"{study}.*.toml"))
         raise ValueError(f"no preset {text!r} for study {study}: {path} does not exist; "
-                         f"known presets: {', '.join(known) or 'none (is this a source checkout?)'}")
+                         f"known presets: {', '.join(known) or 'none'}")
     return path
 
 

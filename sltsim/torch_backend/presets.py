@@ -1,11 +1,11 @@
-"""Paper-scale presets of the torch backend (``studies/torch_*.toml``), run cell by cell.
+"""Paper-scale presets of the torch backend (``sltsim/presets/torch_*.toml``), run cell by cell.
 
 ::
 
-    python -m sltsim.torch_backend.presets studies/torch_resnet18_cifar10.toml \\
+    python -m sltsim.torch_backend.presets sltsim/presets/torch_resnet18_cifar10.toml \\
         --data-dir /data/cifar --device cuda --loader-workers 8
     python -m torch.distributed.run --nproc_per_node 8 -m sltsim.torch_backend.presets \\
-        studies/torch_wrn50_imagenet.toml --data-dir /data/imagenet --device cuda --loader-workers 12
+        sltsim/presets/torch_wrn50_imagenet.toml --data-dir /data/imagenet --device cuda --loader-workers 12
 
 A preset has three tables: ``[study]`` (``methods``, ``seeds``, and ``ep_prune_rates``,
 the targets of the one-cycle methods), ``[config]`` (RunConfig fields shared by every
@@ -95,7 +95,7 @@ def _settings(items) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sltsim.torch_backend.presets",
-                                     description="Run the cells of a torch-backend preset (studies/torch_*.toml).")
+                                     description="Run the cells of a torch-backend preset (sltsim/presets/torch_*.toml).")
     parser.add_argument("preset", help="path of the preset TOML file")
     parser.add_argument("--data-dir", help="local directory of the data set (required to run)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides the preset)")

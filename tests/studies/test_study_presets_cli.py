@@ -41,8 +41,8 @@ def test_a_good_preset_loads_checked(tmp_path):
                       "config": {"model": "mlp:64,16,10", "epochs": 2, "lr": 0.05}, "path": path}
 
 
-def test_a_name_resolves_to_the_top_level_studies_folder(tmp_path, monkeypatch):
-    assert presets.presets_dir() == Path(sltsim.__file__).resolve().parents[1] / "studies"
+def test_a_name_resolves_to_the_shipped_presets_folder(tmp_path, monkeypatch):
+    assert presets.presets_dir() == Path(sltsim.__file__).resolve().parent / "presets"
     monkeypatch.setattr(presets, "presets_dir", lambda: tmp_path)
     _write(tmp_path, GOOD, "demo.quick.toml")
     _write(tmp_path, "", "demo.paper.toml")

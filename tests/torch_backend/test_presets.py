@@ -9,7 +9,7 @@ import pytest
 
 from sltsim.torch_backend import presets
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
+STUDIES = Path(__file__).resolve().parents[2] / "sltsim" / "presets"
 
 
 def test_resnet18_cifar10_preset_is_table1_and_fig3b():
