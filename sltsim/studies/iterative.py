@@ -33,11 +33,14 @@ from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.search import schedule as schedules
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.intervals import format_ci, mean_ci
+from sltsim.studies.iterative_claims import claims
 
 STUDY = "iterative"
-# the paper's names (Table 3, Fig. 3b legend) for each --method
+# the paper's names (Table 3, Fig. 3b legend) for each --method, and the equal-epochs EP control
 METHOD_LABELS = {
     "ep": "EP",
+    "ep-budget": "EP (same total epochs)",
     "hard-ft": "hard iEP (FT)",
     "hard-lr": "hard iEP (LR)",
     "hard-srw": "hard iEP (SRw)",
@@ -46,27 +49,46 @@ METHOD_LABELS = {
     "soft-lr-zero": "soft iEP (LR, zero init)",
     "soft-srw-zero": "soft iEP (SRw, zero init)",
 }
+#: the two EP arms: the paper's protocol (E epochs per run) and the same total epochs as iEP (i·E at cycle i)
+EP_ARMS = ("ep", "ep-budget")
+ITERATIVE_METHODS = tuple(m for m in METHOD_LABELS if m not in EP_ARMS)
 METHOD_STYLE = {  # the paper's colours: EP green, hard iEP blue, soft iEP red
-    "ep": ("C2", "o", "-"), "hard-ft": ("#9ecae1", "v", "-"), "hard-lr": ("#08519c", "s", "-"),
-    "hard-srw": ("#3182bd", "^", "-"), "hard-sri": ("#6baed6", "D", "-"), "soft-lr": ("#cb181d", "*", "-"),
-    "soft-lr-zero": ("#fd8d3c", "P", "--"), "soft-srw-zero": ("#fdae6b", "X", "--"),
+    "ep": ("C2", "o", "-"), "ep-budget": ("#006d2c", "h", "--"), "hard-ft": ("#9ecae1", "v", "-"),
+    "hard-lr": ("#08519c", "s", "-"), "hard-srw": ("#3182bd", "^", "-"), "hard-sri": ("#6baed6", "D", "-"),
+    "soft-lr": ("#cb181d", "*", "-"), "soft-lr-zero": ("#fd8d3c", "P", "--"), "soft-srw-zero": ("#fdae6b", "X", "--"),
 }
 STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict}
-# fields that vary inside a setting; every other config field defines the setting
-PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage")
+# fields that vary inside a setting; every other config field defines the setting (epochs varies
+# between the two EP arms, so two settings may not differ in epochs alone)
+PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage", "epochs")
 COLUMNS = ("test_acc", "dying_ratio", "dying_ratio_apparent", "false_negative_dying", "true_negative_dying",
-           "ticket_dying_ratio", "ticket_removed_ratio", "revived_ratio")
-# (name, method a, method b, column): mean over seeds of a - b (same seed)
-COMPARISONS = (
-    ("acc S-EP", "soft-lr", "ep", "test_acc"),
-    ("acc S-H", "soft-lr", "hard-lr", "test_acc"),
-    ("acc FT-EP", "hard-ft", "ep", "test_acc"),
-    ("acc Z-S", "soft-lr-zero", "soft-lr", "test_acc"),
+           "ticket_dying_ratio", "ticket_remaining", "enrichment", "revived_ratio")
+# (name, method a, method b): mean over seeds of quality(a) - quality(b) (same seed)
+QUALITY_PAIRS = (
+    ("S-EP", "soft-lr", "ep"),
+    ("S-EP=", "soft-lr", "ep-budget"),
+    ("H-EP", "hard-lr", "ep"),
+    ("H-EP=", "hard-lr", "ep-budget"),
+    ("S-H", "soft-lr", "hard-lr"),
+    ("FT-EP", "hard-ft", "ep"),
+    ("FT-EP=", "hard-ft", "ep-budget"),
+    ("Z-S", "soft-lr-zero", "soft-lr"),
+)
+# (name, method a, method b, column): the same for the dying edges
+DYING_PAIRS = (
     ("d S-EP", "soft-lr", "ep", "dying_ratio"),
+    ("d S-EP=", "soft-lr", "ep-budget", "dying_ratio"),
     ("d Z-S", "soft-lr-zero", "soft-lr", "dying_ratio"),
     ("fn S-EP", "soft-lr", "ep", "false_negative_dying"),
+    ("fn S-EP=", "soft-lr", "ep-budget", "false_negative_dying"),
     ("fn S-H", "soft-lr", "hard-lr", "false_negative_dying"),
+    ("enr S-EP", "soft-lr", "ep", "enrichment"),
+    ("enr S-EP=", "soft-lr", "ep-budget", "enrichment"),
+    ("enr S-H", "soft-lr", "hard-lr", "enrichment"),
 )
+PAIR_LEGEND = ("S = soft iEP (LR), H = hard iEP (LR), FT = hard iEP (FT), Z = soft iEP (LR, zero init), "
+               "EP = EP with E epochs per run (the paper's protocol), EP= = EP with the epochs iEP has spent "
+               "when it reaches that k (i·E at cycle i)")
 
 
 # -- grid -----------------------------------------------------------------------------------
@@ -74,16 +96,24 @@ def settings(study: dict, config_values: dict, source: str = "preset") -> dict[s
     """Each ``[study.settings.NAME]`` table merged over ``[config]``, as an iterative RunConfig.
 
     The merged config must be valid for an iterative method (``cycles`` and ``shrinkage``
-    or ``prune_rate``); its ``method`` is replaced per cell. Raises ValueError naming the setting.
+    or ``prune_rate``); its ``method`` is replaced per cell. Two settings must differ in
+    more than :data:`PER_CELL_FIELDS` (the table tells their records apart by the rest).
+    Raises ValueError naming the setting.
     """
     tables = study.get("settings") or {}
     if not tables:
         raise ValueError(f"{source}: [study.settings.NAME] tables are missing; give at least one setting")
     out = {}
+    seen: dict[str, str] = {}
     for name, overrides in tables.items():
         if not isinstance(overrides, dict):
             raise ValueError(f"{source}: settings.{name} must be a table of RunConfig fields, got {overrides!r}")
         out[name] = RunConfig.from_dict({**config_values, **overrides}, source=f"[study.settings.{name}] of {source}")
+        key = setting_key(out[name].to_dict())
+        if key in seen:
+            raise ValueError(f"{source}: settings.{seen[key]} and settings.{name} differ only in "
+                             f"{', '.join(PER_CELL_FIELDS)}; a setting must differ in another field")
+        seen[key] = name
     return out
 
 
@@ -96,7 +126,12 @@ def cycle_prune_rates(config) -> tuple[float, ...]:
 
 
 def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
-    """Setting x method x seed; EP once per cycle target k_i (setting outermost)."""
+    """Setting x method x seed (setting outermost).
+
+    ``ep``: a fresh EP run of E epochs at each cycle target k_i (Table 3, first row);
+    ``ep-budget``: EP at k_i for i·E epochs, the epochs an iterative method has spent when it
+    reaches k_i (at i = 1 it is the ``ep`` run, listed once).
+    """
     methods = study.get("methods", list(METHOD_LABELS))
     unknown = [m for m in methods if m not in METHOD_LABELS]
     if unknown:
@@ -106,9 +141,12 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
         rates = cycle_prune_rates(base)
         for method in methods:
             for seed in range(study["seeds"]):
+                fresh = base.replace(method="ep", cycles=1, shrinkage=None, seed=seed)
                 if method == "ep":
-                    configs += [base.replace(method="ep", cycles=1, shrinkage=None, prune_rate=k, seed=seed)
-                                for k in rates]
+                    configs += [fresh.replace(prune_rate=k) for k in rates]
+                elif method == "ep-budget":
+                    configs += [fresh.replace(prune_rate=k, epochs=i * base.epochs)
+                                for i, k in enumerate(rates, 1) if not (i == 1 and "ep" in methods)]
                 else:
                     configs.append(base.replace(method=method, seed=seed))
     return configs
@@ -170,72 +208,128 @@ def setting_labels(configs: dict[str, dict]) -> dict[str, str]:
     return out
 
 
-def points(record: dict) -> list[dict]:
-    """One point per mask a record reports: {remaining, cycle, seed, COLUMNS...}.
+def enrichment(ticket_dying: float, true_negative_dying: float, ticket_share: float) -> float:
+    """(share of P dying) / (share of the rest dying): 1 for a search blind to P, 0 when no edge of
+    P dies. ``true_negative_dying`` is a fraction of all edges, ``ticket_share`` = |P| / n; NaN
+    when any is missing or no edge outside P is dying."""
+    if any(v is None or not math.isfinite(v) for v in (ticket_dying, true_negative_dying, ticket_share)):
+        return math.nan
+    rest_dying = true_negative_dying / (1.0 - ticket_share) if ticket_share < 1.0 else math.nan
+    return ticket_dying / rest_dying if rest_dying and math.isfinite(rest_dying) else math.nan
 
-    EP gives one point (its final mask); an iterative method one per cycle, at the
-    nominal remaining ratio 1 - k_i of its schedule.
+
+def _values(source: dict, record: dict) -> dict:
+    """COLUMNS of one mask (a record, or one of its cycles), with the derived ones filled in."""
+    values = {c: source.get(c) for c in COLUMNS}
+    values["ticket_remaining"] = record.get("ticket_remaining")
+    if values["dying_ratio_apparent"] is None:
+        values["dying_ratio_apparent"] = source.get("dying_ratio")
+    if values["enrichment"] is None:
+        values["enrichment"] = enrichment(values["ticket_dying_ratio"], values["true_negative_dying"],
+                                          values["ticket_remaining"])
+    return values
+
+
+def points(record: dict, ep_epochs: int | None = None, first_remaining: float | None = None) -> list[dict]:
+    """One point per (arm, mask) a record reports: {arm, remaining, cycle, seed, COLUMNS...}.
+
+    An iterative method gives one point per cycle, at the nominal remaining ratio 1 - k_i of
+    its schedule (arm = its method). An EP record gives one point: arm ``ep`` when it ran
+    ``ep_epochs`` (E, the setting's epochs per cycle; None: any) epochs, else ``ep-budget`` at
+    cycle epochs / E; the E-epoch run at the first cycle's ratio ``first_remaining`` is both.
     """
     cfg = record["config"]
     if cfg["method"] == "ep":
-        values = {c: record.get(c) for c in COLUMNS}
-        values["dying_ratio_apparent"] = record.get("dying_ratio")
+        values = _values(record, record)
         values["revived_ratio"] = None
-        return [{"remaining": round(1.0 - cfg["prune_rate"], 6), "cycle": None, "seed": cfg["seed"], **values}]
+        remaining = round(1.0 - cfg["prune_rate"], 6)
+        base = {"remaining": remaining, "seed": cfg["seed"], **values}
+        if ep_epochs is None or cfg["epochs"] == ep_epochs:
+            out = [{"arm": "ep", "cycle": None, **base}]
+            if first_remaining is not None and remaining == first_remaining:
+                out.append({"arm": "ep-budget", "cycle": 1, **base})
+            return out
+        return [{"arm": "ep-budget", "cycle": cfg["epochs"] // ep_epochs, **base}]
     rates = cycle_prune_rates(cfg)
-    out = []
-    for i, cycle in enumerate(record["cycles"]):
-        values = {c: cycle.get(c) for c in COLUMNS}
-        if values["dying_ratio_apparent"] is None:
-            values["dying_ratio_apparent"] = cycle.get("dying_ratio")
-        out.append({"remaining": round(1.0 - rates[i], 6), "cycle": i + 1, "seed": cfg["seed"], **values})
-    return out
+    return [{"arm": cfg["method"], "remaining": round(1.0 - rates[i], 6), "cycle": i + 1, "seed": cfg["seed"],
+             **_values(cycle, record)} for i, cycle in enumerate(record["cycles"])]
 
 
 def collect(records: list[dict]) -> dict:
-    """{(setting_key, method, remaining): [point, ...]} of the ok records, and the labels in order."""
-    groups: dict = defaultdict(list)
+    """{(setting_key, arm, remaining): [point, ...]} of the ok records, the labels, and per setting
+    its ``epochs`` E (the fewest any of its records ran) and ``first_remaining`` (1 - k_1)."""
+    ok = [r for r in records if r.get("status") == "ok"]
     configs: dict[str, dict] = {}
-    for r in records:
-        if r.get("status") != "ok":
-            continue
+    by_setting: dict = defaultdict(list)
+    for r in ok:
         key = setting_key(r["config"])
         configs.setdefault(key, r["config"])
-        for p in points(r):
-            groups[(key, r["config"]["method"], p["remaining"])].append(p)
-    return {"groups": groups, "labels": setting_labels(configs)}
+        by_setting[key].append(r)
+    groups: dict = defaultdict(list)
+    meta = {}
+    for key, recs in by_setting.items():
+        epochs = min(r["config"]["epochs"] for r in recs)
+        eps = [r for r in recs if r["config"]["method"] == "ep" and r["config"]["epochs"] == epochs]
+        first = max((round(1.0 - r["config"]["prune_rate"], 6) for r in eps), default=None)
+        meta[key] = {"epochs": epochs, "first_remaining": first}
+        for r in recs:
+            for p in points(r, epochs, first):
+                groups[(key, p["arm"], p["remaining"])].append(p)
+    return {"groups": groups, "labels": setting_labels(configs), "meta": meta, "configs": configs}
+
+
+def quality(config: dict) -> tuple[str, str, int]:
+    """(column, name, sign) of a setting's quality of a mask: ``test_acc`` (higher is better, sign +1)."""
+    return "test_acc", "test_acc", 1
+
+
+def quality_signs(records: list[dict]) -> dict[str, int]:
+    """{setting label: sign of its :func:`quality` column} (+1: higher is better)."""
+    c = collect(records)
+    return {label: quality(c["configs"][key])[2] for key, label in c["labels"].items()}
 
 
 def table(records: list[dict]) -> list[dict]:
-    """Mean and std over seeds per setting x remaining ratio (descending) x method."""
+    """Mean and std over seeds per setting x remaining ratio (descending) x arm."""
     c = collect(records)
     order = sorted(c["labels"], key=c["labels"].get)  # settings by label: the same order from any store
     method_order = list(METHOD_LABELS)
     rows = []
     for (key, method, remaining), group in sorted(
             c["groups"].items(), key=lambda kv: (order.index(kv[0][0]), -kv[0][2], method_order.index(kv[0][1]))):
-        row = {"setting": c["labels"][key], "method": method, "remaining": remaining,
-               "cycle": group[0]["cycle"], "seeds": len(group)}
+        epochs = c["meta"][key]["epochs"]
+        cycle = group[0]["cycle"]
+        row = {"setting": c["labels"][key], "method": method, "remaining": remaining, "cycle": cycle,
+               "seeds": len(group), "epochs_total": epochs * (cycle or 1) if method != "ep" else epochs}
         for col in COLUMNS:
             row[col], row[col + "_std"] = mean_std(p[col] for p in group)
         rows.append(row)
     return rows
 
 
+def _paired(c: dict, key, remaining, a: str, b: str, col: str) -> list[float]:
+    by_seed = [{p["seed"]: p[col] for p in c["groups"].get((key, m, remaining), [])} for m in (a, b)]
+    return [by_seed[0][s] - by_seed[1][s] for s in sorted(set(by_seed[0]) & set(by_seed[1]))
+            if by_seed[0][s] is not None and by_seed[1][s] is not None
+            and math.isfinite(by_seed[0][s]) and math.isfinite(by_seed[1][s])]
+
+
 def comparisons(records: list[dict]) -> list[dict]:
-    """Paired differences (same setting, remaining ratio and seed) of :data:`COMPARISONS`."""
+    """Paired differences (same setting, remaining ratio and seed) of :data:`QUALITY_PAIRS` (on the
+    setting's :func:`quality` column, named ``acc NAME``) and :data:`DYING_PAIRS`: per name its
+    mean, ``_std``, ``_ci`` (half-width of the 95% t-interval) and ``_n`` (seeds paired)."""
     c = collect(records)
     order = sorted(c["labels"], key=c["labels"].get)
     out = []
     cells = sorted({(k, r) for (k, _, r) in c["groups"]}, key=lambda kr: (order.index(kr[0]), -kr[1]))
     for key, remaining in cells:
+        col, _, _ = quality(c["configs"][key])
         row = {"setting": c["labels"][key], "remaining": remaining}
-        for name, a, b, col in COMPARISONS:
-            by_seed = [{p["seed"]: p[col] for p in c["groups"].get((key, m, remaining), [])} for m in (a, b)]
-            diffs = [by_seed[0][s] - by_seed[1][s] for s in sorted(set(by_seed[0]) & set(by_seed[1]))
-                     if by_seed[0][s] is not None and by_seed[1][s] is not None]
+        pairs = [(f"acc {name}", a, b, col) for name, a, b in QUALITY_PAIRS] + list(DYING_PAIRS)
+        for name, a, b, column in pairs:
+            diffs = _paired(c, key, remaining, a, b, column)
             row[name], row[name + "_std"] = mean_std(diffs)
-            row[name + "_n"] = len(diffs)
+            _, row[name + "_ci"], row[name + "_n"] = mean_ci(diffs)
         out.append(row)
     return out
 
@@ -253,12 +347,13 @@ def identical_points(records: list[dict], a: str, b: str) -> tuple[int, int]:
     for (key, method, remaining), group in c["groups"].items():
         if method != a:
             continue
+        col, _, _ = quality(c["configs"][key])
         other = {p["seed"]: p for p in c["groups"].get((key, b, remaining), [])}
         for p in group:
             q = other.get(p["seed"])
             if q is not None and p["cycle"] != 1:
                 compared += 1
-                equal += p["test_acc"] == q["test_acc"] and p["dying_ratio"] == q["dying_ratio"]
+                equal += p[col] == q[col] and p["dying_ratio"] == q["dying_ratio"]
     return equal, compared
 
 
@@ -268,38 +363,53 @@ def _pm(row: dict, col: str, digits: int = 3) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """One block per setting. ``revived``: share of m*_i outside m*_{i-1} (iEP, cycles >= 2);
-    on planted data fn, tn (dying edges in / not in P, over all edges) and ``P dying`` (fn / |P|)."""
+    """One block per setting. ``epochs``: the epochs spent to reach that mask (iEP: i·E at cycle i);
+    ``revived``: share of m*_i outside m*_{i-1} (iEP, cycles >= 2); on planted data fn, tn (dying
+    edges in / not in P, over all edges), ``P dying`` (fn / |P|) and ``enrich.`` (P dying over the
+    rest's dying share; 1 = blind to P)."""
     lines = []
     for label in dict.fromkeys(r["setting"] for r in rows):
         block = [r for r in rows if r["setting"] == label]
         seeds = max(r["seeds"] for r in block)
         planted = any(not math.isnan(r["false_negative_dying"]) for r in block)
-        head = (f"{'1-k':>6} {'method':<26} {'test_acc':>12} {'d (worst)':>12} {'d apparent':>12} {'revived':>13}"
-                + (f" {'fn':>13} {'tn':>12} {'P dying':>12}" if planted else ""))
+        head = (f"{'1-k':>6} {'method':<26} {'epochs':>6} {'test_acc':>12} {'d (worst)':>12} {'d apparent':>12} "
+                f"{'revived':>13}"
+                + (f" {'fn':>13} {'tn':>12} {'P dying':>12} {'enrich.':>12}" if planted else ""))
         lines += ["", f"== {label} (up to {seeds} seeds) ==", head, "-" * len(head)]
         for r in block:
-            line = (f"{r['remaining']:>6.3f} {METHOD_LABELS[r['method']]:<26} {_pm(r, 'test_acc'):>12} "
-                    f"{_pm(r, 'dying_ratio'):>12} {_pm(r, 'dying_ratio_apparent'):>12} "
+            line = (f"{r['remaining']:>6.3f} {METHOD_LABELS[r['method']]:<26} {r['epochs_total']:>6} "
+                    f"{_pm(r, 'test_acc'):>12} {_pm(r, 'dying_ratio'):>12} {_pm(r, 'dying_ratio_apparent'):>12} "
                     f"{_pm(r, 'revived_ratio', 4):>13}")
             if planted:
                 line += (f" {_pm(r, 'false_negative_dying', 4):>13} {_pm(r, 'true_negative_dying'):>12} "
-                         f"{_pm(r, 'ticket_dying_ratio'):>12}")
+                         f"{_pm(r, 'ticket_dying_ratio'):>12} {_pm(r, 'enrichment'):>12}")
             lines.append(line)
     return "\n".join(lines[1:])
 
 
-def format_comparisons(rows: list[dict]) -> str:
-    """The paired differences, one block per setting (mean±std over seeds of a - b)."""
-    names = [c[0] for c in COMPARISONS]
-    lines = ["paired differences a - b at the same seed, mean±std over seeds (fn: over all edges); "
-             "S = soft iEP (LR), H = hard iEP (LR), FT = hard iEP (FT), Z = soft iEP (LR, zero init)"]
+def _format_pairs(rows: list[dict], names: list[str], title: str) -> list[str]:
+    lines = [title]
     for label in dict.fromkeys(r["setting"] for r in rows):
         block = [r for r in rows if r["setting"] == label]
-        lines += ["", f"== {label} ==", f"{'1-k':>6} " + " ".join(f"{n:>14}" for n in names)]
+        shown = [n for n in names if any(r[n + "_n"] for r in block)]
+        if not shown:
+            continue
+        lines += ["", f"== {label} ==", f"{'1-k':>6} " + " ".join(f"{n:>15}" for n in shown)]
         for r in block:
-            cells = [_pm(r, n, 4 if n.startswith("fn") else 3) for n in names]
-            lines.append(f"{r['remaining']:>6.3f} " + " ".join(f"{c:>14}" for c in cells))
+            cells = [format_ci(r[n], r[n + "_ci"], "+.4f" if n.startswith("fn") else "+.3f") for n in shown]
+            lines.append(f"{r['remaining']:>6.3f} " + " ".join(f"{c:>15}" for c in cells))
+    return lines
+
+
+def format_comparisons(rows: list[dict]) -> str:
+    """The paired differences, one block per setting: mean ± half-width of the 95% t-interval over
+    seeds of a - b (a block shows only the pairs it has)."""
+    quality_names = [f"acc {name}" for name, _, _ in QUALITY_PAIRS]
+    dying_names = [name for name, _, _, _ in DYING_PAIRS]
+    lines = _format_pairs(rows, quality_names, "paired differences of test accuracy a - b at the same seed, "
+                          "mean ± half-width of the 95% t-interval over seeds; " + PAIR_LEGEND)
+    lines += [""] + _format_pairs(rows, dying_names, "paired differences of the dying edges a - b at the same seed "
+                                  "(d, fn: fractions of all edges; enr: enrichment), mean ± 95% half-width")
     return "\n".join(lines)
 
 
@@ -366,19 +476,21 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for ax, label in zip(axes, labels):
         block = [r for r in rows if r["setting"] == label]
         for j, method in enumerate(METHOD_LABELS):
-            _curve(ax, block, method, "test_acc", dodge=2.0 * (j - 3.5))
+            _curve(ax, block, method, "test_acc", dodge=2.0 * (j - (len(METHOD_LABELS) - 1) / 2))
         _remaining_axis(ax, block)
         ax.set(ylabel="test accuracy (fraction)", title=label)
         ax.grid(alpha=0.3)
     _legend(fig, axes)
-    fig.suptitle("Test accuracy of each cycle's final mask (iEP) or of EP run at that $k$\n(mean ± std over "
-                 "seeds; points dodged sideways so that equal values stay visible)", fontsize=10)
+    fig.suptitle("Test accuracy of each cycle's final mask (iEP) or of EP run at that $k$ (E epochs, and the "
+                 "$i \\cdot E$ epochs iEP has spent)\n(mean ± std over seeds; points dodged sideways so that "
+                 "equal values stay visible)", fontsize=10)
     written += save_figure(fig, Path(out_dir) / f"{STUDY}_accuracy.png", formats=("png", "svg"))
     # Fig. 5a: dying ratio of EP, hard iEP (worst case and apparent) and soft iEP
     fig, axes = _panels(len(labels), plt)
     for ax, label in zip(axes, labels):
         block = [r for r in rows if r["setting"] == label]
         _curve(ax, block, "ep", "dying_ratio", dodge=-3)
+        _curve(ax, block, "ep-budget", "dying_ratio", dodge=-2)
         _curve(ax, block, "hard-lr", "dying_ratio", dodge=-1, label="hard iEP (LR), worst case")
         _curve(ax, block, "hard-lr", "dying_ratio_apparent", dodge=-1, linestyle="--", mfc="none",
                label="hard iEP (LR), apparent")
@@ -400,8 +512,8 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         fig, axes = _panels(len(planted), plt)
         for ax, label in zip(axes, planted):
             block = [r for r in rows if r["setting"] == label]
-            for j, method in enumerate(("ep", "hard-lr", "soft-lr", "soft-lr-zero")):
-                _curve(ax, block, method, "ticket_dying_ratio", dodge=2.0 * (j - 1.5))
+            for j, method in enumerate(("ep", "ep-budget", "hard-lr", "soft-lr", "soft-lr-zero")):
+                _curve(ax, block, method, "ticket_dying_ratio", dodge=2.0 * (j - 2))
             xs = sorted({r["remaining"] for r in block})
             ax.plot(xs, [1 - x for x in xs], ":", color="grey", lw=1, label="$k$ (as many as a random mask)")
             _remaining_axis(ax, block)
@@ -425,6 +537,7 @@ def main(args) -> int:
         equal, compared = identical_points(records, a, b)
         lines.append(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: test_acc and d (worst) exactly equal at "
                      f"{equal} of {compared} (setting, seed, cycle >= 2) points")
+    lines += ["", claims(rows, pairs, quality_signs(records))]
     return report(args, "\n".join(lines), plot(rows, Path(args.figures)), {"rows": rows, "comparisons": pairs})
 
 

@@ -33,7 +33,8 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.iterative import METHOD_LABELS, METHOD_STYLE, cycle_prune_rates, mean_std, setting_label
+from sltsim.studies.iterative import (ITERATIVE_METHODS, METHOD_LABELS, METHOD_STYLE, cycle_prune_rates, mean_std,
+                                      setting_label)
 
 STUDY = "score_ranks"
 STUDY_KEYS = {"methods": list[str], "seeds": int}
@@ -44,9 +45,9 @@ COUNTS = ("sampled", "selected_final", "revived", "late_selected", "revived_rati
 def grid(study: dict, config: RunConfig) -> list[RunConfig]:
     """One run per (method, seed): every cycle's snapshot comes from the same run."""
     methods = study.get("methods", list(DEFAULT_METHODS))
-    bad = [m for m in methods if m not in METHOD_LABELS or m == "ep"]
+    bad = [m for m in methods if m not in ITERATIVE_METHODS]
     if bad:
-        raise ValueError(f"methods must be iterative methods ({', '.join(list(METHOD_LABELS)[1:])}); got {bad[0]!r}")
+        raise ValueError(f"methods must be iterative methods ({', '.join(ITERATIVE_METHODS)}); got {bad[0]!r}")
     return [config.replace(method=m, seed=seed) for m in methods for seed in range(study["seeds"])]
 
 

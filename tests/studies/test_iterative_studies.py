@@ -27,7 +27,7 @@ schedule = "cosine"
 TINY = {
     "iterative": f"""
 [study]
-methods = ["ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr", "soft-lr-zero", "soft-srw-zero"]
+methods = ["ep", "ep-budget", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr", "soft-lr-zero", "soft-srw-zero"]
 seeds = 2
 [config]
 method = "soft-lr"
@@ -116,10 +116,16 @@ def test_tiny_preset_runs_end_to_end_and_a_rerun_recomputes_nothing(study, tmp_p
 def test_iterative_records_give_per_cycle_points_that_agree_with_ep(tmp_path, capsys):
     _run("iterative", tmp_path, capsys)
     records = RecordStore(tmp_path / "records" / "iterative.jsonl").records()
+    per_cycle = {"planted": 2, "digits": 1}  # E of each setting
     ep = {(r["config"]["data"], r["config"]["seed"], round(r["config"]["prune_rate"], 6)): r
-          for r in records if r["config"]["method"] == "ep"}
+          for r in records if r["config"]["method"] == "ep" and r["config"]["epochs"] == per_cycle[r["config"]["data"]]}
+    budget = [r for r in records if r["config"]["method"] == "ep" and r["config"]["epochs"] != per_cycle[r["config"]["data"]]]
     iterated = [r for r in records if r["config"]["method"] != "ep"]
     assert len(ep) == 2 * 2 * 2 and len(iterated) == 2 * 7 * 2
+    # EP with the same total epochs: cycle 2's k at 2 E epochs (cycle 1's is the E-epoch EP run, stored once)
+    assert sorted((r["config"]["data"], r["config"]["prune_rate"], r["config"]["epochs"]) for r in budget) == \
+        [("digits", 0.75, 2)] * 2 + [("planted", 0.75, 4)] * 2
+    assert len({r["key"] for r in records}) == len(records)
     for r in iterated:
         cycles = r["cycles"]
         assert len(cycles) == 2
@@ -131,7 +137,11 @@ def test_iterative_records_give_per_cycle_points_that_agree_with_ep(tmp_path, ca
         assert cycles[0]["dying_ratio"] == first["dying_ratio"]
     rows = iterative.table(records)
     assert {r["remaining"] for r in rows} == {0.5, 0.25}
-    assert len(rows) == 2 * 2 * 8 and all(r["seeds"] == 2 for r in rows)
+    assert len(rows) == 2 * 2 * 9 and all(r["seeds"] == 2 for r in rows)
+    by = {(r["setting"].split()[0], r["method"], r["remaining"]): r for r in rows}
+    # cycle 1: both EP arms are the same E-epoch run; cycle 2: EP= spent 2 E epochs, as iEP did
+    assert by[("planted", "ep-budget", 0.5)]["test_acc"] == by[("planted", "ep", 0.5)]["test_acc"]
+    assert [by[("planted", m, 0.25)]["epochs_total"] for m in ("ep", "ep-budget", "soft-lr")] == [2, 4, 4]
 
 
 def _cfg(method, seed, **kw):
@@ -154,8 +164,10 @@ def test_iterative_table_and_comparisons_on_synthetic_records():
                         "config": _cfg("soft-lr", seed, cycles=2, shrinkage=0.5)})
     records.append({"key": "bad", "status": "diverged", "config": _cfg("ep", 9), "cycles": []})
     rows = iterative.table(records)
-    assert [(r["remaining"], r["method"]) for r in rows] == [(0.5, "ep"), (0.5, "soft-lr"), (0.25, "ep"),
-                                                              (0.25, "soft-lr")]
+    # the E-epoch EP run at k_1 is also EP with the same total epochs (one cycle of E)
+    assert [(r["remaining"], r["method"]) for r in rows] == [(0.5, "ep"), (0.5, "ep-budget"), (0.5, "soft-lr"),
+                                                              (0.25, "ep"), (0.25, "soft-lr")]
+    rows.pop(1)
     ep_half = rows[0]
     assert ep_half["seeds"] == 2 and ep_half["test_acc"] == pytest.approx(0.6)
     assert ep_half["test_acc_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
@@ -233,3 +245,69 @@ def test_bad_settings_are_refused_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1
     assert "unknown key 'epochs_x' in [study.settings.digits]" in err
+
+
+def test_ep_budget_grid_spends_the_epochs_of_each_cycle_and_lists_each_cell_once():
+    base = RunConfig(method="soft-lr", cycles=3, shrinkage=0.5, epochs=5)
+    configs = iterative.grid({"methods": ["ep", "ep-budget"], "seeds": 1}, {"s": base})
+    ep = sorted((c.prune_rate, c.epochs) for c in configs)
+    # EP at 5 epochs at every k_i; EP= at 10 and 15 epochs at k_2, k_3 (k_1's is the 5-epoch run)
+    assert ep == [(0.5, 5), (0.75, 5), (0.75, 10), (0.875, 5), (0.875, 15)]
+    alone = iterative.grid({"methods": ["ep-budget"], "seeds": 1}, {"s": base})
+    assert sorted((c.prune_rate, c.epochs) for c in alone) == [(0.5, 5), (0.75, 10), (0.875, 15)]
+    assert all(c.method == "ep" and c.cycles == 1 and c.shrinkage is None for c in configs + alone)
+
+
+def test_ep_records_are_told_apart_by_epochs():
+    rec = lambda k, epochs: {"status": "ok", "test_acc": 0.5, "dying_ratio": k - 0.1,  # noqa: E731
+                             "config": _cfg("ep", 0, prune_rate=k, epochs=epochs)}
+    first, later, budget = rec(0.5, 3), rec(0.75, 3), rec(0.75, 6)
+    assert [(p["arm"], p["cycle"]) for p in iterative.points(first, 3, 0.5)] == [("ep", None), ("ep-budget", 1)]
+    assert [(p["arm"], p["cycle"]) for p in iterative.points(later, 3, 0.5)] == [("ep", None)]
+    assert [(p["arm"], p["cycle"]) for p in iterative.points(budget, 3, 0.5)] == [("ep-budget", 2)]
+
+
+def test_settings_that_differ_only_in_per_cell_fields_are_refused():
+    values = {"method": "soft-lr", "cycles": 2, "shrinkage": 0.5}
+    with pytest.raises(ValueError, match="settings.a and settings.b differ only in"):
+        iterative.settings({"settings": {"a": {"epochs": 3}, "b": {"epochs": 4}}}, values)
+
+
+def test_enrichment_is_one_for_a_blind_search_and_the_ratio_of_dying_shares():
+    # |P| / n = 0.1; P dying 0.2, the rest dying 0.4: enrichment 0.5
+    assert iterative.enrichment(0.2, 0.4 * 0.9, 0.1) == pytest.approx(0.5)
+    # a search blind to P: both shares equal the dying ratio d = 0.6
+    assert iterative.enrichment(0.6, 0.6 * 0.9, 0.1) == pytest.approx(1.0)
+    assert math.isnan(iterative.enrichment(None, 0.3, 0.1)) and math.isnan(iterative.enrichment(0.2, 0.0, 0.1))
+
+
+def _c3_records(soft_gain, budget_gain, seeds=4):
+    """EP (E = 2 epochs) and EP= (4 epochs) at k = 0.5, 0.75; soft and hard iEP with 2 cycles."""
+    records = []
+    for seed in range(seeds):
+        jitter = 0.001 * seed
+        for k, epochs, acc in ((0.5, 2, 0.6), (0.75, 2, 0.4), (0.75, 4, 0.4 + budget_gain)):
+            records.append({"key": f"ep{seed}{k}{epochs}", "status": "ok", "test_acc": acc + jitter,
+                            "dying_ratio": k - 0.1, "config": _cfg("ep", seed, prune_rate=k, epochs=epochs)})
+        for method, gain in (("hard-lr", 0.1), ("soft-lr", 0.1 + soft_gain)):
+            cycles = [{"test_acc": 0.6 + jitter, "dying_ratio": 0.4}, {"test_acc": 0.4 + gain + jitter * 2,
+                                                                       "dying_ratio": 0.6}]
+            records.append({"key": f"{method}{seed}", "status": "ok", "cycles": cycles,
+                            "config": _cfg(method, seed, cycles=2, shrinkage=0.5, epochs=2)})
+    return records
+
+
+@pytest.mark.parametrize("soft_gain, budget_gain, paper, equal", [
+    (0.05, 0.0, "holds", "holds"),          # soft > hard > EP, and EP= is no better than EP
+    (0.05, 0.1, "holds", "does not hold"),  # hard's gain over EP is all longer training
+    (0.0, 0.0, "does not hold", "does not hold"),  # soft = hard
+])
+def test_c3_is_read_against_both_ep_arms(soft_gain, budget_gain, paper, equal):
+    from sltsim.studies.iterative_claims import claims
+
+    records = _c3_records(soft_gain, budget_gain)
+    text = claims(iterative.table(records), iterative.comparisons(records), iterative.quality_signs(records))
+    lines = [line for line in text.splitlines() if line.startswith("C3")]
+    assert len(lines) == 2
+    assert "vs EP (E epochs)" in lines[0] and f"soft > hard > EP {paper};" in lines[0]
+    assert "vs EP (same total epochs)" in lines[1] and f"soft > hard > EP {equal};" in lines[1]

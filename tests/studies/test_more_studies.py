@@ -209,3 +209,19 @@ def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
     assert width_scaling.widen("mlp:64,256,128,10", 32) == "mlp:64,32,32,10"
     with pytest.raises(ValueError, match="needs an mlp with at least one hidden layer"):
         width_scaling.widen("mlp:64,10", 32)
+
+
+def test_mean_ci_is_students_t_interval_of_the_finite_values():
+    from scipy import stats
+
+    from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+
+    values = [0.1, 0.4, None, 0.2, float("nan"), 0.5]
+    mean, half, n = mean_ci(values)
+    lo, hi = stats.t.interval(0.95, 3, loc=0.3, scale=stats.sem([0.1, 0.4, 0.2, 0.5]))
+    assert n == 4 and mean == pytest.approx(0.3) and half == pytest.approx((hi - lo) / 2)
+    assert mean_ci([0.2])[1] == math.inf and not excludes_zero(0.2, math.inf)  # one seed: never called
+    assert math.isnan(mean_ci([None])[0]) and mean_ci([])[2] == 0
+    assert mean_ci([0.25, 0.25, 0.25])[1] == 0.0 and excludes_zero(0.1, 0.0) and not excludes_zero(0.1, 0.2)
+    assert format_ci(0.0312, 0.0121) == "+0.031±0.012" and format_ci(0.2, math.inf) == "+0.200±inf"
+    assert format_ci(math.nan, 0.1) == "-"

@@ -1,0 +1,135 @@
+"""The paper's claims, read off the ``iterative`` study's tables, each beside its control.
+
+Every line :func:`claims` prints is computed from :func:`sltsim.studies.iterative.table`
+(means over seeds) and :func:`~sltsim.studies.iterative.comparisons` (paired differences
+with 95% t-intervals over seeds), so a study page can quote it as it stands:
+
+- **C1** (Table 1): EP's dying ratio d_T rises with k, and k - d_T stays roughly flat.
+  Read for both EP arms: E epochs per run (the paper's protocol) and i·E epochs.
+- **C3** (Fig. 3b): soft iEP > hard iEP > EP at low remaining ratios. Read against EP with
+  E epochs per run *and* against EP with the same total epochs as iEP (``EP=``): an
+  iterative method at cycle i has trained i·E epochs, so a gain over E-epoch EP may be
+  only the longer training. A comparison is called when its interval excludes 0.
+- **C5** (Fig. 5a): soft iEP's dying ratio is near zero in early cycles. Read as d / k at
+  cycles 2 and 3 (1: no edge outside the starting mask was ever tried, 0: every edge was),
+  beside EP's at the same k.
+- **C6** (Sec. 5, conjecture): soft iEP lowers the false-negative dying edges. On planted
+  settings, soft iEP minus EP / EP= / hard iEP (LR) in fn (a fraction of all edges) and in
+  enrichment (P's dying share over the rest's; 1 = blind to P), at every cycle after the
+  first. fn alone moves with d, so enrichment is the statistic that can single P out.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sltsim.studies.intervals import excludes_zero, format_ci
+
+#: the EP arm each comparison family is read against, with its column suffix in comparisons()
+BASELINES = (("EP (E epochs)", ""), ("EP (same total epochs)", "="))
+
+
+def _better(row: dict, name: str, sign: int) -> str:
+    """``yes`` when the interval of ``name`` excludes 0 on the better side, ``no`` on the worse
+    side, ``tie`` when it contains 0, ``-`` when the pair was not run."""
+    mean, half = row.get(name, math.nan), row.get(name + "_ci", math.nan)
+    if not row.get(name + "_n"):
+        return "-"
+    if not excludes_zero(mean, half):
+        return "tie"
+    return "yes" if sign * mean > 0 else "no"
+
+
+def c1(rows: list[dict]) -> list[str]:
+    """Per setting and EP arm: d_T at the smallest and largest k, whether it rises at every step,
+    and the range of k - d_T."""
+    out = []
+    for label in dict.fromkeys(r["setting"] for r in rows):
+        for arm, name in (("ep", "EP (E epochs)"), ("ep-budget", "EP (same total epochs)")):
+            pts = sorted((1 - r["remaining"], r["dying_ratio"]) for r in rows
+                         if r["setting"] == label and r["method"] == arm and math.isfinite(r["dying_ratio"]))
+            if len(pts) < 2:
+                continue
+            rises = all(b[1] > a[1] for a, b in zip(pts, pts[1:]))
+            gaps = [k - d for k, d in pts]
+            out.append(f"C1 {label}, {name}: d_T {pts[0][1]:.3f} at k = {pts[0][0]:.3f} -> {pts[-1][1]:.3f} at "
+                       f"k = {pts[-1][0]:.3f}, {'rising at every step' if rises else 'NOT rising at every step'}; "
+                       f"k - d_T between {min(gaps):.3f} and {max(gaps):.3f}")
+    return out
+
+
+def c3(pairs: list[dict], signs: dict[str, int]) -> list[str]:
+    """Per setting, at the lowest remaining ratio: soft - hard, hard - EP, soft - EP for both EP arms,
+    with the verdict on soft > hard > EP; and over all cycles >= 2 how often each holds."""
+    out = []
+    for label in dict.fromkeys(p["setting"] for p in pairs):
+        block = [p for p in pairs if p["setting"] == label]
+        sign = signs.get(label, 1)
+        later = block[1:]  # cycle 1 is EP for every method
+        if not later:
+            continue
+        last = later[-1]
+        for words, suffix in BASELINES:
+            hard_ep, soft_ep = f"acc H-EP{suffix}", f"acc S-EP{suffix}"
+            if not last.get(hard_ep + "_n"):
+                out.append(f"C3 {label} vs {words}: not run")
+                continue
+            soft_hard = _better(last, "acc S-H", sign)
+            hard_over = _better(last, hard_ep, sign)
+            holds = "holds" if soft_hard == "yes" and hard_over == "yes" else "does not hold"
+            count = sum(_better(p, "acc S-H", sign) == "yes" and _better(p, hard_ep, sign) == "yes" for p in later)
+            out.append(f"C3 {label} vs {words}, at 1-k = {last['remaining']:.3f}: soft - hard "
+                       f"{format_ci(last['acc S-H'], last['acc S-H_ci'])} ({soft_hard}), hard - EP "
+                       f"{format_ci(last[hard_ep], last[hard_ep + '_ci'])} ({hard_over}), soft - EP "
+                       f"{format_ci(last[soft_ep], last[soft_ep + '_ci'])} ({_better(last, soft_ep, sign)}): "
+                       f"soft > hard > EP {holds}; it holds at {count} of {len(later)} ratios after cycle 1")
+    return out
+
+
+def c5(rows: list[dict]) -> list[str]:
+    """Per setting: d / k of soft iEP (LR), EP and EP= at cycles 2 and 3."""
+    out = []
+    for label in dict.fromkeys(r["setting"] for r in rows):
+        block = [r for r in rows if r["setting"] == label]
+        soft = sorted((r for r in block if r["method"] == "soft-lr" and (r["cycle"] or 0) in (2, 3)),
+                      key=lambda r: r["cycle"])
+        if not soft:
+            continue
+        parts = []
+        for r in soft:
+            k = 1 - r["remaining"]
+            ratio = {m: next((q["dying_ratio"] / k for q in block if q["method"] == m
+                              and q["remaining"] == r["remaining"]), math.nan) for m in ("soft-lr", "ep", "ep-budget")}
+            parts.append(f"cycle {r['cycle']} (k = {k:.3f}): soft {ratio['soft-lr']:.3f}, EP {ratio['ep']:.3f}, "
+                         f"EP= {ratio['ep-budget']:.3f}")
+        out.append(f"C5 {label}: d / k (0 = every edge tried, 1 = none outside the first mask) " + "; ".join(parts))
+    return out
+
+
+def c6(pairs: list[dict]) -> list[str]:
+    """Per planted setting: at how many cycles >= 2 soft iEP has fewer false-negative dying edges and a
+    lower enrichment than each baseline (interval below 0), with the values at the last cycle."""
+    out = []
+    for label in dict.fromkeys(p["setting"] for p in pairs):
+        later = [p for p in pairs if p["setting"] == label][1:]
+        if not later or not any(p.get("fn S-EP_n") for p in later):
+            continue
+        last = later[-1]
+        parts = []
+        for name, words in (("EP", "EP"), ("EP=", "EP (same total epochs)"), ("H", "hard iEP (LR)")):
+            fn, enr = f"fn S-{name}", f"enr S-{name}"
+            if not last.get(fn + "_n"):
+                continue
+            lower_fn = sum(excludes_zero(p[fn], p[fn + "_ci"]) and p[fn] < 0 for p in later)
+            lower_enr = sum(excludes_zero(p[enr], p[enr + "_ci"]) and p[enr] < 0 for p in later)
+            parts.append(f"vs {words}: fn {format_ci(last[fn], last[fn + '_ci'], '+.4f')}, enrichment "
+                         f"{format_ci(last[enr], last[enr + '_ci'])} at 1-k = {last['remaining']:.3f}; fn lower at "
+                         f"{lower_fn}, enrichment lower at {lower_enr} of {len(later)} ratios")
+        out.append(f"C6 {label}: soft iEP minus " + "; ".join(parts))
+    return out
+
+
+def claims(rows: list[dict], pairs: list[dict], signs: dict[str, int]) -> str:
+    """The C1, C3, C5 and C6 lines of the module docstring. ``signs``: per setting label, +1 when a
+    higher quality column is better (test accuracy), -1 when lower is (1 - R^2)."""
+    return "\n".join(c1(rows) + c3(pairs, signs) + c5(rows) + c6(pairs))
