@@ -40,16 +40,33 @@ from sltsim.search import run_search
 from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std, ok_records,
                                       paired_differences, pm, slope, summarise)
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+from sltsim.studies.iterative import enrichment
 
 STUDY = "width_scaling"
 STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int}
 SOFT = "soft-lr"
 #: method label -> how the paper's figures name it (Fig. 3 legends: EP, soft iEP)
 LABELS = {"ep": "EP", "ep_budget": "EP (C·E epochs)", "soft": "soft iEP"}
-COLUMNS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall", "ticket_remaining")
-GAINS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying")
-# a trend is called when the slope is at least this many standard errors from zero
-TREND_SE = 2.0
+COLUMNS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall", "ticket_remaining",
+           "enrichment", "recall_above_chance")
+GAINS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "enrichment")
+#: a trend is called when the 95% t-interval of the slope excludes 0
+TREND_LEVEL = 0.95
+
+
+def derived(record: dict) -> dict:
+    """The record with ``enrichment`` (P's dying share over the rest's; 1 = blind to P) and
+    ``recall_above_chance`` = (recall - (1 - k)) / k (0 for a random mask, 1 for P itself) filled in
+    when the record does not carry them."""
+    out = dict(record)
+    if out.get("enrichment") is None:
+        out["enrichment"] = enrichment(record.get("ticket_dying_ratio"), record.get("true_negative_dying"),
+                                       record.get("ticket_remaining"))
+    if out.get("recall_above_chance") is None:
+        k, recall = record.get("prune_rate", record["config"]["prune_rate"]), record.get("recall")
+        out["recall_above_chance"] = (recall - (1 - k)) / k if recall is not None and k > 0 else math.nan
+    return out
 
 
 def widen(model: str, width: int) -> str:
@@ -96,7 +113,7 @@ def table(records: list[dict]) -> list[dict]:
     the per-seed differences. ``edges``: the searched edges of the student.
     """
     rows = []
-    ok = [r for r in ok_records(records) if r["config"]["method"] in ("ep", SOFT)]
+    ok = [derived(r) for r in ok_records(records) if r["config"]["method"] in ("ep", SOFT)]
     by_data = group_by(ok, lambda r: r["config"]["data"])
     cells = [(d, w, g) for d, recs in by_data.items() for w, g in sorted(group_by(recs, _width).items())]
     for data, width, group in cells:
@@ -114,16 +131,28 @@ def table(records: list[dict]) -> list[dict]:
             for col in GAINS:
                 diffs = paired_differences(by.get("soft", []), by.get(other, []), col)
                 row[f"{prefix}_{col}"], row[f"{prefix}_{col}_std"] = mean_std(diffs)
+                row[f"{prefix}_{col}_ci"] = mean_ci(diffs)[1]
                 row[f"{prefix}_{col}_per_seed"] = diffs
         rows.append(row)
     return rows
 
 
+def slope_half_width(se: float, n: int) -> float:
+    """Half-width of the 95% t-interval of a least-squares slope fitted to n points (n - 2 degrees
+    of freedom); NaN when n < 3 or the standard error is not finite."""
+    if n < 3 or not math.isfinite(se):
+        return math.nan
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + TREND_LEVEL / 2, n - 2)) * se
+
+
 def verdict(rows: list[dict]) -> list[dict]:
     """Per data set and per baseline: the least-squares slope of soft iEP's per-seed accuracy
-    gain against log2(width), its standard error, and ``trend``: ``grows`` (slope > 2 SE),
-    ``shrinks`` (< -2 SE) or ``no trend``; the same for the changes in d_T, fn and tn dying
-    edges, whose trends read ``rises`` / ``falls`` (they are signed changes)."""
+    gain against log2(width), its standard error, the half-width ``ci`` of its 95% t-interval
+    (n - 2 degrees of freedom, n the (width, seed) pairs) and ``trend``: ``grows`` / ``shrinks``
+    when that interval excludes 0, else ``no trend``; the same for the changes in d_T, fn and
+    tn dying edges and enrichment, whose trends read ``rises`` / ``falls`` (signed changes)."""
     out = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
         for prefix, baseline in (("gain", "EP"), ("gain_budget", "EP (C·E epochs)")):
@@ -132,10 +161,10 @@ def verdict(rows: list[dict]) -> list[dict]:
                 x = [math.log2(r["width"]) for r in group for _ in r[f"{prefix}_{col}_per_seed"]]
                 y = [d for r in group for d in r[f"{prefix}_{col}_per_seed"]]
                 b, se = slope(x, y)
+                half = slope_half_width(se, len(x))
                 up, down = ("grows", "shrinks") if col == "test_acc" else ("rises", "falls")
-                trend = ("no trend" if not (math.isfinite(b) and math.isfinite(se)) or abs(b) <= TREND_SE * se
-                         else up if b > 0 else down)
-                entry[col] = {"slope_per_doubling": b, "se": se, "trend": trend,
+                trend = "no trend" if not excludes_zero(b, half) else up if b > 0 else down
+                entry[col] = {"slope_per_doubling": b, "se": se, "ci": half, "trend": trend,
                               "first": group[0][f"{prefix}_{col}"], "last": group[-1][f"{prefix}_{col}"],
                               "widths": (group[0]["width"], group[-1]["width"])}
             out.append(entry)
@@ -149,11 +178,12 @@ def format_verdict(verdicts: list[dict]) -> str:
         trend = "shows no trend" if a["trend"] == "no trend" else a["trend"]
         line = (f"verdict {v['data']}: soft iEP's accuracy gain over {v['baseline']} {trend} with width "
                 f"({a['first']:+.3f} at {a['widths'][0]} -> {a['last']:+.3f} at {a['widths'][1]}; slope "
-                f"{a['slope_per_doubling']:+.4f} ± {a['se']:.4f} per doubling)")
-        fn, tn = v["false_negative_dying"], v["true_negative_dying"]
+                f"{format_ci(a['slope_per_doubling'], a['ci'], '+.4f')} per doubling, 95% interval)")
+        fn, tn, enr = v["false_negative_dying"], v["true_negative_dying"], v["enrichment"]
         if math.isfinite(fn["first"]):
             line += (f"; change in fn dying {fn['first']:+.4f} -> {fn['last']:+.4f} ({_slope_words(fn['trend'])}), "
-                     f"tn dying {tn['first']:+.4f} -> {tn['last']:+.4f} ({_slope_words(tn['trend'])})")
+                     f"tn dying {tn['first']:+.4f} -> {tn['last']:+.4f} ({_slope_words(tn['trend'])}), "
+                     f"enrichment {enr['first']:+.3f} -> {enr['last']:+.3f} ({_slope_words(enr['trend'])})")
         lines.append(line)
     return "\n".join(lines)
 
@@ -162,25 +192,34 @@ def _slope_words(trend: str) -> str:
     return trend if trend == "no trend" else f"{trend} with width"
 
 
+def _ci(row: dict, col: str, fmt: str = "+.3f") -> str:
+    return format_ci(row[col], row[col + "_ci"], fmt)
+
+
 def format_table(rows: list[dict]) -> str:
+    """Per data set: accuracy, dying ratio, enrichment (``enr``) and recall of P above chance
+    (``rac``, (recall - (1 - k)) / k) of each method, and soft iEP's gains with their intervals."""
     head = (f"{'width':>6} {'edges':>8} | {'acc EP':>11} {'acc EP(CE)':>11} {'acc soft':>11} | "
-            f"{'gain vs EP':>12} {'vs EP(CE)':>12} | {'d_T EP':>11} {'d_T EP(CE)':>11} {'d_T soft':>11} | "
-            f"{'fn soft-EP':>14} {'tn soft-EP':>14} | {'recall EP':>11} {'recall soft':>11}")
+            f"{'gain vs EP':>13} {'vs EP(CE)':>13} | {'d_T EP':>11} {'d_T EP(CE)':>11} {'d_T soft':>11} | "
+            f"{'fn soft-EP':>15} {'tn soft-EP':>15} | {'enr EP':>11} {'enr EP(CE)':>11} {'enr soft':>11} | "
+            f"{'rac EP':>12} {'rac soft':>12}")
     lines = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
         g = group[0]
         lines += [f"{data} (k = {g['prune_rate']:g}; EP: {g['epochs']} epochs, EP(CE): {g['cycles'] * g['epochs']} "
                   f"epochs, soft iEP: {g['cycles']} cycles x {g['epochs']} epochs; gains = soft iEP - baseline, "
-                  "paired by seed)", head, "-" * len(head)]
+                  "paired by seed, ± the 95% t-interval; other columns mean ± std over seeds)", head, "-" * len(head)]
         for r in group:
             lines.append(f"{r['width']:>6} {r['edges']:>8} | {pm(r, 'ep_test_acc'):>11} "
                          f"{pm(r, 'ep_budget_test_acc'):>11} {pm(r, 'soft_test_acc'):>11} | "
-                         f"{pm(r, 'gain_test_acc', '+.3f'):>12} {pm(r, 'gain_budget_test_acc', '+.3f'):>12} | "
+                         f"{_ci(r, 'gain_test_acc'):>13} {_ci(r, 'gain_budget_test_acc'):>13} | "
                          f"{pm(r, 'ep_dying_ratio'):>11} {pm(r, 'ep_budget_dying_ratio'):>11} "
                          f"{pm(r, 'soft_dying_ratio'):>11} | "
-                         f"{pm(r, 'gain_false_negative_dying', '+.4f'):>14} "
-                         f"{pm(r, 'gain_true_negative_dying', '+.4f'):>14} | "
-                         f"{pm(r, 'ep_recall'):>11} {pm(r, 'soft_recall'):>11}")
+                         f"{_ci(r, 'gain_false_negative_dying', '+.4f'):>15} "
+                         f"{_ci(r, 'gain_true_negative_dying', '+.4f'):>15} | "
+                         f"{pm(r, 'ep_enrichment'):>11} {pm(r, 'ep_budget_enrichment'):>11} "
+                         f"{pm(r, 'soft_enrichment'):>11} | "
+                         f"{pm(r, 'ep_recall_above_chance', '+.3f'):>12} {pm(r, 'soft_recall_above_chance', '+.3f'):>12}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -208,14 +247,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         w = np.array([r["width"] for r in group], float)
         for prefix, ls, what in (("gain", "-", "EP"), ("gain_budget", "--", "EP (C·E epochs)")):
             ax.errorbar(w * (1.03 if prefix == "gain_budget" else 1), [100 * r[f"{prefix}_test_acc"] for r in group],
-                        yerr=[100 * r[f"{prefix}_test_acc_std"] for r in group], ls=ls, marker=markers[n % 4],
+                        yerr=[100 * r[f"{prefix}_test_acc_ci"] for r in group], ls=ls, marker=markers[n % 4],
                         color=f"C{n}", capsize=2, label=f"{data}: soft iEP − {what}")
     ax.axhline(0, color="grey", lw=1)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     g = rows[0]
     ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
-           ylabel="test accuracy gain (percentage points)",
+           ylabel="test accuracy gain (percentage points, 95% interval)",
            title=f"Soft iEP's accuracy gain over EP vs width (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
     ax.legend(fontsize=8)
     if planted:
@@ -225,14 +264,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         for j, (col, color, words) in enumerate((("false_negative_dying", "C3", "false-negative dying (in $P$)"),
                                                  ("true_negative_dying", "C2", "true-negative dying (not in $P$)"))):
             ax.bar(x + (j - 0.5) * bar, [r[f"gain_{col}"] for r in planted], bar,
-                   yerr=[r[f"gain_{col}_std"] for r in planted], color=color, capsize=2, label=words)
+                   yerr=[r[f"gain_{col}_ci"] for r in planted], color=color, capsize=2, label=words)
         expected = [r["gain_dying_ratio"] * r["ep_ticket_remaining"] for r in planted]
         ax.plot(x - 0.5 * bar, expected, "_", color="black", ms=22, mew=2,
                 label=r"false-negative change if dying ignored $P$ ($|P|/n \cdot \Delta d_T$)")
         ax.axhline(0, color="grey", lw=1)
         ax.set_xticks(x, [str(r["width"]) for r in planted])
         ax.set(xlabel="hidden width of the searched MLP (units per layer)",
-               ylabel="soft iEP − EP dying edges (fraction of all edges)",
+               ylabel="soft iEP − EP dying edges (fraction of all edges, 95% interval)",
                title="Planted MLP: soft iEP's extra dying edges (its last cycle vs EP)")
         ax.legend(fontsize=8)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))

@@ -203,6 +203,20 @@ def test_width_scaling_labels_methods_and_pairs_gains_by_seed():
     assert [e["baseline"] for e in v] == ["EP", "EP (C·E epochs)"]
     assert v[0]["test_acc"]["trend"] == "grows" and v[0]["test_acc"]["slope_per_doubling"] == pytest.approx(0.02)
     assert v[0]["false_negative_dying"]["trend"] == "no trend"
+    # the slope's interval: t(0.975, n - 2) standard errors, n = 9 (width, seed) pairs
+    assert width_scaling.slope_half_width(0.01, 9) == pytest.approx(0.01 * 2.364624, rel=1e-6)
+    assert math.isnan(width_scaling.slope_half_width(0.01, 2))
+
+
+def test_width_scaling_derives_enrichment_and_recall_above_chance():
+    # k = 0.7, |P| / n = 0.3: P dying 0.35, the rest dying 0.7 (tn = 0.49 of all edges): enrichment 0.5;
+    # recall 0.65 against chance 0.3: (0.65 - 0.3) / 0.7 = 0.5
+    record = _record(0, data="planted", model="mlp:32,16,16,10", prune_rate=0.7, epochs=2, recall=0.65,
+                     ticket_dying_ratio=0.35, true_negative_dying=0.49)
+    record["ticket_remaining"] = 0.3  # the record's measured |P| / n
+    out = width_scaling.derived(record)
+    assert out["enrichment"] == pytest.approx(0.5) and out["recall_above_chance"] == pytest.approx(0.5)
+    assert math.isnan(width_scaling.derived(_record(0, data="digits", prune_rate=0.7))["enrichment"])
 
 
 def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
