@@ -34,7 +34,9 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.intervals import format_ci, mean_ci
 from sltsim.studies.iterative import mean_std, setting_key, setting_labels
+from sltsim.studies.width_scaling import derived
 
 STUDY = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
@@ -47,7 +49,8 @@ CHECK_LABELS = {
 }
 CHECK_STYLE = {"ep": ("C2", "o", "-"), "rearranged-ep": ("C4", "s", "--"), "random-uniform": ("C7", "^", ":"),
                "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-.")}
-COLUMNS = ("test_acc", "train_acc", "recall", "dying_ratio", "rearranged_overlap", "ep_test_acc")
+COLUMNS = ("test_acc", "train_acc", "recall", "recall_above_chance", "enrichment", "dying_ratio",
+           "rearranged_overlap", "ep_test_acc")
 
 
 def check_of(config: dict) -> str:
@@ -100,7 +103,7 @@ def table(records: list[dict]) -> list[dict]:
         cfg = _setting_config(r["config"])
         key = setting_key(cfg)
         configs.setdefault(key, cfg)
-        groups[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))].append(r)
+        groups[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))].append(derived(r))
     labels = setting_labels(configs)
     order, checks = sorted(labels, key=labels.get), list(CHECK_LABELS)
     rows = []
@@ -135,7 +138,7 @@ def paired(rows_records: list[dict]) -> list[dict]:
             other = acc.get((key, k, check), {})
             diffs = [ep[s] - other[s] for s in sorted(set(ep) & set(other))]
             row[check], row[check + "_std"] = mean_std(diffs)
-            row[check + "_n"] = len(diffs)
+            _, row[check + "_ci"], row[check + "_n"] = mean_ci(diffs)
         out.append(row)
     return out
 
@@ -151,26 +154,29 @@ def format_table(rows: list[dict]) -> str:
         block = [r for r in rows if r["setting"] == label]
         planted = any(not math.isnan(r["recall"]) for r in block)
         head = (f"{'k':>6} {'check':<33} {'seeds':>5} {'test_acc':>12} {'train_acc':>12}"
-                + (f" {'recall of P':>12} {'chance 1-k':>10}" if planted else ""))
+                + (f" {'recall of P':>12} {'chance 1-k':>10} {'rac':>13} {'enrichment':>12}" if planted else ""))
         lines += ["", f"== {label} ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['prune_rate']:>6.3f} {CHECK_LABELS[r['check']]:<33} {r['seeds']:>5} "
                     f"{_pm(r, 'test_acc'):>12} {_pm(r, 'train_acc'):>12}")
             if planted:
-                line += f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f}"
+                line += (f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {_pm(r, 'recall_above_chance'):>13} "
+                         f"{_pm(r, 'enrichment'):>12}")
             lines.append(line)
     lines += ["", "train_acc of EP on random labels is on the permuted labels it searched on; every test_acc "
-              "is on the true test labels"]
+              "is on the true test labels; rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "
+              "to P, 1 for P); enrichment = P's dying share over the rest's (1 for a mask blind to P)"]
     return "\n".join(lines[1:])
 
 
 def format_paired(rows: list[dict]) -> str:
     checks = list(CHECK_LABELS)[1:]
-    lines = ["EP's test accuracy minus each check's at the same seed (mean±std over seeds)"]
+    lines = ["EP's test accuracy minus each check's at the same seed (mean ± half-width of the 95% t-interval "
+             "over seeds)"]
     for label in dict.fromkeys(r["setting"] for r in rows):
         lines += ["", f"== {label} ==", f"{'k':>6} " + " ".join(f"{'EP - ' + c:>24}" for c in checks)]
         for r in (r for r in rows if r["setting"] == label):
-            lines.append(f"{r['prune_rate']:>6.3f} " + " ".join(f"{_pm(r, c):>24}" for c in checks))
+            lines.append(f"{r['prune_rate']:>6.3f} " + " ".join(f"{format_ci(r[c], r[c + '_ci']):>24}" for c in checks))
     return "\n".join(lines)
 
 
