@@ -34,7 +34,7 @@ from sltsim.search import run_search
 from sltsim.search import schedule as schedules
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.intervals import format_ci, mean_ci
-from sltsim.studies.iterative_claims import claims
+from sltsim.studies.iterative_claims import claims, final_planted, format_final_planted
 
 STUDY = "iterative"
 # the paper's names (Table 3, Fig. 3b legend) for each --method, and the equal-epochs EP control
@@ -61,7 +61,7 @@ STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict}
 # fields that vary inside a setting; every other config field defines the setting (epochs varies
 # between the two EP arms, so two settings may not differ in epochs alone)
 PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage", "epochs")
-COLUMNS = ("test_acc", "dying_ratio", "dying_ratio_apparent", "false_negative_dying", "true_negative_dying",
+COLUMNS = ("test_acc", "test_unexplained", "dying_ratio", "dying_ratio_apparent", "false_negative_dying", "true_negative_dying",
            "ticket_dying_ratio", "ticket_remaining", "enrichment", "revived_ratio")
 # (name, method a, method b): mean over seeds of quality(a) - quality(b) (same seed)
 QUALITY_PAIRS = (
@@ -143,13 +143,35 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
             for seed in range(study["seeds"]):
                 fresh = base.replace(method="ep", cycles=1, shrinkage=None, seed=seed)
                 if method == "ep":
-                    configs += [fresh.replace(prune_rate=k) for k in rates]
+                    configs += [fresh.replace(prune_rate=k, **same_target(base, k)) for k in rates]
                 elif method == "ep-budget":
-                    configs += [fresh.replace(prune_rate=k, epochs=i * base.epochs)
+                    configs += [fresh.replace(prune_rate=k, epochs=i * base.epochs, **same_target(base, k))
                                 for i, k in enumerate(rates, 1) if not (i == 1 and "ep" in methods)]
                 else:
                     configs.append(base.replace(method=method, seed=seed))
     return configs
+
+
+def same_target(base: RunConfig, prune_rate: float) -> dict:
+    """The fields an EP run at ``prune_rate`` needs to search the iterative runs' planted target.
+
+    An iterative run plants a ticket P feasible at its last cycle's k_C (DESIGN.md "Planted
+    targets"); a fresh EP run at k_i < k_C would plant a larger P of its own, so a different
+    teacher and data. Here it plants the same P (``ticket_remaining`` 1 - k_C, the same seed draws
+    the same ticket and data), explicitly below its budget (``sub_budget_ticket``): so EP and
+    every iterative method are scored against one target at every k, and an earlier cycle's fn
+    counts edges of the final answer. Nothing for digits, for k = k_C, or for a setting that
+    sets ``ticket_remaining`` itself (then every run plants that ticket already).
+    """
+    final = cycle_prune_rates(base)[-1]
+    if base.data != "planted" or base.ticket_remaining is not None or prune_rate >= final - 1e-12:
+        return {}
+    if not _SUB_BUDGET:  # a plant whose default ticket does not depend on k (no sub-budget flag)
+        return {}
+    return {"ticket_remaining": 1.0 - final, "sub_budget_ticket": True}
+
+
+_SUB_BUDGET = "sub_budget_ticket" in RunConfig.__dataclass_fields__
 
 
 # -- aggregation ----------------------------------------------------------------------------
@@ -218,9 +240,24 @@ def enrichment(ticket_dying: float, true_negative_dying: float, ticket_share: fl
     return ticket_dying / rest_dying if rest_dying and math.isfinite(rest_dying) else math.nan
 
 
+def cycle_unexplained(cycle: dict, record: dict) -> float:
+    """1 - R^2 on the test split of one cycle's mask m*_i: the cycle's own ``test_unexplained`` when it
+    has one, else its MSE ``test_loss`` scaled by the record's ``test_unexplained / test_loss`` (both
+    are on the same test split and targets, so the ratio is 1 / the targets' variance, times the
+    loss's constant); NaN without them."""
+    if cycle.get("test_unexplained") is not None:
+        return cycle["test_unexplained"]
+    loss, final, final_loss = cycle.get("test_loss"), record.get("test_unexplained"), record.get("test_loss")
+    if any(v is None or not math.isfinite(v) for v in (loss, final, final_loss)) or final_loss <= 0:
+        return math.nan
+    return loss * final / final_loss
+
+
 def _values(source: dict, record: dict) -> dict:
     """COLUMNS of one mask (a record, or one of its cycles), with the derived ones filled in."""
     values = {c: source.get(c) for c in COLUMNS}
+    if source is not record:
+        values["test_unexplained"] = cycle_unexplained(source, record)
     values["ticket_remaining"] = record.get("ticket_remaining")
     if values["dying_ratio_apparent"] is None:
         values["dying_ratio_apparent"] = source.get("dying_ratio")
@@ -279,7 +316,11 @@ def collect(records: list[dict]) -> dict:
 
 
 def quality(config: dict) -> tuple[str, str, int]:
-    """(column, name, sign) of a setting's quality of a mask: ``test_acc`` (higher is better, sign +1)."""
+    """(column, name, sign) of a setting's quality of a mask: ``test_acc`` (higher is better, sign +1),
+    or on a planted regression task ``test_unexplained``, 1 - R^2 against the teacher on the test split
+    (lower is better, sign -1; 0 at P)."""
+    if config.get("data") == "planted" and config.get("task", _DEFAULTS["task"]) == "regression":
+        return "test_unexplained", "1-R2 test", -1
     return "test_acc", "test_acc", 1
 
 
@@ -299,10 +340,13 @@ def table(records: list[dict]) -> list[dict]:
             c["groups"].items(), key=lambda kv: (order.index(kv[0][0]), -kv[0][2], method_order.index(kv[0][1]))):
         epochs = c["meta"][key]["epochs"]
         cycle = group[0]["cycle"]
+        col, name, sign = quality(c["configs"][key])
         row = {"setting": c["labels"][key], "method": method, "remaining": remaining, "cycle": cycle,
-               "seeds": len(group), "epochs_total": epochs * (cycle or 1) if method != "ep" else epochs}
-        for col in COLUMNS:
-            row[col], row[col + "_std"] = mean_std(p[col] for p in group)
+               "seeds": len(group), "epochs_total": epochs * (cycle or 1) if method != "ep" else epochs,
+               "quality_name": name, "quality_sign": sign}
+        for column in COLUMNS:
+            row[column], row[column + "_std"] = mean_std(p[column] for p in group)
+        row["quality"], row["quality_std"] = row[col], row[col + "_std"]
         rows.append(row)
     return rows
 
@@ -341,7 +385,8 @@ TWINS = (("soft-lr-zero", "hard-lr"), ("soft-srw-zero", "hard-srw"))
 
 def identical_points(records: list[dict], a: str, b: str) -> tuple[int, int]:
     """(equal, compared): (setting, seed, cycle >= 2) points at which methods ``a`` and ``b`` have
-    exactly the same test accuracy and worst-case dying ratio (cycle 1 is EP for every method)."""
+    exactly the same quality (test accuracy, or 1 - R^2) and worst-case dying ratio (cycle 1 is EP for
+    every method)."""
     c = collect(records)
     equal = compared = 0
     for (key, method, remaining), group in c["groups"].items():
@@ -372,13 +417,14 @@ def format_table(rows: list[dict]) -> str:
         block = [r for r in rows if r["setting"] == label]
         seeds = max(r["seeds"] for r in block)
         planted = any(not math.isnan(r["false_negative_dying"]) for r in block)
-        head = (f"{'1-k':>6} {'method':<26} {'epochs':>6} {'test_acc':>12} {'d (worst)':>12} {'d apparent':>12} "
+        head = (f"{'1-k':>6} {'method':<26} {'epochs':>6} {block[0]['quality_name']:>12} {'d (worst)':>12} "
+                f"{'d apparent':>12} "
                 f"{'revived':>13}"
                 + (f" {'fn':>13} {'tn':>12} {'P dying':>12} {'enrich.':>12}" if planted else ""))
         lines += ["", f"== {label} (up to {seeds} seeds) ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['remaining']:>6.3f} {METHOD_LABELS[r['method']]:<26} {r['epochs_total']:>6} "
-                    f"{_pm(r, 'test_acc'):>12} {_pm(r, 'dying_ratio'):>12} {_pm(r, 'dying_ratio_apparent'):>12} "
+                    f"{_pm(r, 'quality'):>12} {_pm(r, 'dying_ratio'):>12} {_pm(r, 'dying_ratio_apparent'):>12} "
                     f"{_pm(r, 'revived_ratio', 4):>13}")
             if planted:
                 line += (f" {_pm(r, 'false_negative_dying', 4):>13} {_pm(r, 'true_negative_dying'):>12} "
@@ -476,12 +522,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for ax, label in zip(axes, labels):
         block = [r for r in rows if r["setting"] == label]
         for j, method in enumerate(METHOD_LABELS):
-            _curve(ax, block, method, "test_acc", dodge=2.0 * (j - (len(METHOD_LABELS) - 1) / 2))
+            _curve(ax, block, method, "quality", dodge=2.0 * (j - (len(METHOD_LABELS) - 1) / 2))
         _remaining_axis(ax, block)
-        ax.set(ylabel="test accuracy (fraction)", title=label)
+        regression = block[0]["quality_sign"] < 0
+        ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)" if regression
+               else "test accuracy (fraction)", title=label)
         ax.grid(alpha=0.3)
     _legend(fig, axes)
-    fig.suptitle("Test accuracy of each cycle's final mask (iEP) or of EP run at that $k$ (E epochs, and the "
+    fig.suptitle("Quality of each cycle's final mask (iEP) or of EP run at that $k$ (E epochs, and the "
                  "$i \\cdot E$ epochs iEP has spent)\n(mean ± std over seeds; points dodged sideways so that "
                  "equal values stay visible)", fontsize=10)
     written += save_figure(fig, Path(out_dir) / f"{STUDY}_accuracy.png", formats=("png", "svg"))
@@ -535,10 +583,12 @@ def main(args) -> int:
     lines = [format_table(rows), "", format_comparisons(pairs), ""]
     for a, b in TWINS:
         equal, compared = identical_points(records, a, b)
-        lines.append(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: test_acc and d (worst) exactly equal at "
+        lines.append(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: quality and d (worst) exactly equal at "
                      f"{equal} of {compared} (setting, seed, cycle >= 2) points")
-    lines += ["", claims(rows, pairs, quality_signs(records))]
-    return report(args, "\n".join(lines), plot(rows, Path(args.figures)), {"rows": rows, "comparisons": pairs})
+    final = final_planted(records)
+    lines += ["", claims(rows, pairs, quality_signs(records))] + (["", format_final_planted(final)] if final else [])
+    return report(args, "\n".join(lines), plot(rows, Path(args.figures)), {"rows": rows, "comparisons": pairs,
+                                                                          "final_planted": final})
 
 
 if __name__ == "__main__":

@@ -311,3 +311,20 @@ def test_c3_is_read_against_both_ep_arms(soft_gain, budget_gain, paper, equal):
     assert len(lines) == 2
     assert "vs EP (E epochs)" in lines[0] and f"soft > hard > EP {paper};" in lines[0]
     assert "vs EP (same total epochs)" in lines[1] and f"soft > hard > EP {equal};" in lines[1]
+
+
+@pytest.mark.skipif(not iterative._SUB_BUDGET, reason="the plant sizes every ticket alike (no sub_budget_ticket)")
+def test_ep_at_every_cycle_target_searches_the_iterative_runs_planted_target():
+    base = RunConfig(method="soft-lr", cycles=3, shrinkage=0.5, data="planted", model="mlp:32,64,64,10",
+                     n_train=300, n_test=200, epochs=1)
+    configs = iterative.grid({"methods": ["ep", "ep-budget", "soft-lr"], "seeds": 1}, {"s": base})
+    reference = build_search(next(c for c in configs if c.method == "soft-lr"))
+    eps = [c for c in configs if c.method == "ep"]
+    assert sorted(c.prune_rate for c in eps) == [0.5, 0.75, 0.75, 0.875, 0.875]
+    for config in eps:
+        search = build_search(config)
+        for name, mask in reference.ticket.masks.items():
+            assert np.array_equal(search.ticket.masks[name], mask), (config.prune_rate, name)
+        assert np.array_equal(search.data.y_train, reference.data.y_train)
+        # the ticket is sized at the last cycle's k: below the budget of every earlier target
+        assert search.ticket.feasible == (config.prune_rate == 0.875)
