@@ -32,6 +32,7 @@ from sltsim.search import run_search
 from sltsim.studies.aggregate import (checked, dataset_configs, group_by, ok_records, pm, spearman,
                                       summarise)
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.columns import derived, quality
 
 STUDY = "hyperparams"
 STUDY_KEYS = {"lrs": list[float], "batch_sizes": list[int], "weight_decays": list[float], "datasets": dict,
@@ -39,7 +40,8 @@ STUDY_KEYS = {"lrs": list[float], "batch_sizes": list[int], "weight_decays": lis
 #: (config field, [study] key, words)
 FACTORS = (("lr", "lrs", "learning rate"), ("batch_size", "batch_sizes", "batch size"),
            ("weight_decay", "weight_decays", "weight decay"))
-COLUMNS = ("test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying", "recall")
+COLUMNS = ("quality", "test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying", "recall",
+           "enrichment", "recall_above_chance")
 # |Spearman rho| at least this much is called a direction; below it, "no clear trend"
 TREND_RHO = 0.5
 
@@ -72,40 +74,44 @@ def table(records: list[dict]) -> list[dict]:
 
     The base row appears once per factor with ``base = True``.
     """
-    unique = {r["key"]: r for r in ok_records(records)}.values()
+    unique = {r["key"]: derived(r) for r in ok_records(records)}.values()
     rows = []
     for data, group in group_by(unique, lambda r: r["config"]["data"]).items():
         base = _base(group)
+        _, quality_name, sign = quality(group[0]["config"])
         for field, _, words in FACTORS:
             others = [f for f, _, _ in FACTORS if f != field]
             sweep = [r for r in group if all(r["config"][f] == base[f] for f in others)]
             for value, cell in sorted(group_by(sweep, lambda r: r["config"][field]).items()):
                 row = {"data": data, "factor": field, "factor_words": words, "value": value,
                        "base": value == base[field], "prune_rate": cell[0]["config"]["prune_rate"],
+                       "quality_name": quality_name, "quality_sign": sign,
                        "epochs": cell[0]["config"]["epochs"]}
                 row.update(summarise(cell, COLUMNS))
                 row["per_seed_dying_ratio"] = [r["dying_ratio"] for r in cell]
-                row["per_seed_test_acc"] = [r["test_acc"] for r in cell]
+                row["per_seed_quality"] = [r["quality"] for r in cell]
                 rows.append(row)
     return rows
 
 
 def verdict(rows: list[dict]) -> list[dict]:
-    """Per (data set, factor): Spearman rho of the factor's value against d_T and against test
-    accuracy over every (value, seed) cell, the direction it names, and the best value."""
+    """Per (data set, factor): Spearman rho of the factor's value against d_T and against the quality
+    (test accuracy, or 1 - R^2 on planted regression) over every (value, seed) cell, the direction it
+    names, and the best value (highest accuracy or lowest 1 - R^2)."""
     out = []
     for (data, field), group in group_by(rows, lambda r: (r["data"], r["factor"])).items():
         values = [r["value"] for r in group for _ in r["per_seed_dying_ratio"]]
         rho_d = spearman(values, [d for r in group for d in r["per_seed_dying_ratio"]])
-        rho_a = spearman(values, [a for r in group for a in r["per_seed_test_acc"]])
-        best = max(group, key=lambda r: r["test_acc"])
+        rho_a = spearman(values, [a for r in group for a in r["per_seed_quality"]])
+        sign = group[0]["quality_sign"]
+        best = max(group, key=lambda r: sign * r["quality"])
         lowest = min(group, key=lambda r: r["dying_ratio"])
         out.append({"data": data, "factor": field, "factor_words": group[0]["factor_words"],
-                    "rho_dying_ratio": rho_d, "rho_test_acc": rho_a,
+                    "quality_name": group[0]["quality_name"], "rho_dying_ratio": rho_d, "rho_quality": rho_a,
                     "dying_ratio_direction": _direction(rho_d, group, "dying_ratio"),
-                    "test_acc_direction": _direction(rho_a, group, "test_acc"),
+                    "quality_direction": _direction(rho_a, group, "quality"),
                     "dying_ratio_range": (min(r["dying_ratio"] for r in group), max(r["dying_ratio"] for r in group)),
-                    "best_test_acc_value": best["value"], "lowest_dying_ratio_value": lowest["value"]})
+                    "best_quality_value": best["value"], "lowest_dying_ratio_value": lowest["value"]})
     return out
 
 
@@ -124,24 +130,24 @@ def format_verdict(verdicts: list[dict]) -> str:
     for v in verdicts:
         lo, hi = v["dying_ratio_range"]
         lines.append(f"verdict {v['data']}, {v['factor_words']}: as it grows d_T {v['dying_ratio_direction']} "
-                     f"(rho {v['rho_dying_ratio']:+.2f}, d_T from {lo:.3f} to {hi:.3f}), test accuracy "
-                     f"{v['test_acc_direction']} (rho {v['rho_test_acc']:+.2f}); best accuracy at "
-                     f"{v['best_test_acc_value']:g}, lowest d_T at {v['lowest_dying_ratio_value']:g}")
+                     f"(rho {v['rho_dying_ratio']:+.2f}, d_T from {lo:.3f} to {hi:.3f}), {v['quality_name']} "
+                     f"{v['quality_direction']} (rho {v['rho_quality']:+.2f}); best {v['quality_name']} at "
+                     f"{v['best_quality_value']:g}, lowest d_T at {v['lowest_dying_ratio_value']:g}")
     return "\n".join(lines)
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"  {'factor':<13} {'value':>8} | {'test acc':>11} {'d_T':>11} {'k-d_T':>11} | "
-            f"{'fn':>11} {'tn':>11} {'recall':>11}")
     lines = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
+        head = (f"  {'factor':<13} {'value':>8} | {group[0]['quality_name']:>11} {'d_T':>11} {'k-d_T':>11} | "
+                f"{'fn':>11} {'tn':>11} {'recall':>11} {'enrichment':>11} {'rac':>12}")
         lines += [f"{data} (k = {group[0]['prune_rate']:g}, {group[0]['epochs']} epochs; * = base point)",
                   head, "-" * len(head)]
         for r in group:
             lines.append(f"{'*' if r['base'] else ' '} {r['factor_words']:<13} {r['value']:>8g} | "
-                         f"{pm(r, 'test_acc'):>11} {pm(r, 'dying_ratio'):>11} {pm(r, 'k_minus_d'):>11} | "
+                         f"{pm(r, 'quality'):>11} {pm(r, 'dying_ratio'):>11} {pm(r, 'k_minus_d'):>11} | "
                          f"{pm(r, 'false_negative_dying'):>11} {pm(r, 'true_negative_dying'):>11} "
-                         f"{pm(r, 'recall'):>11}")
+                         f"{pm(r, 'recall'):>11} {pm(r, 'enrichment'):>11} {pm(r, 'recall_above_chance', '+.3f'):>12}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -165,13 +171,13 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     k = rows[0]["prune_rate"]
     for j, (field, _, words) in enumerate(FACTORS):
         for i, (col, label) in enumerate((("dying_ratio", "dying ratio $d_T$ (fraction of edges)"),
-                                          ("test_acc", "test accuracy (fraction)"))):
+                                          ("quality", "test accuracy, or 1 - $R^2$ (planted regression)"))):
             ax = axes[i, j]
             for n, (data, group) in enumerate(group_by([r for r in rows if r["factor"] == field],
                                                        lambda r: r["data"]).items()):
                 x = np.array([r["value"] for r in group], float)
                 ax.errorbar(x, [r[col] for r in group], yerr=[r[col + "_std"] for r in group], marker="os^"[n % 3],
-                            color=f"C{n}", capsize=2, label=f"EP on {data}")
+                            color=f"C{n}", capsize=2, label=f"EP on {data} ({group[0]['quality_name']})")
                 base = [r["value"] for r in group if r["base"]]
                 if base:
                     ax.axvline(base[0], ls=":", color="grey", lw=1)
@@ -188,7 +194,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                 ax.axhline(k, ls="--", color="grey", lw=1, label=f"$d = k$ = {k:g} (never revived)")
                 ax.set_title(f"dying ratio vs {words}")
             else:
-                ax.set_title(f"test accuracy vs {words}")
+                ax.set_title(f"quality of the mask vs {words}")
             ax.set_xlabel(units[field])
             if j == 0:
                 ax.set_ylabel(label)

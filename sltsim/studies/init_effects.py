@@ -30,13 +30,14 @@ from sltsim.init import SCORE_INITS, WEIGHT_INITS
 from sltsim.search import run_search
 from sltsim.studies.aggregate import checked, dataset_configs, group_by, ok_records, pm, summarise
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.columns import derived, quality
 
 STUDY = "init_effects"
 STUDY_KEYS = {"weight_inits": list[str], "score_inits": list[str], "datasets": dict, "seeds": int}
 DEFAULT_WEIGHT_INIT = RunConfig.__dataclass_fields__["weight_init"].default
 DEFAULT_SCORE_INIT = RunConfig.__dataclass_fields__["score_init"].default
-COLUMNS = ("test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying",
-           "ticket_remaining", "recall", "aligned_recall")
+COLUMNS = ("quality", "test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying",
+           "ticket_remaining", "recall", "aligned_recall", "enrichment", "recall_above_chance")
 # Table 2 of the Soft iEP paper (seed 000), k = 0.7: (theta0, s0) -> test accuracy / dying ratio,
 # in %, for Conv8 CIFAR-10, Conv8 SVHN, ResNet-18 CIFAR-10, ResNet-18 SVHN.
 PAPER_SETTINGS = ("Conv8 CIFAR-10", "Conv8 SVHN", "ResNet18 CIFAR-10", "ResNet18 SVHN")
@@ -69,15 +70,16 @@ def table(records: list[dict]) -> list[dict]:
     Rows of the paper's Table 2 carry ``paper`` (four (accuracy %, dying ratio %) pairs,
     see :data:`PAPER_SETTINGS`); the default pair carries ``default = True``.
     """
-    ok = ok_records(records)
+    ok = [derived(r) for r in ok_records(records)]
     rows = []
     for data, by_data in group_by(ok, lambda r: r["config"]["data"]).items():
+        _, quality_name, sign = quality(by_data[0]["config"])
         cells = group_by(by_data, lambda r: (r["config"]["weight_init"], r["config"]["score_init"]))
         for w in _order([w for w, _ in cells], WEIGHT_INITS):
             for s in _order([s for ww, s in cells if ww == w], SCORE_INITS):
                 group = cells[(w, s)]
-                row = {"data": data, "weight_init": w, "score_init": s,
-                       "prune_rate": group[0]["config"]["prune_rate"],
+                row = {"data": data, "weight_init": w, "score_init": s, "quality_name": quality_name,
+                       "quality_sign": sign, "prune_rate": group[0]["config"]["prune_rate"],
                        "default": w == DEFAULT_WEIGHT_INIT and s == DEFAULT_SCORE_INIT}
                 row.update(summarise(group, COLUMNS))
                 d, fn = row["dying_ratio"], row["false_negative_dying"]
@@ -112,20 +114,22 @@ def _standing(rows: list[dict], col: str, higher_is_better: bool) -> dict:
 def verdict(rows: list[dict]) -> dict:
     """Per data set: where the default (signed Kaiming constant, Kaiming uniform) stands.
 
-    ``{data: {"test_acc": standing, "dying_ratio": standing}}``; a standing gives the
-    default's rank (1 = highest accuracy / lowest dying ratio), the best pair, the gap and
+    ``{data: {"quality": standing, "dying_ratio": standing}}``; a standing gives the
+    default's rank (1 = best quality: highest accuracy or lowest 1 - R^2 / lowest dying ratio), the best pair, the gap and
     its standard error, and ``status``: ``best``, ``on par`` (|gap| <= 2 SE) or ``worse``.
     Data sets without the default pair are left out.
     """
     out = {}
     for data, group in group_by(rows, lambda r: r["data"]).items():
-        group = [r for r in group if math.isfinite(r["test_acc"]) and math.isfinite(r["dying_ratio"])]
+        group = [r for r in group if math.isfinite(r["quality"]) and math.isfinite(r["dying_ratio"])]
         if any(r["default"] for r in group):
             table2 = [r for r in group if "paper" in r]
-            out[data] = {"test_acc": _standing(group, "test_acc", True),
+            higher = group[0]["quality_sign"] > 0
+            out[data] = {"quality": _standing(group, "quality", higher),
                          "dying_ratio": _standing(group, "dying_ratio", False),
-                         "table2_test_acc": _standing(table2, "test_acc", True),
-                         "table2_dying_ratio": _standing(table2, "dying_ratio", False)}
+                         "table2_quality": _standing(table2, "quality", higher),
+                         "table2_dying_ratio": _standing(table2, "dying_ratio", False),
+                         "quality_name": group[0]["quality_name"]}
     return out
 
 
@@ -155,8 +159,8 @@ def format_verdict(verdicts: dict) -> str:
     lines = []
     for data, v in verdicts.items():
         for prefix, scope in (("", "all pairs"), ("table2_", "Table 2's four pairs")):
-            acc, dying = v[prefix + "test_acc"], v[prefix + "dying_ratio"]
-            lines.append(f"verdict {data}, {scope}: default (signed_kaiming_constant / kaiming_uniform) accuracy "
+            acc, dying = v[prefix + "quality"], v[prefix + "dying_ratio"]
+            lines.append(f"verdict {data}, {scope}: default (signed_kaiming_constant / kaiming_uniform) {v['quality_name']} "
                          f"{acc['default_value']:.3f} {_describe(acc)}; dying ratio {dying['default_value']:.3f} "
                          f"{_describe(dying)}")
     ranks = paper_ranks()
@@ -168,10 +172,10 @@ def format_verdict(verdicts: dict) -> str:
 def format_table(rows: list[dict]) -> str:
     """The rows as text: one block per data set, the paper's Table 2 beside its four rows."""
     paper_head = "paper acc/DR %: " + ", ".join(PAPER_SETTINGS)
-    head = (f"  {'weight init theta0':<24} {'score init s0':<22} | {'test acc':>11} {'d_T':>11} {'k-d_T':>11} | "
-            f"{'fn':>11} {'tn':>11} {'fn/d_T':>6} | {paper_head}")
     lines = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
+        head = (f"  {'weight init theta0':<24} {'score init s0':<22} | {group[0]['quality_name']:>11} {'d_T':>11} "
+                f"{'k-d_T':>11} | {'fn':>11} {'tn':>11} {'fn/d_T':>6} {'enrichment':>11} {'rac':>12} | {paper_head}")
         k = group[0]["prune_rate"]
         share = group[0]["ticket_remaining"]
         extra = f", ticket |P|/n = {share:.3f}" if share is not None and math.isfinite(share) else ""
@@ -180,8 +184,9 @@ def format_table(rows: list[dict]) -> str:
             paper = " ".join(f"{a:.2f}/{d:.2f}" for a, d in r["paper"]) if "paper" in r else ""
             share = f"{r['false_negative_share']:.3f}" if math.isfinite(r["false_negative_share"]) else "-"
             lines.append(f"{'*' if r['default'] else ' '} {r['weight_init']:<24} {r['score_init']:<22} | "
-                         f"{pm(r, 'test_acc'):>11} {pm(r, 'dying_ratio'):>11} {pm(r, 'k_minus_d'):>11} | "
-                         f"{pm(r, 'false_negative_dying'):>11} {pm(r, 'true_negative_dying'):>11} {share:>6} | {paper}")
+                         f"{pm(r, 'quality'):>11} {pm(r, 'dying_ratio'):>11} {pm(r, 'k_minus_d'):>11} | "
+                         f"{pm(r, 'false_negative_dying'):>11} {pm(r, 'true_negative_dying'):>11} {share:>6} "
+                         f"{pm(r, 'enrichment'):>11} {pm(r, 'recall_above_chance', '+.3f'):>12} | {paper}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -206,7 +211,10 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for (data, group), ax_row in zip(by_data.items(), axes):
         weights = _order([r["weight_init"] for r in group], WEIGHT_INITS)
         scores = _order([r["score_init"] for r in group], SCORE_INITS)
-        for ax, col, label, cmap in ((ax_row[0], "test_acc", "test accuracy (%)", "viridis"),
+        regression = group[0]["quality_sign"] < 0
+        first = ((ax_row[0], "quality", "1 - R^2 against the teacher, test split (x 100)", "viridis_r") if regression
+                 else (ax_row[0], "quality", "test accuracy (%)", "viridis"))
+        for ax, col, label, cmap in (first,
                                      (ax_row[1], "dying_ratio", "dying ratio $d_T$ (% of edges)", "magma_r")):
             grid_values = np.full((len(weights), len(scores)), np.nan)
             for r in group:

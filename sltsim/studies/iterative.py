@@ -33,6 +33,7 @@ from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.search import schedule as schedules
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.columns import enrichment, quality
 from sltsim.studies.intervals import format_ci, mean_ci
 from sltsim.studies.iterative_claims import claims, final_planted, format_final_planted
 
@@ -59,8 +60,10 @@ METHOD_STYLE = {  # the paper's colours: EP green, hard iEP blue, soft iEP red
 }
 STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict}
 # fields that vary inside a setting; every other config field defines the setting (epochs varies
-# between the two EP arms, so two settings may not differ in epochs alone)
-PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage", "epochs")
+# between the two EP arms, the ticket's size fields between EP runs at different k: see same_target;
+# so two settings may not differ in these alone)
+PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage", "epochs", "ticket_remaining",
+                   "sub_budget_ticket")
 COLUMNS = ("test_acc", "test_unexplained", "dying_ratio", "dying_ratio_apparent", "false_negative_dying", "true_negative_dying",
            "ticket_dying_ratio", "ticket_remaining", "enrichment", "revived_ratio")
 # (name, method a, method b): mean over seeds of quality(a) - quality(b) (same seed)
@@ -230,16 +233,6 @@ def setting_labels(configs: dict[str, dict]) -> dict[str, str]:
     return out
 
 
-def enrichment(ticket_dying: float, true_negative_dying: float, ticket_share: float) -> float:
-    """(share of P dying) / (share of the rest dying): 1 for a search blind to P, 0 when no edge of
-    P dies. ``true_negative_dying`` is a fraction of all edges, ``ticket_share`` = |P| / n; NaN
-    when any is missing or no edge outside P is dying."""
-    if any(v is None or not math.isfinite(v) for v in (ticket_dying, true_negative_dying, ticket_share)):
-        return math.nan
-    rest_dying = true_negative_dying / (1.0 - ticket_share) if ticket_share < 1.0 else math.nan
-    return ticket_dying / rest_dying if rest_dying and math.isfinite(rest_dying) else math.nan
-
-
 def cycle_unexplained(cycle: dict, record: dict) -> float:
     """1 - R^2 on the test split of one cycle's mask m*_i: the cycle's own ``test_unexplained`` when it
     has one, else its MSE ``test_loss`` scaled by the record's ``test_unexplained / test_loss`` (both
@@ -313,15 +306,6 @@ def collect(records: list[dict]) -> dict:
             for p in points(r, epochs, first):
                 groups[(key, p["arm"], p["remaining"])].append(p)
     return {"groups": groups, "labels": setting_labels(configs), "meta": meta, "configs": configs}
-
-
-def quality(config: dict) -> tuple[str, str, int]:
-    """(column, name, sign) of a setting's quality of a mask: ``test_acc`` (higher is better, sign +1),
-    or on a planted regression task ``test_unexplained``, 1 - R^2 against the teacher on the test split
-    (lower is better, sign -1; 0 at P)."""
-    if config.get("data") == "planted" and config.get("task", _DEFAULTS["task"]) == "regression":
-        return "test_unexplained", "1-R2 test", -1
-    return "test_acc", "test_acc", 1
 
 
 def quality_signs(records: list[dict]) -> dict[str, int]:

@@ -34,9 +34,9 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.columns import derived, quality
 from sltsim.studies.intervals import format_ci, mean_ci
 from sltsim.studies.iterative import mean_std, setting_key, setting_labels
-from sltsim.studies.width_scaling import derived
 
 STUDY = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
@@ -49,7 +49,7 @@ CHECK_LABELS = {
 }
 CHECK_STYLE = {"ep": ("C2", "o", "-"), "rearranged-ep": ("C4", "s", "--"), "random-uniform": ("C7", "^", ":"),
                "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-.")}
-COLUMNS = ("test_acc", "train_acc", "recall", "recall_above_chance", "enrichment", "dying_ratio",
+COLUMNS = ("quality", "train_quality", "test_acc", "train_acc", "recall", "recall_above_chance", "enrichment", "dying_ratio",
            "rearranged_overlap", "ep_test_acc")
 
 
@@ -109,8 +109,9 @@ def table(records: list[dict]) -> list[dict]:
     rows = []
     for (key, k, check), group in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1],
                                                                          checks.index(kv[0][2]))):
+        _, name, sign = quality(group[0]["config"])
         row = {"setting": labels[key], "prune_rate": k, "check": check, "seeds": len(group),
-               "seed_list": sorted(r["config"]["seed"] for r in group)}
+               "seed_list": sorted(r["config"]["seed"] for r in group), "quality_name": name, "quality_sign": sign}
         for col in COLUMNS:
             row[col], row[col + "_std"] = mean_std(r.get(col) for r in group)
         rows.append(row)
@@ -118,7 +119,8 @@ def table(records: list[dict]) -> list[dict]:
 
 
 def paired(rows_records: list[dict]) -> list[dict]:
-    """EP's test accuracy minus each check's, at the same setting, prune rate and seed."""
+    """EP's quality minus each check's, at the same setting, prune rate and seed, signed so that a
+    positive difference is EP doing better (accuracy: EP - check; 1 - R^2: check - EP)."""
     acc: dict = defaultdict(dict)
     configs: dict = {}
     for r in rows_records:
@@ -127,7 +129,10 @@ def paired(rows_records: list[dict]) -> list[dict]:
         cfg = _setting_config(r["config"])
         key = setting_key(cfg)
         configs.setdefault(key, cfg)
-        acc[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))][cfg["seed"]] = r["test_acc"]
+        column, _, sign = quality(cfg)
+        value = r.get(column)
+        acc[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))][cfg["seed"]] = (
+            math.nan if value is None else sign * value)
     labels = setting_labels(configs)
     out = []
     order = sorted(labels, key=labels.get)
@@ -153,26 +158,28 @@ def format_table(rows: list[dict]) -> str:
     for label in dict.fromkeys(r["setting"] for r in rows):
         block = [r for r in rows if r["setting"] == label]
         planted = any(not math.isnan(r["recall"]) for r in block)
-        head = (f"{'k':>6} {'check':<33} {'seeds':>5} {'test_acc':>12} {'train_acc':>12}"
+        name = block[0]["quality_name"]
+        train = "train_acc" if name == "test_acc" else name.replace("test", "train")
+        head = (f"{'k':>6} {'check':<33} {'seeds':>5} {name:>12} {train:>12}"
                 + (f" {'recall of P':>12} {'chance 1-k':>10} {'rac':>13} {'enrichment':>12}" if planted else ""))
         lines += ["", f"== {label} ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['prune_rate']:>6.3f} {CHECK_LABELS[r['check']]:<33} {r['seeds']:>5} "
-                    f"{_pm(r, 'test_acc'):>12} {_pm(r, 'train_acc'):>12}")
+                    f"{_pm(r, 'quality'):>12} {_pm(r, 'train_quality'):>12}")
             if planted:
                 line += (f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {_pm(r, 'recall_above_chance'):>13} "
                          f"{_pm(r, 'enrichment'):>12}")
             lines.append(line)
-    lines += ["", "train_acc of EP on random labels is on the permuted labels it searched on; every test_acc "
-              "is on the true test labels; rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "
+    lines += ["", "the train column of EP on random labels is on the permuted labels it searched on; every test "
+              "column is on the true test labels (1-R2: against the teacher, 0 at P); rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "
               "to P, 1 for P); enrichment = P's dying share over the rest's (1 for a mask blind to P)"]
     return "\n".join(lines[1:])
 
 
 def format_paired(rows: list[dict]) -> str:
     checks = list(CHECK_LABELS)[1:]
-    lines = ["EP's test accuracy minus each check's at the same seed (mean ± half-width of the 95% t-interval "
-             "over seeds)"]
+    lines = ["EP's quality minus each check's at the same seed, positive = EP better (accuracy: EP - check; "
+             "1-R2: check - EP); mean ± half-width of the 95% t-interval over seeds"]
     for label in dict.fromkeys(r["setting"] for r in rows):
         lines += ["", f"== {label} ==", f"{'k':>6} " + " ".join(f"{'EP - ' + c:>24}" for c in checks)]
         for r in (r for r in rows if r["setting"] == label):
@@ -196,16 +203,20 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for ax, label in zip(axes[0], labels):
         block = [r for r in rows if r["setting"] == label]
         for j, check in enumerate(CHECK_LABELS):
-            pts = sorted((r["prune_rate"], r["test_acc"], r["test_acc_std"]) for r in block if r["check"] == check)
+            pts = sorted((r["prune_rate"], r["quality"], r["quality_std"]) for r in block if r["check"] == check)
             if not pts:
                 continue
             x, y, e = zip(*pts)
             colour, marker, line = CHECK_STYLE[check]
             ax.errorbar([xi + 0.004 * (j - 2) for xi in x], y, yerr=e, color=colour, marker=marker, linestyle=line,
                         capsize=2, markersize=5, label=CHECK_LABELS[check])
-        ax.axhline(0.1, color="grey", lw=1, ls=":", label="chance (10 balanced classes)")
-        ax.set(xlabel="prune rate $k$ (fraction of each layer's edges masked)", ylabel="test accuracy (fraction)",
-               title=label, ylim=(0, 1))
+        if block[0]["quality_sign"] > 0:
+            ax.axhline(0.1, color="grey", lw=1, ls=":", label="chance (10 balanced classes)")
+            ax.set(ylabel="test accuracy (fraction)", ylim=(0, 1))
+        else:
+            ax.axhline(1.0, color="grey", lw=1, ls=":", label="$1 - R^2 = 1$ (predicting the mean)")
+            ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)", ylim=(0, None))
+        ax.set(xlabel="prune rate $k$ (fraction of each layer's edges masked)", title=label)
         ax.grid(alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=8)

@@ -40,33 +40,19 @@ from sltsim.search import run_search
 from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std, ok_records,
                                       paired_differences, pm, slope, summarise)
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.columns import derived, quality
 from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
-from sltsim.studies.iterative import enrichment
 
 STUDY = "width_scaling"
 STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int}
 SOFT = "soft-lr"
 #: method label -> how the paper's figures name it (Fig. 3 legends: EP, soft iEP)
 LABELS = {"ep": "EP", "ep_budget": "EP (C·E epochs)", "soft": "soft iEP"}
-COLUMNS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall", "ticket_remaining",
+COLUMNS = ("quality", "test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall", "ticket_remaining",
            "enrichment", "recall_above_chance")
-GAINS = ("test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "enrichment")
+GAINS = ("quality", "dying_ratio", "false_negative_dying", "true_negative_dying", "enrichment")
 #: a trend is called when the 95% t-interval of the slope excludes 0
 TREND_LEVEL = 0.95
-
-
-def derived(record: dict) -> dict:
-    """The record with ``enrichment`` (P's dying share over the rest's; 1 = blind to P) and
-    ``recall_above_chance`` = (recall - (1 - k)) / k (0 for a random mask, 1 for P itself) filled in
-    when the record does not carry them."""
-    out = dict(record)
-    if out.get("enrichment") is None:
-        out["enrichment"] = enrichment(record.get("ticket_dying_ratio"), record.get("true_negative_dying"),
-                                       record.get("ticket_remaining"))
-    if out.get("recall_above_chance") is None:
-        k, recall = record.get("prune_rate", record["config"]["prune_rate"]), record.get("recall")
-        out["recall_above_chance"] = (recall - (1 - k)) / k if recall is not None and k > 0 else math.nan
-    return out
 
 
 def widen(model: str, width: int) -> str:
@@ -109,8 +95,10 @@ def table(records: list[dict]) -> list[dict]:
     """One row per (data set, width): each method's means, and soft iEP's paired gains.
 
     ``<method>_<col>`` (and ``_std``) for method in ep, ep_budget, soft; ``gain_<col>`` =
-    soft - EP and ``gain_budget_<col>`` = soft - EP (C·E), mean and std over seeds of
-    the per-seed differences. ``edges``: the searched edges of the student.
+    soft - EP and ``gain_budget_<col>`` = soft - EP (C·E), mean, std and 95% half-width
+    (``_ci``) over seeds of the per-seed differences; for ``quality`` (columns.quality) the
+    difference is signed so that a positive gain is soft iEP doing better (accuracy: soft -
+    EP; 1 - R^2: EP - soft). ``edges``: the searched edges of the student.
     """
     rows = []
     ok = [derived(r) for r in ok_records(records) if r["config"]["method"] in ("ep", SOFT)]
@@ -119,7 +107,9 @@ def table(records: list[dict]) -> list[dict]:
     for data, width, group in cells:
         eps = [r["config"]["epochs"] for r in group if r["config"]["method"] == "ep"]
         by = group_by(group, lambda r: _label(r, min(eps) if eps else -1))
+        _, quality_name, sign = quality(group[0]["config"])
         row = {"data": data, "width": width, "prune_rate": group[0]["config"]["prune_rate"],
+               "quality_name": quality_name, "quality_sign": sign,
                "edges": sum(layer["size"] for layer in (group[0].get("per_layer") or {}).values()),
                "cycles": max(r["config"]["cycles"] for r in group),
                "epochs": min(r["config"]["epochs"] for r in group)}
@@ -130,6 +120,7 @@ def table(records: list[dict]) -> list[dict]:
         for prefix, other in (("gain", "ep"), ("gain_budget", "ep_budget")):
             for col in GAINS:
                 diffs = paired_differences(by.get("soft", []), by.get(other, []), col)
+                diffs = [sign * d for d in diffs] if col == "quality" else diffs
                 row[f"{prefix}_{col}"], row[f"{prefix}_{col}_std"] = mean_std(diffs)
                 row[f"{prefix}_{col}_ci"] = mean_ci(diffs)[1]
                 row[f"{prefix}_{col}_per_seed"] = diffs
@@ -156,13 +147,13 @@ def verdict(rows: list[dict]) -> list[dict]:
     out = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
         for prefix, baseline in (("gain", "EP"), ("gain_budget", "EP (C·E epochs)")):
-            entry = {"data": data, "baseline": baseline}
+            entry = {"data": data, "baseline": baseline, "quality_name": group[0]["quality_name"]}
             for col in GAINS:
                 x = [math.log2(r["width"]) for r in group for _ in r[f"{prefix}_{col}_per_seed"]]
                 y = [d for r in group for d in r[f"{prefix}_{col}_per_seed"]]
                 b, se = slope(x, y)
                 half = slope_half_width(se, len(x))
-                up, down = ("grows", "shrinks") if col == "test_acc" else ("rises", "falls")
+                up, down = ("grows", "shrinks") if col == "quality" else ("rises", "falls")
                 trend = "no trend" if not excludes_zero(b, half) else up if b > 0 else down
                 entry[col] = {"slope_per_doubling": b, "se": se, "ci": half, "trend": trend,
                               "first": group[0][f"{prefix}_{col}"], "last": group[-1][f"{prefix}_{col}"],
@@ -174,9 +165,9 @@ def verdict(rows: list[dict]) -> list[dict]:
 def format_verdict(verdicts: list[dict]) -> str:
     lines = []
     for v in verdicts:
-        a = v["test_acc"]
+        a = v["quality"]
         trend = "shows no trend" if a["trend"] == "no trend" else a["trend"]
-        line = (f"verdict {v['data']}: soft iEP's accuracy gain over {v['baseline']} {trend} with width "
+        line = (f"verdict {v['data']}: soft iEP's gain in {v['quality_name']} over {v['baseline']} {trend} with width "
                 f"({a['first']:+.3f} at {a['widths'][0]} -> {a['last']:+.3f} at {a['widths'][1]}; slope "
                 f"{format_ci(a['slope_per_doubling'], a['ci'], '+.4f')} per doubling, 95% interval)")
         fn, tn, enr = v["false_negative_dying"], v["true_negative_dying"], v["enrichment"]
@@ -199,20 +190,23 @@ def _ci(row: dict, col: str, fmt: str = "+.3f") -> str:
 def format_table(rows: list[dict]) -> str:
     """Per data set: accuracy, dying ratio, enrichment (``enr``) and recall of P above chance
     (``rac``, (recall - (1 - k)) / k) of each method, and soft iEP's gains with their intervals."""
-    head = (f"{'width':>6} {'edges':>8} | {'acc EP':>11} {'acc EP(CE)':>11} {'acc soft':>11} | "
+    head = (f"{'width':>6} {'edges':>8} | {'EP':>11} {'EP(CE)':>11} {'soft':>11} | "
             f"{'gain vs EP':>13} {'vs EP(CE)':>13} | {'d_T EP':>11} {'d_T EP(CE)':>11} {'d_T soft':>11} | "
             f"{'fn soft-EP':>15} {'tn soft-EP':>15} | {'enr EP':>11} {'enr EP(CE)':>11} {'enr soft':>11} | "
             f"{'rac EP':>12} {'rac soft':>12}")
     lines = []
     for data, group in group_by(rows, lambda r: r["data"]).items():
         g = group[0]
-        lines += [f"{data} (k = {g['prune_rate']:g}; EP: {g['epochs']} epochs, EP(CE): {g['cycles'] * g['epochs']} "
-                  f"epochs, soft iEP: {g['cycles']} cycles x {g['epochs']} epochs; gains = soft iEP - baseline, "
-                  "paired by seed, ± the 95% t-interval; other columns mean ± std over seeds)", head, "-" * len(head)]
+        better = "soft - baseline" if g["quality_sign"] > 0 else "baseline - soft"
+        lines += [f"{data} ({g['quality_name']} of EP, EP(CE) and soft iEP; k = {g['prune_rate']:g}; EP: {g['epochs']} "
+                  f"epochs, EP(CE): {g['cycles'] * g['epochs']} epochs, soft iEP: {g['cycles']} cycles x {g['epochs']} "
+                  f"epochs; gains in {g['quality_name']} = {better} (positive: soft iEP better), fn/tn changes = soft "
+                  "- EP, paired by seed, ± the 95% t-interval; other columns mean ± std over seeds)",
+                  head, "-" * len(head)]
         for r in group:
-            lines.append(f"{r['width']:>6} {r['edges']:>8} | {pm(r, 'ep_test_acc'):>11} "
-                         f"{pm(r, 'ep_budget_test_acc'):>11} {pm(r, 'soft_test_acc'):>11} | "
-                         f"{_ci(r, 'gain_test_acc'):>13} {_ci(r, 'gain_budget_test_acc'):>13} | "
+            lines.append(f"{r['width']:>6} {r['edges']:>8} | {pm(r, 'ep_quality'):>11} "
+                         f"{pm(r, 'ep_budget_quality'):>11} {pm(r, 'soft_quality'):>11} | "
+                         f"{_ci(r, 'gain_quality'):>13} {_ci(r, 'gain_budget_quality'):>13} | "
                          f"{pm(r, 'ep_dying_ratio'):>11} {pm(r, 'ep_budget_dying_ratio'):>11} "
                          f"{pm(r, 'soft_dying_ratio'):>11} | "
                          f"{_ci(r, 'gain_false_negative_dying', '+.4f'):>15} "
@@ -246,16 +240,16 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for n, (data, group) in enumerate(group_by(rows, lambda r: r["data"]).items()):
         w = np.array([r["width"] for r in group], float)
         for prefix, ls, what in (("gain", "-", "EP"), ("gain_budget", "--", "EP (C·E epochs)")):
-            ax.errorbar(w * (1.03 if prefix == "gain_budget" else 1), [100 * r[f"{prefix}_test_acc"] for r in group],
-                        yerr=[100 * r[f"{prefix}_test_acc_ci"] for r in group], ls=ls, marker=markers[n % 4],
-                        color=f"C{n}", capsize=2, label=f"{data}: soft iEP − {what}")
+            ax.errorbar(w * (1.03 if prefix == "gain_budget" else 1), [100 * r[f"{prefix}_quality"] for r in group],
+                        yerr=[100 * r[f"{prefix}_quality_ci"] for r in group], ls=ls, marker=markers[n % 4],
+                        color=f"C{n}", capsize=2, label=f"{data} ({group[0]['quality_name']}): soft iEP vs {what}")
     ax.axhline(0, color="grey", lw=1)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     g = rows[0]
     ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
-           ylabel="test accuracy gain (percentage points, 95% interval)",
-           title=f"Soft iEP's accuracy gain over EP vs width (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
+           ylabel="soft iEP's gain x 100 (accuracy up, or 1 - $R^2$ down; 95% interval)",
+           title=f"Soft iEP's gain over EP vs width (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
     ax.legend(fontsize=8)
     if planted:
         ax = axes[0, 1]

@@ -13,6 +13,7 @@ from sltsim.config import RunConfig
 from sltsim.search.loop import build_search
 from sltsim.studies import iterative, sanity_checks, score_ranks
 from sltsim.studies.cli import run_study, study_parser
+from sltsim.studies.columns import enrichment
 from sltsim.studies.store import RecordStore
 
 COMMON = """
@@ -129,23 +130,30 @@ def test_iterative_records_give_per_cycle_points_that_agree_with_ep(tmp_path, ca
     for r in iterated:
         cycles = r["cycles"]
         assert len(cycles) == 2
-        # the last cycle's per-cycle accuracy is the record's own
-        assert cycles[-1]["test_acc"] == r["test_acc"]
-        # cycle 1 of every variant is EP at k_1 from the same s0 and batches
+        # the last cycle's per-cycle loss is the record's own
+        assert cycles[-1]["test_loss"] == r["test_loss"]
+        # cycle 1 of every variant is EP at k_1 from the same s0, batches and target
         first = ep[(r["config"]["data"], r["config"]["seed"], 0.5)]
-        assert cycles[0]["test_acc"] == first["test_acc"]
+        assert cycles[0]["test_loss"] == first["test_loss"]
         assert cycles[0]["dying_ratio"] == first["dying_ratio"]
+        if r["config"]["data"] == "planted":
+            assert cycles[0]["false_negative_dying"] == first["false_negative_dying"]
     rows = iterative.table(records)
     assert {r["remaining"] for r in rows} == {0.5, 0.25}
     assert len(rows) == 2 * 2 * 9 and all(r["seeds"] == 2 for r in rows)
     by = {(r["setting"].split()[0], r["method"], r["remaining"]): r for r in rows}
     # cycle 1: both EP arms are the same E-epoch run; cycle 2: EP= spent 2 E epochs, as iEP did
-    assert by[("planted", "ep-budget", 0.5)]["test_acc"] == by[("planted", "ep", 0.5)]["test_acc"]
+    assert by[("planted", "ep-budget", 0.5)]["quality"] == by[("planted", "ep", 0.5)]["quality"]
+    assert all(math.isfinite(r["quality"]) for r in rows)  # accuracy on digits, 1 - R^2 or accuracy on planted
+    # cycle 1 of every iterative method is EP at k_1: the same quality (1 - R^2 derived from the cycle's loss)
+    assert by[("planted", "soft-lr", 0.5)]["quality"] == pytest.approx(by[("planted", "ep", 0.5)]["quality"],
+                                                                      rel=1e-6)
     assert [by[("planted", m, 0.25)]["epochs_total"] for m in ("ep", "ep-budget", "soft-lr")] == [2, 4, 4]
 
 
 def _cfg(method, seed, **kw):
-    cfg = {"method": method, "seed": seed, "data": "planted", "model": "mlp:8,8,2", "inputs": "gaussian",
+    cfg = {"method": method, "seed": seed, "data": "planted", "task": "classification", "model": "mlp:8,8,2",
+           "inputs": "gaussian",
            "prune_rate": 0.5, "cycles": 1, "shrinkage": None, "epochs": 3}
     cfg.update(kw)
     return cfg
@@ -224,7 +232,8 @@ def test_sanity_table_separates_random_labels_and_pairs_by_seed():
 
 
 def test_random_labels_permute_the_train_labels_only():
-    base = RunConfig(method="ep", data="planted", model="mlp:16,32,32,10", n_train=300, n_test=100, epochs=1)
+    base = RunConfig(method="ep", data="planted", task="classification", model="mlp:16,32,32,10", n_train=300,
+                     n_test=100, epochs=1)
     clean, shuffled = build_search(base), build_search(base.replace(random_labels=True))
     assert np.array_equal(clean.data.X_train, shuffled.data.X_train)
     assert np.array_equal(clean.data.y_test, shuffled.data.y_test)
@@ -275,10 +284,10 @@ def test_settings_that_differ_only_in_per_cell_fields_are_refused():
 
 def test_enrichment_is_one_for_a_blind_search_and_the_ratio_of_dying_shares():
     # |P| / n = 0.1; P dying 0.2, the rest dying 0.4: enrichment 0.5
-    assert iterative.enrichment(0.2, 0.4 * 0.9, 0.1) == pytest.approx(0.5)
+    assert enrichment(0.2, 0.4 * 0.9, 0.1) == pytest.approx(0.5)
     # a search blind to P: both shares equal the dying ratio d = 0.6
-    assert iterative.enrichment(0.6, 0.6 * 0.9, 0.1) == pytest.approx(1.0)
-    assert math.isnan(iterative.enrichment(None, 0.3, 0.1)) and math.isnan(iterative.enrichment(0.2, 0.0, 0.1))
+    assert enrichment(0.6, 0.6 * 0.9, 0.1) == pytest.approx(1.0)
+    assert math.isnan(enrichment(None, 0.3, 0.1)) and math.isnan(enrichment(0.2, 0.0, 0.1))
 
 
 def _c3_records(soft_gain, budget_gain, seeds=4):

@@ -14,6 +14,7 @@ from sltsim.config import RunConfig
 from sltsim.studies import hyperparams, init_effects, width_scaling
 from sltsim.studies.aggregate import dataset_configs, mean_std, pm, slope
 from sltsim.studies.cli import run_study, study_parser
+from sltsim.studies.columns import derived
 from sltsim.studies.store import RecordStore
 
 DATASETS = """
@@ -128,12 +129,14 @@ def _record(seed=0, **fields):
 def test_init_effects_table_means_default_paper_rows_and_verdict():
     recs = []
     for seed, (acc_default, acc_scaled) in enumerate([(0.80, 0.90), (0.84, 0.94)]):
-        common = dict(data="planted", prune_rate=0.7, seed=seed)
+        common = dict(data="planted", task="classification", prune_rate=0.7, seed=seed)
         recs.append(_record(**common, test_acc=acc_default, dying_ratio=0.60, false_negative_dying=0.06,
-                            true_negative_dying=0.54, ticket_remaining=0.1))
+                            true_negative_dying=0.54))
         recs.append(_record(**common, weight_init="scaled_signed_constant", test_acc=acc_scaled,
                             dying_ratio=0.50 + 0.01 * seed, false_negative_dying=0.05,
-                            true_negative_dying=0.45 + 0.01 * seed, ticket_remaining=0.1))
+                            true_negative_dying=0.45 + 0.01 * seed))
+    for r in recs:
+        r["ticket_remaining"] = 0.1  # the record's measured |P| / n
     recs.append({**recs[0], "status": "diverged", "test_acc": 0.0})  # a diverged cell is left out
     rows = init_effects.table(recs)
     assert [(r["weight_init"], r["score_init"], r["seeds"]) for r in rows] == [
@@ -145,7 +148,7 @@ def test_init_effects_table_means_default_paper_rows_and_verdict():
     assert default["false_negative_share"] == pytest.approx(0.1)
     assert default["paper"][0] == [88.02, 42.01] and scaled["paper"][0] == [89.61, 41.77]
     v = init_effects.verdict(rows)["planted"]
-    assert v["test_acc"]["rank"] == 2 and v["test_acc"]["status"] == "worse"  # gap 0.10 over SE 0.028
+    assert v["quality"]["rank"] == 2 and v["quality"]["status"] == "worse"  # gap 0.10 over SE 0.028
     assert v["dying_ratio"]["best"] == ("scaled_signed_constant", "kaiming_uniform")
     text = init_effects.format_table(rows)
     assert "88.02/42.01 95.92/35.70 93.22/52.85 96.78/51.37" in text and "* signed_kaiming_constant" in text
@@ -170,9 +173,9 @@ def test_hyperparams_table_finds_the_base_and_each_sweep():
     base = next(r for r in rows if r["factor"] == "batch_size" and r["base"])
     assert base["dying_ratio"] == pytest.approx(0.68 - 0.0005)
     verdicts = {v["factor"]: v for v in hyperparams.verdict(rows)}
-    assert verdicts["lr"]["dying_ratio_direction"] == "falls" and verdicts["lr"]["test_acc_direction"] == "rises"
+    assert verdicts["lr"]["dying_ratio_direction"] == "falls" and verdicts["lr"]["quality_direction"] == "rises"
     assert verdicts["batch_size"]["dying_ratio_direction"] == "rises"
-    assert verdicts["lr"]["best_test_acc_value"] == 1.0 and verdicts["batch_size"]["lowest_dying_ratio_value"] == 32
+    assert verdicts["lr"]["best_quality_value"] == 1.0 and verdicts["batch_size"]["lowest_dying_ratio_value"] == 32
     # weight decay moves d_T by 0.0005 against a seed spread of 0.0007: no trend is claimed
     assert verdicts["weight_decay"]["dying_ratio_direction"] == "no clear trend"
 
@@ -181,7 +184,8 @@ def test_width_scaling_labels_methods_and_pairs_gains_by_seed():
     recs = []
     for width, gain in ((16, 0.02), (32, 0.04), (64, 0.06)):
         for seed in (0, 1, 2):
-            common = dict(data="planted", model=f"mlp:32,{width},{width},10", prune_rate=0.7, epochs=2)
+            common = dict(data="planted", task="classification", model=f"mlp:32,{width},{width},10", prune_rate=0.7,
+                          epochs=2)
             layers = {"fc1": {"size": 32 * width}, "fc2": {"size": width * width}, "fc3": {"size": 10 * width}}
             ep = 0.3 + 0.05 * seed  # a per-seed offset shared by the three methods: pairing removes it
             recs.append(_record(seed, **common, test_acc=ep, dying_ratio=0.6, false_negative_dying=0.06,
@@ -194,14 +198,14 @@ def test_width_scaling_labels_methods_and_pairs_gains_by_seed():
     assert [(r["width"], r["edges"], r["cycles"], r["epochs"]) for r in rows] == [
         (16, 42 * 16 + 256, 3, 2), (32, 42 * 32 + 1024, 3, 2), (64, 42 * 64 + 4096, 3, 2)]
     assert [r["ep_seeds"] for r in rows] == [3, 3, 3] and rows[0]["ep_test_acc_std"] > 0.04
-    assert [r["gain_test_acc"] for r in rows] == pytest.approx([0.02, 0.04, 0.06])
-    assert all(r["gain_test_acc_std"] < 1e-9 for r in rows)
-    assert rows[0]["gain_budget_test_acc"] == pytest.approx(0.01)
+    assert [r["gain_quality"] for r in rows] == pytest.approx([0.02, 0.04, 0.06])
+    assert all(r["gain_quality_std"] < 1e-9 for r in rows)
+    assert rows[0]["gain_budget_quality"] == pytest.approx(0.01)
     assert rows[0]["gain_false_negative_dying"] == pytest.approx(-0.01)
     assert rows[0]["gain_budget_true_negative_dying"] == pytest.approx(0.035)
     v = width_scaling.verdict(rows)
     assert [e["baseline"] for e in v] == ["EP", "EP (C·E epochs)"]
-    assert v[0]["test_acc"]["trend"] == "grows" and v[0]["test_acc"]["slope_per_doubling"] == pytest.approx(0.02)
+    assert v[0]["quality"]["trend"] == "grows" and v[0]["quality"]["slope_per_doubling"] == pytest.approx(0.02)
     assert v[0]["false_negative_dying"]["trend"] == "no trend"
     # the slope's interval: t(0.975, n - 2) standard errors, n = 9 (width, seed) pairs
     assert width_scaling.slope_half_width(0.01, 9) == pytest.approx(0.01 * 2.364624, rel=1e-6)
@@ -214,9 +218,9 @@ def test_width_scaling_derives_enrichment_and_recall_above_chance():
     record = _record(0, data="planted", model="mlp:32,16,16,10", prune_rate=0.7, epochs=2, recall=0.65,
                      ticket_dying_ratio=0.35, true_negative_dying=0.49)
     record["ticket_remaining"] = 0.3  # the record's measured |P| / n
-    out = width_scaling.derived(record)
+    out = derived(record)
     assert out["enrichment"] == pytest.approx(0.5) and out["recall_above_chance"] == pytest.approx(0.5)
-    assert math.isnan(width_scaling.derived(_record(0, data="digits", prune_rate=0.7))["enrichment"])
+    assert math.isnan(derived(_record(0, data="digits", prune_rate=0.7))["enrichment"])
 
 
 def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
@@ -239,3 +243,21 @@ def test_mean_ci_is_students_t_interval_of_the_finite_values():
     assert mean_ci([0.25, 0.25, 0.25])[1] == 0.0 and excludes_zero(0.1, 0.0) and not excludes_zero(0.1, 0.2)
     assert format_ci(0.0312, 0.0121) == "+0.031±0.012" and format_ci(0.2, math.inf) == "+0.200±inf"
     assert format_ci(math.nan, 0.1) == "-"
+
+
+def test_on_planted_regression_the_lowest_unexplained_variance_is_best():
+    recs = []
+    for seed in (0, 1):
+        common = dict(data="planted", task="regression", prune_rate=0.7, seed=seed)
+        recs.append(_record(**common, test_unexplained=0.40 + 0.01 * seed, dying_ratio=0.6))
+        recs.append(_record(**common, weight_init="scaled_signed_constant", test_unexplained=0.20 + 0.01 * seed,
+                            dying_ratio=0.6 + 0.01 * seed))
+    rows = init_effects.table(recs)
+    assert [r["quality_name"] for r in rows] == ["1-R2 test"] * 2
+    v = init_effects.verdict(rows)["planted"]
+    # the default's 1 - R^2 is twice the other's: it ranks second, and the best is the scaled constant
+    assert v["quality"]["rank"] == 2 and v["quality"]["best"] == ("scaled_signed_constant", "kaiming_uniform")
+    lrs = [_record(seed, data="planted", task="regression", prune_rate=0.7, lr=lr, test_unexplained=1.0 - lr / 2,
+                   dying_ratio=0.6) for seed in (0, 1) for lr in (0.1, 0.5, 1.0)]
+    verdicts = {v["factor"]: v for v in hyperparams.verdict(hyperparams.table(lrs))}
+    assert verdicts["lr"]["best_quality_value"] == 1.0 and verdicts["lr"]["quality_direction"] == "falls"
