@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 
-from sltsim.studies.intervals import excludes_zero, format_ci
+from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+from sltsim.studies.iterative_tables import METHOD_LABELS, collect, cycle_prune_rates, points, setting_key
 
 #: the EP arm each comparison family is read against, with its column suffix in comparisons()
 BASELINES = (("EP (E epochs)", ""), ("EP (same total epochs)", "="))
@@ -146,9 +147,6 @@ def final_planted(records: list[dict]) -> list[dict]:
     """Per planted setting and arm, the final mask's statistics (mean, 95% half-width, n over seeds):
     EP and EP= at the last cycle's k, and each iterative method's last cycle; with whether every
     ticket was feasible and the largest train loss of P itself."""
-    from sltsim.studies.iterative import METHOD_LABELS, collect, cycle_prune_rates, points
-    from sltsim.studies.intervals import mean_ci
-
     c = collect(records)
     out = []
     order = sorted(c["labels"], key=c["labels"].get)
@@ -177,16 +175,12 @@ def final_planted(records: list[dict]) -> list[dict]:
 
 
 def _setting(record: dict) -> str:
-    from sltsim.studies.iterative import setting_key
-
     return setting_key(record["config"])
 
 
 def format_final_planted(rows: list[dict]) -> str:
     """One block per planted setting: the final masks' 1 - R^2, recall above chance and enrichment
     (raw P and its aligned image), mean ± 95% half-width over seeds, beside a blind mask's values."""
-    from sltsim.studies.iterative import METHOD_LABELS
-
     if not rows:
         return ""
     lines = ["final masks on planted settings: 1-R2 against the teacher (0 at P), recall of P above chance "

@@ -36,7 +36,7 @@ from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.columns import derived, quality
 from sltsim.studies.intervals import format_ci, mean_ci
-from sltsim.studies.iterative import mean_std, setting_key, setting_labels
+from sltsim.studies.iterative_tables import mean_std, setting_key, setting_labels
 
 STUDY = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}

@@ -33,8 +33,9 @@ from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.iterative import (ITERATIVE_METHODS, METHOD_LABELS, METHOD_STYLE, cycle_prune_rates, mean_std,
-                                      setting_label)
+from sltsim.studies.iterative import METHOD_STYLE
+from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, mean_std,
+                                             setting_label)
 
 STUDY = "score_ranks"
 STUDY_KEYS = {"methods": list[str], "seeds": int}

@@ -11,7 +11,7 @@ import pytest
 
 from sltsim.config import RunConfig
 from sltsim.search.loop import build_search
-from sltsim.studies import iterative, sanity_checks, score_ranks
+from sltsim.studies import iterative, iterative_tables, sanity_checks, score_ranks
 from sltsim.studies.cli import run_study, study_parser
 from sltsim.studies.columns import enrichment
 from sltsim.studies.store import RecordStore
@@ -271,9 +271,9 @@ def test_ep_records_are_told_apart_by_epochs():
     rec = lambda k, epochs: {"status": "ok", "test_acc": 0.5, "dying_ratio": k - 0.1,  # noqa: E731
                              "config": _cfg("ep", 0, prune_rate=k, epochs=epochs)}
     first, later, budget = rec(0.5, 3), rec(0.75, 3), rec(0.75, 6)
-    assert [(p["arm"], p["cycle"]) for p in iterative.points(first, 3, 0.5)] == [("ep", None), ("ep-budget", 1)]
-    assert [(p["arm"], p["cycle"]) for p in iterative.points(later, 3, 0.5)] == [("ep", None)]
-    assert [(p["arm"], p["cycle"]) for p in iterative.points(budget, 3, 0.5)] == [("ep-budget", 2)]
+    assert [(p["arm"], p["cycle"]) for p in iterative_tables.points(first, 3, 0.5)] == [("ep", None), ("ep-budget", 1)]
+    assert [(p["arm"], p["cycle"]) for p in iterative_tables.points(later, 3, 0.5)] == [("ep", None)]
+    assert [(p["arm"], p["cycle"]) for p in iterative_tables.points(budget, 3, 0.5)] == [("ep-budget", 2)]
 
 
 def test_settings_that_differ_only_in_per_cell_fields_are_refused():
