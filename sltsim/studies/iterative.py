@@ -34,6 +34,8 @@ from sltsim.studies.iterative_claims import claims, final_planted, format_final_
 from sltsim.studies.iterative_tables import (METHOD_LABELS, PER_CELL_FIELDS, TWINS, comparisons, cycle_prune_rates,
                                              format_comparisons, format_table, identical_points, quality_signs,
                                              setting_key, table)
+from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, mean_std, points,  # noqa: F401 (re-exported)
+                                             setting_label, setting_labels)
 
 STUDY = "iterative"
 METHOD_STYLE = {  # the paper's colours: EP green, hard iEP blue, soft iEP red
