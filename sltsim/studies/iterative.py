@@ -43,7 +43,7 @@ METHOD_STYLE = {  # the paper's colours: EP green, hard iEP blue, soft iEP red
     "hard-lr": ("#08519c", "s", "-"), "hard-srw": ("#3182bd", "^", "-"), "hard-sri": ("#6baed6", "D", "-"),
     "soft-lr": ("#cb181d", "*", "-"), "soft-lr-zero": ("#fd8d3c", "P", "--"), "soft-srw-zero": ("#fdae6b", "X", "--"),
 }
-STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict}
+STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict, "controls": list[str]}
 
 
 # -- grid -----------------------------------------------------------------------------------
@@ -77,7 +77,10 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
 
     ``ep``: a fresh EP run of E epochs at each cycle target k_i (Table 3, first row);
     ``ep-budget``: EP at k_i for i·E epochs, the epochs an iterative method has spent when it
-    reaches k_i (at i = 1 it is the ``ep`` run, listed once).
+    reaches k_i (at i = 1 it is the ``ep`` run, listed once). With ``controls`` (names of
+    :data:`sltsim.studies.planted_controls.CONTROLS`), each planted setting also runs, per seed,
+    the controls of the E-epoch EP run at the last cycle's k_C on the same teacher: EP started
+    from P, a random mask at that budget, dense weight training of the student.
     """
     methods = study.get("methods", list(METHOD_LABELS))
     unknown = [m for m in methods if m not in METHOD_LABELS]
@@ -96,6 +99,12 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
                                 for i, k in enumerate(rates, 1) if not (i == 1 and "ep" in methods)]
                 else:
                     configs.append(base.replace(method=method, seed=seed))
+        if study.get("controls") and base.data == "planted":
+            from sltsim.studies.planted_controls import control_configs
+
+            configs += [c for seed in range(study["seeds"]) for c in control_configs(
+                base.replace(method="ep", cycles=1, shrinkage=None, seed=seed, prune_rate=rates[-1]),
+                study["controls"])]
     return configs
 
 

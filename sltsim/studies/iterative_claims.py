@@ -138,36 +138,68 @@ def claims(rows: list[dict], pairs: list[dict], signs: dict[str, int]) -> str:
 
 # -- the final masks on planted settings ---------------------------------------------------------
 #: record-level planted statistics of a final mask, with the value a mask blind to P gives
+# (the aligned statistics have no analytic null: matching units by activations favours the mask's own
+# units, so their null is the random-mask control's row)
 FINAL_COLUMNS = (("train_unexplained", "1-R2 train", "-"), ("test_unexplained", "1-R2 test", "-"),
-                 ("recall_above_chance", "rac", "0"), ("aligned_recall_above_chance", "rac aligned", "0"),
-                 ("enrichment", "enrichment", "1"), ("aligned_enrichment", "enr aligned", "1"))
+                 ("recall_above_chance", "rac", "0"), ("aligned_recall_above_chance", "rac aligned", "ctrl"),
+                 ("enrichment", "enrichment", "1"), ("aligned_enrichment", "enr aligned", "ctrl"))
+
+
+#: the control cells of a planted setting (iterative.grid's ``controls``), as the table names them
+CONTROL_LABELS = {"ticket_start": "control: EP started from P", "random_mask": "control: random mask",
+                  "dense": "control: dense training"}
+
+
+def control_role(record: dict) -> str | None:
+    """Which control a record is (a key of :data:`CONTROL_LABELS`, or ``basin q=...``); None for a search."""
+    config = record["config"]
+    if config["method"] == "random-uniform":
+        return "random_mask"
+    if config["method"] == "dense":
+        return "dense"
+    q = config.get("start_overlap")
+    if q is None:
+        return None
+    return "ticket_start" if q == 1.0 else f"basin q={q:g}"
 
 
 def final_planted(records: list[dict]) -> list[dict]:
-    """Per planted setting and arm, the final mask's statistics (mean, 95% half-width, n over seeds):
-    EP and EP= at the last cycle's k, and each iterative method's last cycle; with whether every
-    ticket was feasible and the largest train loss of P itself."""
+    """Per planted setting, the final masks' statistics (mean, 95% half-width, n over seeds) of each
+    arm: EP and EP= at the last cycle's k, each iterative method's last cycle; then its controls
+    (:func:`control_role`). Every row says whether each ticket was feasible, the largest train loss
+    of P itself, and whether every record of a seed saw the same teacher (``teacher_digest``)."""
     c = collect(records)
     out = []
-    order = sorted(c["labels"], key=c["labels"].get)
-    for key in order:
+    for key in sorted(c["labels"], key=c["labels"].get):
         recs = [r for r in records if r.get("status") == "ok" and _setting(r) == key]
         if not recs or recs[0]["config"]["data"] != "planted":
             continue
-        iterative = [r for r in recs if r["config"]["method"] != "ep"]
+        searches = [r for r in recs if control_role(r) is None]
+        iterative = [r for r in searches if r["config"]["method"] != "ep"]
         final = min(round(1 - cycle_prune_rates(r["config"])[-1], 6) for r in iterative) if iterative else None
         meta = c["meta"][key]
         by_arm: dict = {}
-        for r in recs:
+        for r in searches:
             arms = ([p["arm"] for p in points(r, meta["epochs"], meta["first_remaining"])
                      if p["remaining"] == final] if r["config"]["method"] == "ep" else [r["config"]["method"]])
             for arm in arms:
                 by_arm.setdefault(arm, []).append(r)
-        for arm in (m for m in METHOD_LABELS if m in by_arm):
+        for r in recs:
+            role = control_role(r)
+            if role is not None:
+                by_arm.setdefault(role, []).append(r)
+        digests: dict = {}
+        for group in by_arm.values():
+            for r in group:
+                digests.setdefault(r["config"]["seed"], set()).add(r.get("teacher_digest"))
+        same_teacher = all(len(d) == 1 for d in digests.values())
+        order = [m for m in METHOD_LABELS if m in by_arm] + [m for m in by_arm if m not in METHOD_LABELS]
+        for arm in order:
             group = by_arm[arm]
             row = {"setting": c["labels"][key], "method": arm, "remaining": final, "seeds": len(group),
                    "ticket_feasible": all(r.get("ticket_feasible") for r in group),
-                   "ticket_train_loss": max((r.get("ticket_train_loss") or 0.0) for r in group)}
+                   "ticket_train_loss": max((r.get("ticket_train_loss") or 0.0) for r in group),
+                   "same_teacher": same_teacher}
             for col, _, _ in FINAL_COLUMNS:
                 row[col], row[col + "_ci"], row[col + "_n"] = mean_ci(r.get(col) for r in group)
             out.append(row)
@@ -185,16 +217,20 @@ def format_final_planted(rows: list[dict]) -> str:
         return ""
     lines = ["final masks on planted settings: 1-R2 against the teacher (0 at P), recall of P above chance "
              "(rac, (recall - (1-k)) / k) and enrichment, on raw P and on its aligned image (units matched by "
-             "activations); mean ± 95% half-width over seeds; a mask blind to P gives rac 0 and enrichment 1"]
+             "activations); mean ± 95% half-width over seeds; a mask blind to P gives rac 0 and enrichment 1 (raw), the "
+             "random-mask control row (aligned)"]
     for label in dict.fromkeys(r["setting"] for r in rows):
         block = [r for r in rows if r["setting"] == label]
-        feasible = all(r["ticket_feasible"] for r in block)
+        searches = [r for r in block if r["method"] in METHOD_LABELS]
+        feasible = all(r["ticket_feasible"] for r in searches)
         lines += ["", f"== {label} at 1-k = {block[0]['remaining']:.4f}: ticket "
-                      f"{'feasible' if feasible else 'NOT feasible'} in every run, P's train loss at most "
-                      f"{max(r['ticket_train_loss'] for r in block):.2e} ==",
-                  f"{'method':<26} " + " ".join(f"{name:>15}" for _, name, _ in FINAL_COLUMNS)]
-        lines.append(f"{'(a mask blind to P)':<26} " + " ".join(f"{null:>15}" for _, _, null in FINAL_COLUMNS))
+                      f"{'feasible' if feasible else 'NOT feasible'} in every search, P's train loss at most "
+                      f"{max(r['ticket_train_loss'] for r in searches):.2e}, "
+                      f"{'one teacher per seed' if block[0]['same_teacher'] else 'TEACHERS DIFFER within a seed'} ==",
+                  f"{'method':<28} " + " ".join(f"{name:>15}" for _, name, _ in FINAL_COLUMNS)]
+        lines.append(f"{'(a mask blind to P)':<28} " + " ".join(f"{null:>15}" for _, _, null in FINAL_COLUMNS))
         for r in block:
-            lines.append(f"{METHOD_LABELS[r['method']]:<26} "
+            name = METHOD_LABELS.get(r["method"]) or CONTROL_LABELS.get(r["method"]) or f"control: {r['method']}"
+            lines.append(f"{name:<28} "
                          + " ".join(f"{format_ci(r[c], r[c + '_ci']):>15}" for c, _, _ in FINAL_COLUMNS))
     return "\n".join(lines)

@@ -42,7 +42,7 @@ ITERATIVE_METHODS = tuple(m for m in METHOD_LABELS if m not in EP_ARMS)
 # between the two EP arms, the ticket's size fields between EP runs at different k: see same_target;
 # so two settings may not differ in these alone)
 PER_CELL_FIELDS = ("method", "seed", "prune_rate", "cycles", "shrinkage", "epochs", "ticket_remaining",
-                   "sub_budget_ticket")
+                   "sub_budget_ticket", "start_overlap")
 COLUMNS = ("test_acc", "test_unexplained", "dying_ratio", "dying_ratio_apparent", "false_negative_dying", "true_negative_dying",
            "ticket_dying_ratio", "ticket_remaining", "enrichment", "revived_ratio")
 # (name, method a, method b): mean over seeds of quality(a) - quality(b) (same seed)
@@ -188,10 +188,17 @@ def points(record: dict, ep_epochs: int | None = None, first_remaining: float | 
              **_values(cycle, record)} for i, cycle in enumerate(record["cycles"])]
 
 
+def is_control(record: dict) -> bool:
+    """A control cell of a planted setting (a method outside Table 3, or a search started from a
+    mask placed on P), not a point of any arm."""
+    config = record["config"]
+    return config["method"] not in METHOD_LABELS or config.get("start_overlap") is not None
+
+
 def collect(records: list[dict]) -> dict:
     """{(setting_key, arm, remaining): [point, ...]} of the ok records, the labels, and per setting
     its ``epochs`` E (the fewest any of its records ran) and ``first_remaining`` (1 - k_1)."""
-    ok = [r for r in records if r.get("status") == "ok"]
+    ok = [r for r in records if r.get("status") == "ok" and not is_control(r)]
     configs: dict[str, dict] = {}
     by_setting: dict = defaultdict(list)
     for r in ok:

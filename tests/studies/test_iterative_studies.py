@@ -337,3 +337,44 @@ def test_ep_at_every_cycle_target_searches_the_iterative_runs_planted_target():
         assert np.array_equal(search.data.y_train, reference.data.y_train)
         # the ticket is sized at the last cycle's k: below the budget of every earlier target
         assert search.ticket.feasible == (config.prune_rate == 0.875)
+
+
+def test_control_cells_are_kept_out_of_the_arms_and_shown_as_controls():
+    from sltsim.studies.iterative_claims import final_planted
+
+    records = _c3_records(0.05, 0.0)
+    for r in records:
+        r.update(ticket_feasible=True, ticket_train_loss=0.0, teacher_digest=f"t{r['config']['seed']}",
+                 enrichment=1.0 if r["config"]["method"] == "ep" else 0.9)
+    controls = []
+    for seed in range(4):
+        start = _cfg("ep", seed, prune_rate=0.75, epochs=2, start_overlap=1.0)
+        controls.append({"key": f"c{seed}", "status": "ok", "test_acc": 1.0, "dying_ratio": 0.75, "config": start,
+                         "enrichment": 0.0, "ticket_feasible": True, "ticket_train_loss": 0.0,
+                         "teacher_digest": f"t{seed}"})
+        controls.append({"key": f"r{seed}", "status": "ok", "test_acc": 0.1, "config":
+                         _cfg("random-uniform", seed, prune_rate=0.75, epochs=2), "enrichment": 1.0,
+                         "ticket_feasible": True, "ticket_train_loss": 0.0, "teacher_digest": f"t{seed}"})
+    # the controls change no arm of the table
+    assert iterative.table(records + controls) == iterative.table(records)
+    rows = {r["method"]: r for r in final_planted(records + controls)}
+    assert list(rows) == ["ep", "ep-budget", "hard-lr", "soft-lr", "ticket_start", "random_mask"]
+    assert rows["ticket_start"]["enrichment"] == 0.0 and rows["random_mask"]["enrichment"] == 1.0
+    assert rows["soft-lr"]["enrichment"] == pytest.approx(0.9) and rows["soft-lr"]["enrichment_n"] == 4
+    assert all(r["same_teacher"] and r["remaining"] == 0.25 for r in rows.values())
+    controls[0]["teacher_digest"] = "other"
+    assert not final_planted(records + controls)[0]["same_teacher"]
+
+
+def test_controls_run_once_per_planted_setting_and_seed_at_the_last_cycles_k():
+    pytest.importorskip("sltsim.studies.planted_controls")
+    planted = RunConfig(method="soft-lr", cycles=2, shrinkage=0.5, data="planted", model="mlp:16,32,32,10",
+                        n_train=200, n_test=100, epochs=1)
+    digits = RunConfig(method="soft-lr", cycles=2, shrinkage=0.5, epochs=1)
+    study = {"methods": ["ep", "soft-lr"], "seeds": 2, "controls": ["ticket_start", "random_mask", "dense"]}
+    configs = iterative.grid(study, {"planted": planted, "digits": digits})
+    controls = [c for c in configs if c.method in ("random-uniform", "dense") or c.start_overlap is not None]
+    assert sorted((c.method, c.seed) for c in controls) == sorted(
+        (m, s) for m in ("ep", "random-uniform", "dense") for s in (0, 1))
+    assert all(c.data == "planted" for c in controls)
+    assert {c.prune_rate for c in controls if c.method != "dense"} == {0.75}
