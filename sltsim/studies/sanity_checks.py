@@ -46,16 +46,33 @@ CHECK_LABELS = {
     "random-uniform": "random ticket, EP's layer ratios",
     "random-smart": "random ticket, smart ratios",
     "ep-random-labels": "EP on random labels",
+    "ep-from-ticket": "control: EP started from P",
+    "dense": "control: dense training",
 }
+#: controls that exist only on planted settings (planted_controls' ticket_start and dense): the positive
+#: control (P has loss 0, so EP started there stays) and learnability (dense weight training, same teacher)
+PLANTED_CONTROLS = {"ep-from-ticket": "ticket_start", "dense": "dense"}
 CHECK_STYLE = {"ep": ("C2", "o", "-"), "rearranged-ep": ("C4", "s", "--"), "random-uniform": ("C7", "^", ":"),
-               "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-.")}
+               "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-."),
+               "ep-from-ticket": ("k", "*", ":"), "dense": ("C5", "x", ":")}
+#: the checks EP is compared with seed by seed (not the controls)
+PAIRED_CHECKS = ("rearranged-ep", "random-uniform", "random-smart", "ep-random-labels")
 COLUMNS = ("quality", "train_quality", "test_acc", "train_acc", "recall", "recall_above_chance", "enrichment", "dying_ratio",
            "rearranged_overlap", "ep_test_acc")
 
 
 def check_of(config: dict) -> str:
-    """The check a record belongs to (its method, or ``ep-random-labels``)."""
-    return "ep-random-labels" if config.get("random_labels") else config["method"]
+    """The check a record belongs to (its method, ``ep-random-labels`` or ``ep-from-ticket``)."""
+    if config.get("random_labels"):
+        return "ep-random-labels"
+    return "ep-from-ticket" if config.get("start_overlap") is not None else config["method"]
+
+
+def searched_prune_rate(config: dict) -> float:
+    """The k a record belongs to: its prune rate, or for dense training the k its ticket was sized at."""
+    if config["method"] == "dense":
+        return round(1.0 - config["ticket_remaining"], 6)
+    return round(config["prune_rate"], 6)
 
 
 def _setting_config(config: dict) -> dict:
@@ -77,8 +94,8 @@ def settings(study: dict, config_values: dict, source: str = "preset") -> dict[s
 
 
 def grid(study: dict, bases: dict[str, dict]) -> list[RunConfig]:
-    """Setting x prune rate x check x seed."""
-    checks = study.get("checks", list(CHECK_LABELS))
+    """Setting x prune rate x check x seed; the planted-only controls on planted settings only."""
+    checks = study.get("checks", ["ep", *PAIRED_CHECKS])
     bad = [c for c in checks if c not in CHECK_LABELS]
     if bad:
         raise ValueError(f"checks must be among {', '.join(CHECK_LABELS)}; got {bad[0]!r}")
@@ -86,8 +103,16 @@ def grid(study: dict, bases: dict[str, dict]) -> list[RunConfig]:
     for values in bases.values():
         for k in study["prune_rates"]:
             for check in checks:
+                if check in PLANTED_CONTROLS and values.get("data") != "planted":
+                    continue
                 method, labels = ("ep", True) if check == "ep-random-labels" else (check, False)
                 for seed in range(study["seeds"]):
+                    if check in PLANTED_CONTROLS:
+                        from sltsim.studies.planted_controls import control_configs
+
+                        ep = RunConfig.from_dict({**values, "method": "ep", "prune_rate": float(k), "seed": seed})
+                        configs += control_configs(ep, [PLANTED_CONTROLS[check]])
+                        continue
                     configs.append(RunConfig.from_dict({**values, "method": method, "random_labels": labels,
                                                         "prune_rate": float(k), "seed": seed}))
     return configs
@@ -103,7 +128,7 @@ def table(records: list[dict]) -> list[dict]:
         cfg = _setting_config(r["config"])
         key = setting_key(cfg)
         configs.setdefault(key, cfg)
-        groups[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))].append(derived(r))
+        groups[(key, searched_prune_rate(cfg), check_of(r["config"]))].append(derived(r))
     labels = setting_labels(configs)
     order, checks = sorted(labels, key=labels.get), list(CHECK_LABELS)
     rows = []
@@ -131,7 +156,7 @@ def paired(rows_records: list[dict]) -> list[dict]:
         configs.setdefault(key, cfg)
         column, _, sign = quality(cfg)
         value = r.get(column)
-        acc[(key, round(cfg["prune_rate"], 6), check_of(r["config"]))][cfg["seed"]] = (
+        acc[(key, searched_prune_rate(cfg), check_of(r["config"]))][cfg["seed"]] = (
             math.nan if value is None else sign * value)
     labels = setting_labels(configs)
     out = []
@@ -139,7 +164,7 @@ def paired(rows_records: list[dict]) -> list[dict]:
     for key, k in sorted({(a, b) for a, b, _ in acc}, key=lambda kb: (order.index(kb[0]), kb[1])):
         ep = acc.get((key, k, "ep"), {})
         row = {"setting": labels[key], "prune_rate": k}
-        for check in list(CHECK_LABELS)[1:]:
+        for check in PAIRED_CHECKS:
             other = acc.get((key, k, check), {})
             diffs = [ep[s] - other[s] for s in sorted(set(ep) & set(other))]
             row[check], row[check + "_std"] = mean_std(diffs)
@@ -177,7 +202,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def format_paired(rows: list[dict]) -> str:
-    checks = list(CHECK_LABELS)[1:]
+    checks = PAIRED_CHECKS
     lines = ["EP's quality minus each check's at the same seed, positive = EP better (accuracy: EP - check; "
              "1-R2: check - EP); mean ± half-width of the 95% t-interval over seeds"]
     for label in dict.fromkeys(r["setting"] for r in rows):
