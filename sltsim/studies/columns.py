@@ -9,6 +9,8 @@ enrichment and recall of the planted ticket above chance.
   P, 0 when no edge of P dies. Records of the planted plant carry it; an iterative
   record's cycles carry only fn, tn and P's dying share, so it is derived here from those.
 - **recall above chance** = (recall - (1 - k)) / k: 0 for a mask blind to P, 1 for P.
+- **control role**: which planted control a record is (sltsim.studies.planted_controls builds
+  them): a search started from P, a random mask at the budget, dense weight training.
 """
 
 from __future__ import annotations
@@ -56,3 +58,16 @@ def derived(record: dict) -> dict:
         k, recall = record.get("prune_rate", record["config"]["prune_rate"]), record.get("recall")
         out["recall_above_chance"] = (recall - (1 - k)) / k if recall is not None and k > 0 else math.nan
     return out
+
+
+def control_role(record: dict) -> str | None:
+    """Which control a record is (a key of :data:`CONTROL_LABELS`, or ``basin q=...``); None for a search."""
+    config = record["config"]
+    if config["method"] == "random-uniform":
+        return "random_mask"
+    if config["method"] == "dense":
+        return "dense"
+    q = config.get("start_overlap")
+    if q is None:
+        return None
+    return "ticket_start" if q == 1.0 else f"basin q={q:g}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+from sltsim.studies.columns import control_role
 from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
 from sltsim.studies.iterative_tables import METHOD_LABELS, collect, cycle_prune_rates, points, setting_key
 
@@ -148,19 +149,6 @@ FINAL_COLUMNS = (("train_unexplained", "1-R2 train", "-"), ("test_unexplained", 
 #: the control cells of a planted setting (iterative.grid's ``controls``), as the table names them
 CONTROL_LABELS = {"ticket_start": "control: EP started from P", "random_mask": "control: random mask",
                   "dense": "control: dense training"}
-
-
-def control_role(record: dict) -> str | None:
-    """Which control a record is (a key of :data:`CONTROL_LABELS`, or ``basin q=...``); None for a search."""
-    config = record["config"]
-    if config["method"] == "random-uniform":
-        return "random_mask"
-    if config["method"] == "dense":
-        return "dense"
-    q = config.get("start_overlap")
-    if q is None:
-        return None
-    return "ticket_start" if q == 1.0 else f"basin q={q:g}"
 
 
 def final_planted(records: list[dict]) -> list[dict]:

@@ -40,14 +40,16 @@ from sltsim.search import run_search
 from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std, ok_records,
                                       paired_differences, pm, slope, summarise)
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.columns import derived, quality
+from sltsim.studies.columns import control_role, derived, quality
 from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
 
 STUDY = "width_scaling"
-STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int}
+STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int, "controls": list[str]}
 SOFT = "soft-lr"
 #: method label -> how the paper's figures name it (Fig. 3 legends: EP, soft iEP)
 LABELS = {"ep": "EP", "ep_budget": "EP (C·E epochs)", "soft": "soft iEP"}
+#: the planted controls a preset may ask for (``controls``), run on the E-epoch EP cell's teacher
+CONTROLS = {"ticket_start": "EP from P", "random_mask": "random mask", "dense": "dense training"}
 COLUMNS = ("quality", "test_acc", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall", "ticket_remaining",
            "enrichment", "recall_above_chance")
 GAINS = ("quality", "dying_ratio", "false_negative_dying", "true_negative_dying", "enrichment")
@@ -64,7 +66,9 @@ def widen(model: str, width: int) -> str:
 
 
 def grid(study: dict, configs: dict) -> list[RunConfig]:
-    """Per data set, width and seed: EP (E epochs), EP (C*E epochs), soft iEP (C cycles of E)."""
+    """Per data set, width and seed: EP (E epochs), EP (C*E epochs), soft iEP (C cycles of E); on a
+    planted data set also the preset's ``controls`` of the E-epoch EP cell (EP started from P, a random
+    mask at k, dense training of the student on the same teacher)."""
     if not study.get("widths"):
         raise ValueError("[study] needs widths = [W1, W2, ...], the hidden widths to search")
     cycles = study.get("cycles", 3)
@@ -78,6 +82,10 @@ def grid(study: dict, configs: dict) -> list[RunConfig]:
                 out += [base.replace(method="ep"),
                         base.replace(method="ep", epochs=cycles * config.epochs),
                         base.replace(method=SOFT, cycles=cycles)]
+                if study.get("controls") and config.data == "planted":
+                    from sltsim.studies.planted_controls import control_configs
+
+                    out += control_configs(base.replace(method="ep"), study["controls"])
     return out
 
 
@@ -86,6 +94,9 @@ def _width(record: dict) -> int:
 
 
 def _label(record: dict, ep_epochs: int) -> str:
+    role = control_role(record)
+    if role is not None:
+        return role
     if record["config"]["method"] == SOFT:
         return "soft"
     return "ep" if record["config"]["epochs"] == ep_epochs else "ep_budget"
@@ -101,19 +112,22 @@ def table(records: list[dict]) -> list[dict]:
     EP; 1 - R^2: EP - soft). ``edges``: the searched edges of the student.
     """
     rows = []
-    ok = [derived(r) for r in ok_records(records) if r["config"]["method"] in ("ep", SOFT)]
+    ok = [derived(r) for r in ok_records(records) if r["config"]["method"] in ("ep", SOFT) or control_role(r)]
     by_data = group_by(ok, lambda r: r["config"]["data"])
     cells = [(d, w, g) for d, recs in by_data.items() for w, g in sorted(group_by(recs, _width).items())]
     for data, width, group in cells:
-        eps = [r["config"]["epochs"] for r in group if r["config"]["method"] == "ep"]
+        eps = [r["config"]["epochs"] for r in group if r["config"]["method"] == "ep" and control_role(r) is None]
         by = group_by(group, lambda r: _label(r, min(eps) if eps else -1))
-        _, quality_name, sign = quality(group[0]["config"])
-        row = {"data": data, "width": width, "prune_rate": group[0]["config"]["prune_rate"],
+        searches = [r for r in group if control_role(r) is None] or group
+        _, quality_name, sign = quality(searches[0]["config"])
+        row = {"data": data, "width": width, "prune_rate": searches[0]["config"]["prune_rate"],
                "quality_name": quality_name, "quality_sign": sign,
-               "edges": sum(layer["size"] for layer in (group[0].get("per_layer") or {}).values()),
-               "cycles": max(r["config"]["cycles"] for r in group),
-               "epochs": min(r["config"]["epochs"] for r in group)}
-        for method in LABELS:
+               "edges": sum(layer["size"] for layer in (searches[0].get("per_layer") or {}).values()),
+               "cycles": max(r["config"]["cycles"] for r in searches),
+               "epochs": min(r["config"]["epochs"] for r in searches),
+               "ticket_feasible": all(r.get("ticket_feasible", True) for r in searches),
+               "ticket_train_loss": max((r.get("ticket_train_loss") or 0.0) for r in searches)}
+        for method in (*LABELS, *CONTROLS):
             summary = summarise(by.get(method, []), COLUMNS)
             row[f"{method}_seeds"] = summary.pop("seeds")
             row.update({f"{method}_{k}": v for k, v in summary.items()})
@@ -214,8 +228,27 @@ def format_table(rows: list[dict]) -> str:
                          f"{pm(r, 'ep_enrichment'):>11} {pm(r, 'ep_budget_enrichment'):>11} "
                          f"{pm(r, 'soft_enrichment'):>11} | "
                          f"{pm(r, 'ep_recall_above_chance', '+.3f'):>12} {pm(r, 'soft_recall_above_chance', '+.3f'):>12}")
-        lines.append("")
+        lines += _format_controls(group) + [""]
     return "\n".join(lines).rstrip()
+
+
+def _format_controls(group: list[dict]) -> list[str]:
+    """The planted controls of one data set, per width: P's own loss and feasibility, EP started from P,
+    a random mask at k, dense training (learnability); mean ± std over seeds."""
+    if not any(r[f"{c}_seeds"] for r in group for c in CONTROLS):
+        return []
+    q = group[0]["quality_name"]
+    head = (f"{'width':>6} | {'feasible':>8} {'P loss':>8} | {'EP from P ' + q:>22} {'rac':>12} | "
+            f"{'random mask ' + q:>24} {'rac':>12} {'enrichment':>11} | {'dense ' + q:>18}")
+    lines = ["controls (same teacher as the E-epoch EP run): P's own train loss, EP started from P (stays: "
+             "0 and rac 1), a random mask at k (rac 0, enrichment 1), dense training of the student (learnability)",
+             head, "-" * len(head)]
+    for r in group:
+        lines.append(f"{r['width']:>6} | {'yes' if r['ticket_feasible'] else 'NO':>8} {r['ticket_train_loss']:>8.1e} | "
+                     f"{pm(r, 'ticket_start_quality'):>22} {pm(r, 'ticket_start_recall_above_chance', '+.3f'):>12} | "
+                     f"{pm(r, 'random_mask_quality'):>24} {pm(r, 'random_mask_recall_above_chance', '+.3f'):>12} "
+                     f"{pm(r, 'random_mask_enrichment'):>11} | {pm(r, 'dense_quality'):>18}")
+    return lines
 
 
 @register(STUDY)

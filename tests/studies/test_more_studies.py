@@ -194,7 +194,19 @@ def test_width_scaling_labels_methods_and_pairs_gains_by_seed():
                                 false_negative_dying=0.055, true_negative_dying=0.495, per_layer=layers))
             recs.append(_record(seed, **common, method="soft-lr", cycles=3, test_acc=ep + gain, dying_ratio=0.58,
                                 false_negative_dying=0.05, true_negative_dying=0.53, per_layer=layers))
+    # controls of the E-epoch EP cell: they change no method's numbers
+    controls = [dict(_record(seed, data="planted", task="classification", model="mlp:32,16,16,10",
+                             prune_rate=0.7, epochs=2), test_acc=1.0, per_layer={}) for seed in (0, 1, 2)]
+    for c in controls:
+        c["config"]["start_overlap"] = 1.0  # started from P
+    controls += [dict(_record(seed, data="planted", task="classification", model="mlp:32,16,16,10", method="dense",
+                              prune_rate=0.0, epochs=2), test_acc=0.9) for seed in (0, 1, 2)]
+    with_controls = width_scaling.table(recs + controls)
+    assert with_controls[0]["ticket_start_test_acc"] == 1.0 and with_controls[0]["dense_seeds"] == 3
+    assert with_controls[0]["prune_rate"] == 0.7 and with_controls[1]["dense_seeds"] == 0
     rows = width_scaling.table(recs)
+    assert all(with_controls[i][k] == rows[i][k] for i in range(3) for k in rows[i] if not k.startswith(
+        ("ticket_start", "dense", "random_mask")) and not (isinstance(rows[i][k], float) and math.isnan(rows[i][k])))
     assert [(r["width"], r["edges"], r["cycles"], r["epochs"]) for r in rows] == [
         (16, 42 * 16 + 256, 3, 2), (32, 42 * 32 + 1024, 3, 2), (64, 42 * 64 + 4096, 3, 2)]
     assert [r["ep_seeds"] for r in rows] == [3, 3, 3] and rows[0]["ep_test_acc_std"] > 0.04
