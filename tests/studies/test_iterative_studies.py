@@ -72,7 +72,7 @@ n_test = 200
 """,
 }
 MODULES = {"iterative": iterative, "score_ranks": score_ranks, "sanity_checks": sanity_checks}
-FIGURES = {"iterative": ["iterative_accuracy", "iterative_dying", "iterative_false_negatives"],
+FIGURES = {"iterative": ["iterative_accuracy", "iterative_dying", "iterative_enrichment"],
            "score_ranks": ["score_ranks"], "sanity_checks": ["sanity_checks"]}
 
 
