@@ -45,6 +45,7 @@ class RunConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    schedule_granularity: str = "epoch"  # the lr changes per epoch (edge-popup's release) or per step
     seed: int = 0
     weight_init: str = "signed_kaiming_constant"
     score_init: str = "kaiming_uniform"
@@ -85,7 +86,7 @@ class RunConfig:
     def __post_init__(self):
         from sltsim.data import DATASETS
         from sltsim.engine.models import parse_model_spec
-        from sltsim.engine.schedules import SCHEDULES
+        from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
         from sltsim.init import SCORE_INITS, WEIGHT_INITS
         from sltsim.search import METHODS
 
@@ -113,6 +114,7 @@ class RunConfig:
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov must be false when momentum is 0, got nesterov=True")
         _check_choice("schedule", self.schedule, tuple(SCHEDULES))
+        _check_choice("schedule_granularity", self.schedule_granularity, GRANULARITIES)
         if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be an integer in [0, epochs={self.epochs}], got {self.warmup_epochs!r}")
         if not isinstance(self.seed, int) or self.seed < 0:

@@ -23,9 +23,12 @@ method             search space   scores at cycle start    learning rate      ze
   counts over all edges, so each cycle masks p of the remaining ones.
 - Soft (the paper's proposal; ``soft-lr`` is its default): every edge stays searchable.
 - FT (fine-tuning): cycles after the first run at the final learning rate of the
-  previous cycle held constant ("we use the final learning rate in the first
-  iteration for the subsequent iterations", Sec. 4.1). All others rewind the
-  learning rate: the config's schedule (warm-up included) restarts each cycle.
+  previous cycle held constant (the paper, Sec. 4.1: cycles after the first keep the
+  first cycle's final learning rate). With the default per-epoch schedule that is the
+  last epoch's lr (for the cosine, ``lr * (1 + cos(pi * (E-1) / E)) / 2`` after E
+  epochs without warm-up), not the near-zero lr of the last step of a per-step
+  cosine. All others rewind the learning rate: the config's schedule (warm-up
+  included) restarts each cycle.
 - SRi draws new scores from the config's score initialiser with the run's
   ``"method"`` random stream (deterministic per seed), at the final prune rate as
   :func:`~sltsim.search.loop.build_search` does for s0.

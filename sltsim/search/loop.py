@@ -21,7 +21,7 @@ from sltsim.data import REAL_DATASETS, Dataset, batches, steps_per_epoch
 from sltsim.engine.loss import mse, softmax_cross_entropy
 from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
-from sltsim.engine.schedules import learning_rate
+from sltsim.engine.schedules import cycle_lr
 from sltsim.engine.supermask import select
 from sltsim.errors import Diverged
 from sltsim.init import initialise_scores, initialise_weights
@@ -152,9 +152,12 @@ LrFn = Callable[[int, int], float]
 
 
 def default_lr(config: RunConfig, steps_in_epoch: int) -> LrFn:
-    """The config's schedule over one cycle, restarted at step 0 (LR rewinding)."""
-    warmup = config.warmup_epochs * steps_in_epoch
-    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+    """The config's schedule over one cycle, restarted at step 0 (LR rewinding).
+
+    Stepped per epoch or per step (``config.schedule_granularity``), the warm-up first:
+    :func:`sltsim.engine.schedules.cycle_lr`.
+    """
+    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs, steps_in_epoch)
 
 
 def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional[MaskHistory],

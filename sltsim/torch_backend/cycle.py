@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
-from sltsim.engine.schedules import learning_rate
+from sltsim.engine.schedules import cycle_lr
 from sltsim.errors import Diverged
 from sltsim.torch_backend import distributed
 from sltsim.torch_backend.history import DeviceHistory
@@ -77,8 +77,8 @@ def lr_function(run, state: CycleState) -> LrFn:
     if state.held_lr is not None:
         held = state.held_lr
         return lambda step, total: held
-    warmup = config.warmup_epochs * steps_per_epoch(run)
-    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs,
+                    steps_per_epoch(run))
 
 
 def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):

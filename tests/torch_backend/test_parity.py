@@ -47,7 +47,7 @@ def assert_parity(config: RunConfig, steps: int = STEPS, batch: int = 32, seed: 
     rng = np.random.default_rng(seed)
     for step in range(steps):
         idx = rng.choice(len(X), batch, replace=False)
-        lr = learning_rate(config.lr, config.schedule, step, steps, warmup_steps=5)
+        lr = learning_rate(config.lr, config.schedule, step, steps, warmup=5)
         engine_loss = _engine_step(search, engine_history, X[idx], y[idx], lr)
         loss_sum, _, masks = train_step(run, Xt[idx], yt[idx], batch, lr)
         torch_history.update(masks)
@@ -80,11 +80,13 @@ def test_ties_in_index_order_match_the_engine():
     assert_parity(RunConfig(**MLP, score_init="signed_constant", momentum=0.0), steps=10)
 
 
-def test_run_search_records_agree():
+@pytest.mark.parametrize("schedule", [dict(), dict(schedule_granularity="step", warmup_epochs=1)],
+                         ids=["per-epoch", "per-step-warmup"])
+def test_run_search_records_agree(schedule):
     from sltsim.search import run_search as engine_run
     from sltsim.torch_backend import run_search as torch_run
 
-    config = RunConfig(**MLP, epochs=2, batch_size=64)
+    config = RunConfig(**MLP, epochs=2, batch_size=64, **schedule)
     a, b = engine_run(config), torch_run(config.replace(backend="torch"))
     assert a["status"] == b["status"] == "ok"
     assert a["dying_ratio"] == b["dying_ratio"] and a["per_layer"] == b["per_layer"]
