@@ -34,7 +34,8 @@ HELP = {
     "schedule_granularity": "epoch (lr set once per epoch, as edge-popup's release) or step (per step)",
     "seed": "random seed; the same seed gives bitwise-identical results",
     "weight_init": "theta0 init: signed_kaiming_constant, scaled_signed_constant, kaiming_normal, kaiming_uniform, uniform",
-    "score_init": "s0 init: kaiming_uniform, normal, signed_constant, scaled_signed_constant",
+    "score_init": "s0 init: kaiming_uniform, normal, signed_constant, scaled_signed_constant, "
+                  "kaiming_uniform_relu, kaiming_normal_fan_out",
     "global_topk": "one |s| threshold over all layers instead of one per layer",
     "dense_first": "keep the first layer dense (not searched)",
     "dense_last": "keep the last layer dense (not searched)",
@@ -46,6 +47,10 @@ HELP = {
     "shrinkage": "p: fraction of the remaining edges masked per cycle, in (0, 1)",
     "iterand_period": "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use 300)",
     "iterand_rate": "iterand: probability lambda that a pruned weight is redrawn, in [0, 1] (they use 0.1)",
+    "iterand_ranking": "iterand: raw (the mask ranks the scores s, identity straight-through, as released) "
+                       "or abs (EP's |s| and sign(s) gradient)",
+    "method_inits": "iterand and multicoat draw theta0/s0 from their papers' inits where --weight-init/"
+                    "--score-init keep the EP defaults; --no-method-inits uses those values literally",
     "coats": "multicoat: prune rates of the inner coats, comma-separated, strictly increasing, "
              "each above --prune-rate (the outer coat), e.g. 0.75,0.875",
     "plant": "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron (Plant 'n' Seek)",

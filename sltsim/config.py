@@ -62,7 +62,11 @@ class RunConfig:
     # baselines (sltsim.search.iterand, sltsim.search.multicoat)
     iterand_period: int = 300
     iterand_rate: float = 0.1
+    iterand_ranking: str = "raw"  # "raw": the mask ranks s, as released; "abs": EP's |s|
     coats: tuple = ()
+    # iterand and multicoat replace the EP default weight_init / score_init by their papers'
+    # (docs/methods.md); False uses the config's values literally
+    method_inits: bool = True
     # planted targets (data == "planted")
     plant: str = "subnetwork"
     ticket_remaining: Optional[float] = None
@@ -91,6 +95,12 @@ class RunConfig:
         from sltsim.search import METHODS
 
         get(METHODS, self.method, "method")
+        _check_choice("iterand_ranking", self.iterand_ranking, ("raw", "abs"))
+        if not isinstance(self.method_inits, bool):
+            raise ValueError(f"method_inits must be true or false, got {self.method_inits!r}")
+        for name, value in self._method_inits().items():
+            if getattr(self, name) == RunConfig.__dataclass_fields__[name].default:
+                object.__setattr__(self, name, value)  # the method's own default (frozen dataclass)
         from sltsim.torch_backend import names as torch_names  # torch-free
 
         torch_names.validate_execution(self)
@@ -132,7 +142,8 @@ class RunConfig:
         if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
             raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
         _check_coats(self.coats)
-        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"), ("coats", "multicoat")):
+        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"),
+                            ("iterand_ranking", "iterand"), ("coats", "multicoat")):
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
                 raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
                                  f"with method {self.method}")
@@ -165,14 +176,28 @@ class RunConfig:
 
         return METHODS[self.method].final_prune_rate(self)
 
+    def _method_inits(self) -> dict:
+        """{field: init} a method uses in place of the EP defaults (empty when method_inits is off)."""
+        from sltsim.search import METHODS
+
+        inits = getattr(METHODS[self.method], "method_inits", None)
+        return inits(self) if self.method_inits and inits is not None else {}
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def non_default(self) -> dict:
-        """Fields that differ from the defaults, seed always included."""
+        """Fields that differ from the defaults, seed always included.
+
+        A method's own init (:meth:`_method_inits`) counts as its default, so that
+        resolving it never moves a key.
+        """
         out = {}
+        own = self._method_inits()
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in own and value == own[f.name]:
+                continue
             if f.name == "seed" or value != f.default:
                 out[f.name] = value
         return out

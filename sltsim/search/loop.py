@@ -1,6 +1,6 @@
 """The edge-popup training loop shared by every search method.
 
-Each step: masks = topk(|s|) (fused with the history update) -> forward/backward
+Each step: masks = topk(|s|) (fused with the history update; a method may set its own rule) -> forward/backward
 -> SGD on the scores. :func:`build_search` makes the model, the data and the
 optimiser from a config; :func:`run_cycle` runs one EP cycle (one fresh
 :class:`MaskHistory`); :func:`summarise` turns the final state into a record.
@@ -47,6 +47,13 @@ class Search:
     # one |s| threshold over all searched layers: config.global_topk, or a method that
     # forces it (a method object with ``global_topk = True``, e.g. ep-global)
     global_topk: bool = False
+    # the rule that sets every step's masks: engine.supermask.select (top-k of |s|), or a
+    # method's own with select's signature (IteRand as released ranks the raw scores)
+    selector: Optional[Callable] = None
+
+    def select_masks(self, history: Optional[MaskHistory] = None) -> None:
+        """Set the masks m_t (and w_eff) from the current scores, updating ``history`` if given."""
+        (self.selector or select)(self.params, self.global_topk, history, self.global_buffer)
 
     @property
     def params(self) -> list:
@@ -168,7 +175,7 @@ def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional
     SGD step, so the scores stay as they were; the caller decides what to raise.
     ``python -m sltsim.bench`` times exactly this function.
     """
-    select(search.params, search.global_topk, history, search.global_buffer)
+    search.select_masks(history)
     out, backprop = search.model.forward(xb, train=True)
     loss, dout = search.loss(out, yb)
     if math.isfinite(loss):
@@ -228,7 +235,7 @@ def _masked_fraction(search: Search) -> float:
 
 def final_masks(search: Search) -> None:
     """Set the masks from the final scores (m_{T+1}) without touching any history."""
-    select(search.params, search.global_topk, None, search.global_buffer)
+    search.select_masks()
 
 
 def cycle_summary(search: Search, cycle: CycleResult) -> dict:
