@@ -44,6 +44,8 @@ HELP = {
     "dtype": "float32 (default) or float64",
     "track_history": "track the mask history (dying edges); --no-track-history to skip",
     "cycles": "number of cycles C of an iterative method",
+    "keep_momentum": "iterative methods: keep the SGD momentum across cycles (default: reset at each "
+                     "cycle start; with it, zero-init scores revive)",
     "shrinkage": "p: fraction of the remaining edges masked per cycle, in (0, 1)",
     "iterand_period": "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use 300)",
     "iterand_rate": "iterand: probability lambda that a pruned weight is redrawn, in [0, 1] (they use 0.1)",

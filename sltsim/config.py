@@ -59,6 +59,7 @@ class RunConfig:
     # iterative methods (Table 3)
     cycles: int = 1
     shrinkage: Optional[float] = None
+    keep_momentum: bool = False  # carry the SGD momentum buffers into the next cycle (default: reset)
     # baselines (sltsim.search.iterand, sltsim.search.multicoat)
     iterand_period: int = 300
     iterand_rate: float = 0.1
@@ -142,6 +143,11 @@ class RunConfig:
         if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
             raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
         _check_coats(self.coats)
+        if not isinstance(self.keep_momentum, bool):
+            raise ValueError(f"keep_momentum must be true or false, got {self.keep_momentum!r}")
+        if self.keep_momentum and not hasattr(METHODS[self.method], "variant"):
+            raise ValueError(f"keep_momentum applies to the iterative methods (hard-*, soft-*) only, "
+                             f"got keep_momentum=True with method {self.method}")
         for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"),
                             ("iterand_ranking", "iterand"), ("coats", "multicoat")):
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:

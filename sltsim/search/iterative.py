@@ -38,9 +38,15 @@ method             search space   scores at cycle start    learning rate      ze
   a zeroed score gets no update and stays 0 for good: |s| = 0 ranks last, and the
   edge is never selected again while nonzero scores outnumber the kept edges.
   This is the mechanism behind the paper's finding that zero init induces dying
-  edges (Sec. 4.2): soft pruning with zero init acts as hard pruning.
+  edges (Sec. 4.2): soft pruning with zero init acts as hard pruning
+  (``soft-lr-zero`` selects exactly what ``hard-lr`` selects, ``soft-srw-zero`` what
+  ``hard-srw`` does). That holds under two conditions: the |s| straight-through
+  gradient (an identity straight-through, as IteRand's raw-score mask, gives a
+  zeroed score theta0 * dL/dw_eff and revives it) and the momentum reset below.
 - Momentum buffers are reset at every cycle start (a new cycle starts a new search,
-  as a fresh ``torch.optim.SGD`` per cycle would).
+  as a fresh ``torch.optim.SGD`` per cycle would). ``keep_momentum = True`` carries
+  them over instead: a zeroed score then moves by lr * mu * v from its old velocity
+  and can re-enter the mask, so zero init no longer equals hard pruning.
 
 Per-cycle accounting (``record["cycles"][i]``, added to the loop's summary):
 ``dying_ratio`` (Eq. 2 over all searched edges, history reset each cycle) and
@@ -160,7 +166,8 @@ class IterativeEdgePopup:
         """Carry cycle i-1 into cycle i: scores, search space, optimiser state."""
         v, config = self.variant, search.config
         searched = search.searched
-        search.optimizer.reset_state()
+        if not config.keep_momentum:
+            search.optimizer.reset_state()
         if v.scores == "rewind":
             for p, s in zip(searched, s0):
                 np.copyto(p.scores, s)

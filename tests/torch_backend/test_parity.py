@@ -105,3 +105,29 @@ def test_run_search_records_agree(schedule):
 def test_conv_net_parity_on_tiny_images(model, options):
     # digits as (1, 8, 8) images
     assert_parity(RunConfig(model=model, data="digits", dtype="float64", lr=0.1, prune_rate=0.5, **options), batch=16)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("iterand", dict(iterand_period=1, iterand_rate=0.2)),  # a redraw before every step, the first included
+    ("iterand", dict(iterand_period=4, iterand_ranking="abs")),  # the |s| variant and its clock
+    ("iterand", dict(iterand_period=3, global_topk=True)),  # one raw-score threshold over all layers
+    ("multicoat", dict(prune_rate=0.5)),  # the released inits and default coats
+    ("soft-lr-zero", dict(cycles=2, shrinkage=0.4, keep_momentum=True, lr=1.0)),
+    ("hard-ft", dict(cycles=2, shrinkage=0.4, warmup_epochs=1, epochs=3)),
+    ("random-smart", dict(model="conv2", prune_rate=0.9)),  # the l^2 rule
+    ("random-smart", dict(model="resnet8", prune_rate=0.9)),  # the ResNet rule
+], ids=["iterand-k1", "iterand-abs", "iterand-global", "multicoat-defaults", "zero-init-momentum",
+        "ft-warmup", "smart-plain", "smart-resnet"])
+def test_changed_methods_give_the_engine_record(method, options):
+    from sltsim.search import run_search as engine_run
+    from sltsim.torch_backend import run_search as torch_run
+    from tests.torch_backend.test_methods import _differences, _timeless
+
+    config = RunConfig(**{**dict(method=method, model="mlp:64,32,10", data="digits", dtype="float64", epochs=2),
+                          **options})
+    engine = _timeless(engine_run(config))
+    mirror = _timeless(torch_run(config.replace(backend="torch")))
+    mirror.pop("torch")
+    differences = [d for d in _differences(engine, mirror) if not d.startswith(("/config", "/key"))]
+    assert not differences, differences[:5]
+    assert engine["status"] == "ok"
