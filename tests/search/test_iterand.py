@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
@@ -159,3 +159,42 @@ def test_raw_iterand_records_are_deterministic_and_redraw():
     first, second = run_search(config), run_search(config)
     assert first["cycles"][0]["rerandomizations"] == 2 and first["cycles"][0]["redrawn_weights"] > 0
     assert first["test_acc"] == second["test_acc"] and first["loss"] == second["loss"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), prune_rates)
+def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autograd(seed, k):
+    # the identity straight-through gives dL/ds_i = theta0_i * dL/dw_eff_i: the derivative of the
+    # loss along w_eff + theta0 * delta s with the mask held fixed. Reference 1: float64 central
+    # differences of exactly that; reference 2: torch autograd through an identity-backward mask.
+    import torch
+
+    from sltsim.torch_backend.supermask import StraightThrough
+    from tests.gradcheck import assert_close, sampled_numerical_grad
+
+    config = RunConfig(method="iterand", model="mlp:64,12,10", data="digits", dtype="float64", prune_rate=k,
+                       momentum=0.0, weight_decay=0.0, seed=seed % 1000)
+    search = build_search(config)
+    X, y = search.data.X_train[:32], search.data.y_train[:32]
+    select_raw(search.params)
+    out, backprop = search.model.forward(X)
+    backprop(search.loss(out, y)[1])
+    before = [p.scores.copy() for p in search.searched]
+    grads = [p.grad.copy() for p in search.searched]
+    _IteRandOptimizer(search, period=10**6, rate=0.0, raw=True, total=1).step(1.0)
+    ste = [b - p.scores for b, p in zip(before, search.searched)]  # lr 1: the gradient itself
+    rng = np.random.default_rng(seed)
+    for p, s0, g, expected in zip(search.searched, before, grads, ste):
+        delta = np.zeros(p.size)
+
+        def loss():
+            np.copyto(p.flat("w_eff"), p.flat("mask") * p.flat("theta0") + p.flat("theta0") * delta)
+            return search.loss(search.model.forward(X, train=True)[0], y)[0]
+
+        index = rng.choice(p.size, size=min(12, p.size), replace=False)
+        assert_close(expected.reshape(-1)[index], sampled_numerical_grad(loss, delta, index), rtol=1e-5, atol=1e-8)
+        np.copyto(p.flat("w_eff"), p.flat("mask") * p.flat("theta0"))
+        s = torch.tensor(s0, requires_grad=True)
+        w = torch.from_numpy(p.theta0) * StraightThrough.apply(s, torch.from_numpy(p.mask.astype(np.float64)))
+        (w * torch.from_numpy(g)).sum().backward()  # dL/dw_eff held fixed: the chain rule's last link
+        np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
