@@ -94,6 +94,10 @@ class RunConfig:
         from sltsim.torch_backend import names as torch_names  # torch-free
 
         torch_names.validate_execution(self)
+        if isinstance(self.checkpoint, str):
+            from sltsim.torch_backend.checkpoint_path import check_path
+
+            check_path(self.checkpoint)
         if self.backend == "torch":
             torch_names.validate(self)
         else:
