@@ -89,6 +89,7 @@ class RunConfig:
     resume: bool = False
 
     def __post_init__(self):
+        _canonicalise(self)
         from sltsim.data import DATASETS
         from sltsim.engine.models import parse_model_spec
         from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
@@ -105,6 +106,10 @@ class RunConfig:
         from sltsim.torch_backend import names as torch_names  # torch-free
 
         torch_names.validate_execution(self)
+        if isinstance(self.checkpoint, str):
+            from sltsim.torch_backend.checkpoint_path import check_path
+
+            check_path(self.checkpoint)
         if self.backend == "torch":
             torch_names.validate(self)
         else:
@@ -174,6 +179,9 @@ class RunConfig:
                     f"ticket_remaining {self.ticket_remaining} does not fit the search budget: "
                     f"it must be <= 1 - prune_rate = {1.0 - self.final_prune_rate:.6g}")
         METHODS[self.method].validate(self)
+        _check_planted_only(self)
+        if self.backend == "numpy":
+            _check_footprint(self)
 
     @property
     def final_prune_rate(self) -> float:
@@ -190,7 +198,12 @@ class RunConfig:
         return inits(self) if self.method_inits and inits is not None else {}
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, plus ``final_prune_rate``: what the run's final mask prunes (for an
+        iterative method, after its last cycle; otherwise ``prune_rate``). It is derived, never
+        part of the key, and :meth:`from_dict` checks it against the fields when present."""
+        out = dataclasses.asdict(self)
+        out[DERIVED_FIELD] = self.final_prune_rate
+        return out
 
     def non_default(self) -> dict:
         """Fields that differ from the defaults, seed always included.
@@ -223,6 +236,8 @@ class RunConfig:
     def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
         """Build from a mapping, refusing unknown keys and values of the wrong type."""
         known = {f.name: f for f in fields(cls)}
+        values = dict(values)
+        stated = values.pop(DERIVED_FIELD, None)
         # tuple fields (coats) arrive as lists from TOML and JSON records
         values = {k: tuple(v) if k in known and isinstance(known[k].default, tuple) and isinstance(v, list) else v
                   for k, v in values.items()}
@@ -232,7 +247,86 @@ class RunConfig:
             default = known[k].default
             if default is not None and v is not None and not _same_kind(default, v):
                 raise ValueError(f"key {k!r} in {source} must be a {type(default).__name__}, got {v!r}")
-        return cls(**values)
+        config = cls(**values)
+        if stated is not None and not math.isclose(stated, config.final_prune_rate, rel_tol=0, abs_tol=1e-12):
+            raise ValueError(f"key {DERIVED_FIELD!r} in {source} is {stated!r}, but the other fields give "
+                             f"{config.final_prune_rate!r}; drop it or fix the fields")
+        return config
+
+
+#: A key of :meth:`RunConfig.to_dict` that is not a field: computed from the fields.
+DERIVED_FIELD = "final_prune_rate"
+
+#: Fields that describe a planted target; any other data set would ignore them.
+PLANTED_ONLY = ("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
+                "label_noise")
+
+#: Bytes the engine holds per searched edge: theta0, scores, the score gradient and the
+#: SGD momentum in the run's dtype, and the mask, ever-selected and history flags (a byte each).
+_ARRAYS_PER_EDGE, _FLAGS_PER_EDGE = 4, 3
+
+
+def _canonicalise(config: "RunConfig") -> None:
+    """Give equal configs equal fields before anything hashes them: an integer in a float
+    field becomes a float (``lr = 1`` is ``lr = 1.0``; ``-0.0`` is ``0.0``), the coats become
+    floats, and the model spec loses its whitespace (``"mlp: 64, 10"`` is ``"mlp:64,10"``).
+    Configs already canonical are left exactly as they are, so their keys do not move."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if "float" in str(f.type) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if type(value) is not float or value == 0.0:
+                object.__setattr__(config, f.name, float(value) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    if isinstance(config.coats, (tuple, list)) and all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) for c in config.coats):
+        object.__setattr__(config, "coats", tuple(float(c) for c in config.coats))
+    if isinstance(config.model, str):
+        object.__setattr__(config, "model", "".join(config.model.split()))
+
+
+def _check_planted_only(config: "RunConfig") -> None:
+    """Refuse a planted-target field set on a data set that would ignore it."""
+    if config.data == "planted":
+        return
+    for name in PLANTED_ONLY:
+        value = getattr(config, name)
+        if value != RunConfig.__dataclass_fields__[name].default:
+            raise ValueError(f"{name} applies to data planted only, got {name}={value!r} with data {config.data}")
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of physical memory of this machine, or None where the OS does not say."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def footprint(config: "RunConfig") -> Optional[int]:
+    """An estimate (in bytes, a lower bound) of what the engine holds for an MLP ``config``:
+    the per-edge arrays of every layer (twice for a planted target, whose teacher and
+    ticket have the student's shape) and the training inputs. None for other models."""
+    from sltsim.engine.models import parse_model_spec
+
+    spec = parse_model_spec(config.model)
+    if spec.family != "mlp":
+        return None
+    itemsize = 8 if config.dtype == "float64" else 4
+    edges = sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:]))
+    per_edge = _ARRAYS_PER_EDGE * itemsize + _FLAGS_PER_EDGE
+    total = edges * per_edge
+    if config.data == "planted":
+        total += edges * (itemsize + 1) + (config.n_train + config.n_test) * spec.widths[0] * itemsize
+    return total
+
+
+def _check_footprint(config: "RunConfig") -> None:
+    needed, available = footprint(config), physical_memory()
+    if needed is not None and available is not None and needed > available:
+        raise ValueError(f"model {config.model} needs at least {needed / 2**30:.1f} GiB (weights, scores, "
+                         f"gradients, momentum and masks of its edges), more than this machine's "
+                         f"{available / 2**30:.1f} GiB of memory; use narrower layers")
 
 
 def _check_coats(coats) -> None:
