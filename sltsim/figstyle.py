@@ -121,10 +121,27 @@ def _has_data(ax) -> bool:
     return bool(ax.lines or ax.collections or ax.patches or ax.images or ax.containers)
 
 
+def legend_below(fig, axes, ncol: int = 3, **kwargs):
+    """One legend below the panels with every distinct label of ``axes`` (in order)."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    return fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, **kwargs)
+
+
+def legend_panel(ax, handles, labels, **kwargs):
+    """Turn a spare grid cell ``ax`` into the figure's legend (not a panel: never lettered)."""
+    ax.axis("off")
+    ax.set_label("<legend>")
+    return ax.legend(handles, labels, loc="center", **kwargs)
+
+
 def finish(fig, *, letters: bool = True):
     """Remove panels that show nothing and letter the rest a, b, c, ... (when more than one).
 
-    Colour bars are not panels: they are neither removed nor lettered.
+    The letter (bold) starts the panel's title, which moves to the left so that the
+    two never overlap. Colour bars are not panels: they are neither removed nor lettered.
     """
     panels = [ax for ax in fig.axes if not _is_colorbar(ax)]
     for ax in panels:
@@ -133,12 +150,21 @@ def finish(fig, *, letters: bool = True):
     panels = [ax for ax in panels if _has_data(ax)]
     if letters and len(panels) > 1:
         for letter, ax in zip(string.ascii_lowercase, panels):
-            ax.set_title(letter, loc="left", fontweight="bold", fontsize=RC["axes.titlesize"] + 1)
+            title = ax.get_title()
+            ax.set_title("")
+            ax.set_title(f"$\\mathbf{{{letter}}}$  {title}".rstrip(), loc="left")
     return fig
 
 
+def panel_letter(ax) -> str:
+    """The letter ``finish`` gave ``ax`` ('' if none)."""
+    title = ax.get_title(loc="left")
+    return title[len("$\\mathbf{"):][0] if title.startswith("$\\mathbf{") else ""
+
+
 def _is_colorbar(ax) -> bool:
-    return getattr(ax, "_colorbar", None) is not None or ax.get_label() == "<colorbar>"
+    """A colour bar or a legend cell: part of a figure, not a panel."""
+    return getattr(ax, "_colorbar", None) is not None or ax.get_label() in ("<colorbar>", "<legend>")
 
 
 def problems(fig) -> list[str]:
@@ -162,7 +188,8 @@ def problems(fig) -> list[str]:
             if line.get_transform() is not ax.transData and line.get_label().startswith("_"):
                 found.append(f"unlabelled reference line in panel {ax.get_title()!r}")
     if len(panels) > 1:
-        letters = [ax.get_title(loc="left") for ax in panels]
+        letters = [panel_letter(ax) for ax in panels]
+
         if letters != list(string.ascii_lowercase[:len(panels)]):
             found.append(f"panel letters {letters}, expected a, b, ...")
     return found

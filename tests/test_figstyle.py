@@ -68,10 +68,13 @@ def test_a_figure_made_with_the_style_passes_and_finish_drops_the_empty_panel():
     axes[0, 0].legend()
     figstyle.finish(fig)
     found = figstyle.problems(fig)
-    letters = [ax.get_title(loc="left") for ax in fig.axes]
+    letters = [figstyle.panel_letter(ax) for ax in fig.axes]
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
     plt.close(fig)
     assert found == []
     assert letters == ["a", "b", "c"]
+    assert titles[1] == "$\\mathbf{b}$  panel 1"  # the letter starts the panel's own title
+
 
 
 def test_finish_leaves_colour_bars_alone():
@@ -92,3 +95,31 @@ def test_subplots_refuses_a_screen_width_and_reference_line_needs_one_position()
     with pytest.raises(ValueError, match="exactly one"):
         figstyle.reference_line(ax, x=1, y=1, label="both")
     plt.close(fig)
+
+
+def test_every_study_figure_follows_the_style(tmp_path, monkeypatch):
+    """Draw every registered figure from the committed records and check each against the style."""
+    import sys
+    from pathlib import Path
+
+    from sltsim import figures
+
+    records = Path(__file__).resolve().parents[1] / "studies" / "records"
+    figures.import_studies()
+    original = figures.save_figure
+    found = {}
+
+    def checked(fig, path, formats=("png",)):
+        found[Path(path).name] = figstyle.problems(fig)
+        return original(fig, path, formats=("png",))
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sltsim.studies.") and getattr(module, "save_figure", None) is original:
+            monkeypatch.setattr(module, "save_figure", checked)
+    drawn = {}
+    for study, draw in figures.FIGURES.items():
+        if figures.records_path(records, study).is_file():
+            drawn[study] = draw(records, tmp_path)
+    assert drawn and all(drawn.values()), {s: len(p) for s, p in drawn.items()}  # each study drew a figure
+    assert sum(len(p) for p in drawn.values()) == len(found)  # every figure went through the check
+    assert {name: p for name, p in found.items() if p} == {}
