@@ -95,7 +95,7 @@ FIELD_GROUPS = {
                      "warmup_epochs", "schedule_granularity"), "schedule"),
     **dict.fromkeys(("model", "data", "bias", "dtype", "backend"), "model/data"),
     **dict.fromkeys(("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
-                     "label_noise"), "planted"),
+                     "label_noise", "sub_budget_ticket", "start_overlap"), "planted"),
     **dict.fromkeys(("data_dir", "download", "device", "loader_workers", "checkpoint", "resume"), "torch"),
 }
 

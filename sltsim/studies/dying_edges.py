@@ -25,7 +25,7 @@ from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 
 STUDY = "dying_edges"
-# Table 1 of the Soft iEP paper (seed 000): EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
+# Table 1 of the Soft iEP paper: EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
 PAPER_PRUNE_RATES = (0.200, 0.360, 0.488, 0.590, 0.672, 0.738, 0.790, 0.832)
 PAPER_DYING_RATIO = (0.028, 0.166, 0.293, 0.395, 0.479, 0.540, 0.606, 0.656)
 PAPER_K_MINUS_D = (0.172, 0.194, 0.195, 0.195, 0.193, 0.190, 0.184, 0.176)

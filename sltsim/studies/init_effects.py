@@ -38,7 +38,7 @@ DEFAULT_WEIGHT_INIT = RunConfig.__dataclass_fields__["weight_init"].default
 DEFAULT_SCORE_INIT = RunConfig.__dataclass_fields__["score_init"].default
 COLUMNS = ("test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying",
            "ticket_remaining", "recall", "aligned_recall")
-# Table 2 of the Soft iEP paper (seed 000), k = 0.7: (theta0, s0) -> test accuracy / dying ratio,
+# Table 2 of the Soft iEP paper, k = 0.7: (theta0, s0) -> test accuracy / dying ratio,
 # in %, for Conv8 CIFAR-10, Conv8 SVHN, ResNet-18 CIFAR-10, ResNet-18 SVHN.
 PAPER_SETTINGS = ("Conv8 CIFAR-10", "Conv8 SVHN", "ResNet18 CIFAR-10", "ResNet18 SVHN")
 PAPER_TABLE2 = {

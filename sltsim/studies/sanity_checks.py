@@ -1,7 +1,7 @@
 """Study ``sanity_checks``: does the structure EP finds matter when no weight is trained?
 
-Seed 001 (Su et al. 2020, "Sanity-checking pruning methods: random tickets can win the
-jackpot") checks whether pruning relies on the data and on where in a layer it keeps
+Su et al., "Sanity-Checking Pruning Methods: Random Tickets can Win the Jackpot" (NeurIPS
+2020) checks whether pruning relies on the data and on where in a layer it keeps
 edges. Adapted to strong tickets, where the mask on the random weights theta0 *is* the
 network, at each prune rate k of the preset and for each ``[study.settings.NAME]``:
 
@@ -10,11 +10,11 @@ network, at each prune rate k of the preset and for each ``[study.settings.NAME]
   the same per-layer counts, random positions;
 - ``random-uniform``: a uniformly random mask at EP's own layer ratios (EP keeps 1 - k of
   every layer, so this is the rearranged mask without any search);
-- ``random-smart``: a uniformly random mask at the smart ratios of seed 001;
+- ``random-smart``: a uniformly random mask at the smart ratios of Su et al.;
 - ``ep-random-labels``: EP searched on permuted training labels
   (``RunConfig.random_labels``), evaluated on the true test labels.
 
-Unlike seed 001, nothing is trained after the mask is chosen: a random ticket here is a
+Unlike Su et al., nothing is trained after the mask is chosen: a random ticket here is a
 random subnetwork of random weights, not a sparse network trained from scratch, so
 there is no reason for it to beat chance; the question is only whether EP's positions
 carry what it learned. The table gives test accuracy (and on planted data the recall of
