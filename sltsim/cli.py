@@ -254,6 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _interrupted(prog: str, config: RunConfig) -> int:
+    """One line for a run stopped by Ctrl-C, naming the checkpoint that survives it (torch)."""
+    kept = (f"; the checkpoint {config.checkpoint} holds the last finished epoch (--resume continues from it)"
+            if config.checkpoint is not None else "")
+    print(f"{prog}: interrupted (Ctrl-C); no record or ticket was written{kept}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
@@ -289,6 +297,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except (ValueError, ImportError) as e:  # bad input, or a data set whose extra is not installed
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return _interrupted(parser.prog, config)
     if args.out is not None:
         from sltsim.studies.store import RecordStore
 

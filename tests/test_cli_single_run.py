@@ -181,11 +181,17 @@ def test_python_api_run_is_the_cli_run(capsys, tmp_path):
         run(RunConfig(backend="torch"), save_ticket=tmp_path / "torch.npz")
 
 
-def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, backend):
+    extra, said = [], ""
+    if backend == "torch":
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+        extra = ["--backend", "torch", "--checkpoint", str(tmp_path / "run.ckpt")]
+        said = f"; the checkpoint {tmp_path / 'run.ckpt'} holds the last finished epoch (--resume continues from it)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     out_store = tmp_path / "runs.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "sltsim", "--model", "mlp:64,32,10", "--epochs", "100000",
-                             "--out", str(out_store)], cwd=tmp_path, env=env,
+                             "--out", str(out_store), *extra], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # wait for the progress bar: the run is in its epoch loop
@@ -194,6 +200,8 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
         while b"dying=" not in seen and time.monotonic() < deadline:
             seen += os.read(proc.stderr.fileno(), 4096)
         assert time.monotonic() < deadline, seen[-500:]
+        while backend == "torch" and not (tmp_path / "run.ckpt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first epoch's checkpoint is on disk
         proc.send_signal(signal.SIGINT)
         rest_out, rest_err = proc.communicate(timeout=60)
     finally:
@@ -203,5 +211,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     last = [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
-    assert last == "python -m sltsim: interrupted (Ctrl-C); no record or ticket was written"
+    assert last == "python -m sltsim: interrupted (Ctrl-C); no record or ticket was written" + said
     assert rest_out == b"" and not out_store.exists()
+    if backend == "torch":  # the checkpoint the message names survives
+        assert (tmp_path / "run.ckpt").is_file()
