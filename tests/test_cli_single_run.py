@@ -43,6 +43,9 @@ def test_config_file_is_read_and_flags_override_it(capsys, tmp_path):
     code, out, _ = _run(capsys, *SMALL, "--prune-rate", "0.6", "--lr", "0.2", "--json")
     assert code == 0
     assert strip_timing(_record(out)) == strip_timing(from_file)  # the same run, bit for bit
+    # a flag that names the default value still overrides the file
+    code, out, _ = _run(capsys, "--config", str(path), "--lr", "0.1", "--epochs", "1", "--json", "--no-progress")
+    assert code == 0 and _record(out)["config"]["lr"] == 0.1 and _record(out)["config"]["prune_rate"] == 0.7
 
 
 @pytest.mark.parametrize("text, words", [
