@@ -117,7 +117,7 @@ def build_search(config: RunConfig) -> Search:
 def shuffled_labels(data: Dataset, rng: np.random.Generator) -> Dataset:
     """``data`` with its training targets randomly permuted over the examples; test targets kept.
 
-    The random-labels sanity check of Su et al. (2020) (seed 001): a search that finds the
+    The random-labels sanity check of Su et al. (NeurIPS 2020): a search that finds the
     same structure on permuted labels does not rely on what the data say. A permutation
     keeps the class counts; only the pairing of inputs and labels is lost.
     """

@@ -1,4 +1,4 @@
-"""Random tickets and layerwise-rearranged EP masks: the sanity checks of seed 001.
+"""Random tickets and layerwise-rearranged EP masks: the sanity checks of Su et al. (NeurIPS 2020).
 
 Su et al. (2020), "Sanity-checking pruning methods: random tickets can win the
 jackpot" (NeurIPS), ask whether the *positions* a pruning method picks matter, or

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 
 STUDY = "dying_edges"
-# Table 1 of the Soft iEP paper (seed 000): EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
+# Table 1 of the Soft iEP paper: EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
 PAPER_PRUNE_RATES = (0.200, 0.360, 0.488, 0.590, 0.672, 0.738, 0.790, 0.832)
 PAPER_DYING_RATIO = (0.028, 0.166, 0.293, 0.395, 0.479, 0.540, 0.606, 0.656)
 PAPER_K_MINUS_D = (0.172, 0.194, 0.195, 0.195, 0.193, 0.190, 0.184, 0.176)
@@ -117,12 +118,10 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/dying_edges.{png,svg}."""
-    import matplotlib.pyplot as plt
-
     if not rows:
         return []
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    fig, (ax1, ax2, ax3) = figstyle.subplots(1, 3, width=figstyle.DOUBLE_COLUMN, height=3.0)
     ax1.plot(PAPER_PRUNE_RATES, PAPER_DYING_RATIO, "o--", color="grey", alpha=0.6, label=r"$d_T$, paper (CIFAR-10)")
     ax1.plot(PAPER_PRUNE_RATES, PAPER_K_MINUS_D, "s:", color="grey", alpha=0.6, label=r"$k - d_T$, paper")
     width = 0.8 * min(np.diff(sorted({r["prune_rate"] for r in rows})), default=0.1) / max(len(models), 1)
@@ -130,7 +129,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         sub = [r for r in rows if r["model"] == model]
         k = np.array([r["prune_rate"] for r in sub])
         col = lambda name: np.array([r[name] for r in sub])  # noqa: E731
-        colour = f"C{i}"
+        colour = figstyle.PALETTE[i % len(figstyle.PALETTE)]
         ax1.errorbar(k, col("dying_ratio"), yerr=col("dying_ratio_std"), marker="o", color=colour,
                      label=rf"$d_T$, {model}")
         ax1.errorbar(k, col("k_minus_d"), yerr=col("k_minus_d_std"), marker="s", ls=":", color=colour,
@@ -146,12 +145,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             ylim=(0, 0.9))
     ax2.set(xlabel="prune rate $k$", ylabel="fraction of all edges",
             title=r"$d_T$ split: false + true negatives")
-    ax3.plot([0, 1], [0, 1], color="lightgrey", lw=1, zorder=0)
-    ax3.set(xlabel="prune rate $k$", ylabel="fraction of those edges that are dying",
+    figstyle.reference_line(ax3, xy=([0, 1], [0, 1]), label="equal shares (blind to $P$)")
+    ax3.set(xlabel="prune rate $k$", ylabel="dying fraction of those edges",
             title="Does EP spare the planted ticket?", xlim=(0.15, 0.88), ylim=(0, 0.9))
-    for ax in (ax1, ax2, ax3):
-        ax.legend(fontsize=7)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    figstyle.legend_below(fig, (ax1, ax2, ax3), ncol=3)
+    figstyle.finish(fig)
+
+    return save_figure(
+fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 
 def main(args) -> int:
