@@ -9,7 +9,8 @@ cycle's). P is then a zero-loss mask inside the search space. :func:`plan_ticket
   explicit ``ticket_remaining`` r, ``keep_count(n, 1 - r)``. A count above the budget is
   refused (P could never be selected); one below it (a *sub-budget* ticket: P plus any
   padding changes the function) is refused unless ``sub_budget_ticket`` is set, and the
-  ticket is then marked ``feasible = False``.
+  ticket is then marked ``feasible = False`` (``sub_budget_ticket`` only permits: a ticket
+  that meets the budget anyway stays feasible, so one setting can serve several k).
 - the ticket width (the fraction of each hidden group's units in the ticket): by default
   the smallest width at which every tensor's edges fill at most ``DEFAULT_TICKET_FILL``
   of the block between its ticket units (the smallest that fits at all where none fills
@@ -132,10 +133,6 @@ def plan_ticket(params, prune_rate: float, remaining=None, width=None, sub_budge
                 f"keeps {budget[p.name]} of its {p.size} (prune rate {prune_rate:.6g}): a sub-budget ticket "
                 f"is not a zero-loss answer; omit ticket_remaining for a feasible ticket, or set "
                 f"sub_budget_ticket = true to plant it anyway (records mark it ticket_feasible: false)")
-        if not below and sub_budget:
-            raise ValueError(f"sub_budget_ticket is set but ticket_remaining {remaining} gives every layer the "
-                             f"final mask's keep count (prune rate {prune_rate:.6g}): the ticket is feasible; "
-                             f"unset sub_budget_ticket or lower ticket_remaining")
     if width is None:
         chosen = smallest_width(params, links, sizes, edges, DEFAULT_TICKET_FILL)
         if chosen is None:
