@@ -65,13 +65,18 @@ HELP = {
     "coats": "multicoat: prune rates of the inner coats, comma-separated, strictly increasing, "
              "each above --prune-rate (the outer coat), e.g. 0.75,0.875",
     "plant": "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron (Plant 'n' Seek)",
-    "ticket_remaining": "remaining ratio r* of the planted ticket per layer, <= 1 - k",
-    "ticket_width": "fraction of each hidden layer's units that belong to the ticket",
+    "ticket_remaining": "remaining ratio r of the planted ticket per layer (default: feasible, exactly the final "
+                        "mask's keep count); below 1 - k needs --sub-budget-ticket",
+    "ticket_width": "fraction of each hidden layer's units that belong to the ticket (default: the smallest that "
+                    "holds the ticket's edges half full)",
     "inputs": "planted inputs: gaussian, or digits/mnist1d relabelled by the teacher",
-    "task": "planted labels: classification (argmax of the teacher) or regression (its outputs)",
+    "task": "planted targets: regression (the teacher's outputs, MSE; P has loss 0) or classification (its argmax)",
     "n_train": "planted training examples",
     "n_test": "planted held-out examples",
     "label_noise": "fraction of planted training labels replaced at random",
+    "sub_budget_ticket": "plant a ticket below the final budget (with --ticket-remaining); marked ticket_feasible false",
+    "start_overlap": "start control: the first mask holds this fraction q of the planted ticket, the rest random "
+                     "(1 = started from P)",
     "random_labels": "sanity check (Su et al. 2020): search on the training labels randomly permuted "
                      "(test labels stay true)",
     "backend": "numpy (reference engine) or torch",

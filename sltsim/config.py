@@ -73,10 +73,12 @@ class RunConfig:
     ticket_remaining: Optional[float] = None
     ticket_width: Optional[float] = None
     inputs: str = "gaussian"
-    task: str = "classification"
+    task: str = "regression"
     n_train: int = 2000
     n_test: int = 1000
     label_noise: float = 0.0
+    sub_budget_ticket: bool = False  # plant a ticket below the final budget (marked ticket_feasible: false)
+    start_overlap: Optional[float] = None  # start control: the first mask holds this fraction of P
     # sanity check of seed 001 (Su et al. 2020): search on permuted training labels
     random_labels: bool = False
     backend: str = "numpy"
@@ -171,17 +173,28 @@ class RunConfig:
             raise ValueError(f"random_labels needs backend numpy, got backend {self.backend!r}")
         if self.ticket_width is not None and not 0.0 < self.ticket_width <= 1.0:
             raise ValueError(f"ticket_width must be in (0, 1] (a fraction of each hidden layer), got {self.ticket_width}")
-        if self.ticket_remaining is not None:
-            if not 0.0 < self.ticket_remaining <= 1.0:
-                raise ValueError(f"ticket_remaining must be in (0, 1], got {self.ticket_remaining}")
-            if self.data == "planted" and self.ticket_remaining > 1.0 - self.final_prune_rate + 1e-12:
-                raise ValueError(
-                    f"ticket_remaining {self.ticket_remaining} does not fit the search budget: "
-                    f"it must be <= 1 - prune_rate = {1.0 - self.final_prune_rate:.6g}")
+        if self.ticket_remaining is not None and not 0.0 < self.ticket_remaining <= 1.0:
+            raise ValueError(f"ticket_remaining must be in (0, 1], got {self.ticket_remaining}")
+        if not isinstance(self.sub_budget_ticket, bool):
+            raise ValueError(f"sub_budget_ticket must be true or false, got {self.sub_budget_ticket!r}")
+        if self.start_overlap is not None:
+            if not (isinstance(self.start_overlap, (int, float)) and 0.0 <= self.start_overlap <= 1.0):
+                raise ValueError(f"start_overlap must be in [0, 1] (the fraction of P in the first mask), "
+                                 f"got {self.start_overlap}")
+            if self.data != "planted":
+                raise ValueError(f"start_overlap needs data planted (it places the first mask on the planted "
+                                 f"ticket), got data {self.data!r}")
+            from sltsim.controls import validate as validate_start
+
+            validate_start(self)
         METHODS[self.method].validate(self)
         _check_planted_only(self)
         if self.backend == "numpy":
             _check_footprint(self)
+        if self.data == "planted" and self.backend == "numpy":
+            from sltsim.planted import check_ticket
+
+            check_ticket(self)
 
     @property
     def final_prune_rate(self) -> float:
@@ -259,7 +272,7 @@ DERIVED_FIELD = "final_prune_rate"
 
 #: Fields that describe a planted target; any other data set would ignore them.
 PLANTED_ONLY = ("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
-                "label_noise")
+                "label_noise", "sub_budget_ticket")
 
 #: Bytes the engine holds per searched edge: theta0, scores, the score gradient and the
 #: SGD momentum in the run's dtype, and the mask, ever-selected and history flags (a byte each).

@@ -106,6 +106,10 @@ def build_search(config: RunConfig) -> Search:
     if config.random_labels:
         data = shuffled_labels(data, rngs["data"])
     initialise_scores(params, config.score_init, final_k, rngs["scores"])
+    if ticket is not None:  # the start control (start_overlap) and the first mask's share of P
+        from sltsim.controls import start_controls
+
+        ticket = start_controls(params, ticket, config)
     optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
     n_searched = sum(p.size for p in params if p.searched)
     global_topk = config.global_topk or _method_forces_global_topk(config)

@@ -39,6 +39,9 @@ data = "planted"
 model = "mlp:16,32,32,10"
 n_train = 200
 n_test = 200
+task = "classification"
+ticket_remaining = 0.25
+sub_budget_ticket = true
 [study.settings.digits]
 data = "digits"
 model = "mlp:64,32,10"
@@ -68,6 +71,7 @@ data = "planted"
 model = "mlp:16,32,32,10"
 n_train = 200
 n_test = 200
+task = "classification"
 """,
 }
 MODULES = {"iterative": iterative, "score_ranks": score_ranks, "sanity_checks": sanity_checks}
@@ -212,7 +216,8 @@ def test_sanity_table_separates_random_labels_and_pairs_by_seed():
 
 
 def test_random_labels_permute_the_train_labels_only():
-    base = RunConfig(method="ep", data="planted", model="mlp:16,32,32,10", n_train=300, n_test=100, epochs=1)
+    base = RunConfig(method="ep", data="planted", model="mlp:16,32,32,10", n_train=300, n_test=100, epochs=1,
+                     task="classification")
     clean, shuffled = build_search(base), build_search(base.replace(random_labels=True))
     assert np.array_equal(clean.data.X_train, shuffled.data.X_train)
     assert np.array_equal(clean.data.y_test, shuffled.data.y_test)
