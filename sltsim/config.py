@@ -16,6 +16,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
 
+#: Fields that say how a run executes and never change a bit of its record: not in key() or to_dict().
+EXECUTION_FIELDS = ("threads",)
+
+
 def get(registry: Mapping[str, Any], name: str, what: str):
     """``registry[name]``, or a ValueError that names the unknown key and the known ones."""
     try:
@@ -81,6 +85,10 @@ class RunConfig:
     loader_workers: int = 0
     checkpoint: Optional[str] = None
     resume: bool = False
+    # engine threads of one run: how it executes, not what it computes (in neither key() nor
+    # to_dict(): a record is the same bits at any count); 0 = every core available to a
+    # single run, one per cell in a study
+    threads: int = 0
 
     def __post_init__(self):
         from sltsim.data import DATASETS
@@ -130,6 +138,11 @@ class RunConfig:
         if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
             raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
         _check_coats(self.coats)
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0 (0: every core available), got {self.threads!r}")
+        if self.threads and self.backend != "numpy":
+            raise ValueError(f"threads applies to backend numpy (torch sets its own), got threads={self.threads} "
+                             f"with backend {self.backend!r}")
         for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"), ("coats", "multicoat")):
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
                 raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
@@ -164,7 +177,10 @@ class RunConfig:
         return METHODS[self.method].final_prune_rate(self)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for name in EXECUTION_FIELDS:
+            del out[name]
+        return out
 
     def non_default(self) -> dict:
         """Fields that differ from the defaults, seed always included."""
@@ -179,7 +195,8 @@ class RunConfig:
         """Content hash of the non-default fields: the record's ``key``."""
         from sltsim.torch_backend.names import OPERATIONAL_FIELDS
 
-        values = {k: v for k, v in self.non_default().items() if k not in OPERATIONAL_FIELDS}
+        values = {k: v for k, v in self.non_default().items()
+                  if k not in OPERATIONAL_FIELDS and k not in EXECUTION_FIELDS}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
