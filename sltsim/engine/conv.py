@@ -189,6 +189,9 @@ class Conv2d:
             n = b1 - b0
             cols = self._buffer("cols", (K, n * P), dtype, threads)
             _im2col(X, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, cols)
+            if n == 1:  # one image: its (C_out, P) block of Y is the product's layout, no transpose
+                np.matmul(W2, cols, out=Y[b0].reshape(C_out, P))
+                return
             out = self._buffer("out", (C_out, n, P), dtype, threads)
             np.matmul(W2, cols, out=out.reshape(C_out, n * P))
             np.copyto(Y[b0:b1].reshape(n, C_out, P), out.transpose(1, 0, 2))
@@ -201,9 +204,12 @@ class Conv2d:
         def backward_slice(b0, b1, dY, dX, dW):
             # dW: where this slice's weight gradient goes (the layer's grad, or a partial)
             n = b1 - b0
-            dYt = self._buffer("dyt", (C_out, n, P), dtype, threads)
-            np.copyto(dYt, dY[b0:b1].reshape(n, C_out, P).transpose(1, 0, 2))
-            dYt = dYt.reshape(C_out, n * P)
+            if n == 1:
+                dYt = dY[b0].reshape(C_out, P)
+            else:
+                dYt = self._buffer("dyt", (C_out, n, P), dtype, threads)
+                np.copyto(dYt, dY[b0:b1].reshape(n, C_out, P).transpose(1, 0, 2))
+                dYt = dYt.reshape(C_out, n * P)
             cols = self._buffer("cols", (K, n * P), dtype, threads)
             _im2col(X, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, cols)
             np.matmul(dYt, cols.T, out=dW)
