@@ -86,6 +86,8 @@ HELP = {
     "loader_workers": "(torch) DataLoader worker processes for image data",
     "checkpoint": "(torch) checkpoint file written after every epoch",
     "resume": "(torch) continue from --checkpoint when that file exists",
+    "threads": "engine threads of this run (0: every core available); the record is the same bits "
+               "at any count. Studies run one per cell",
 }
 
 

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
 
+#: Fields that say how a run executes and never change a bit of its record: not in key() or to_dict().
+EXECUTION_FIELDS = ("threads",)
+
+
 def get(registry: Mapping[str, Any], name: str, what: str):
     """``registry[name]``, or a ValueError that names the unknown key and the known ones."""
     try:
@@ -89,6 +93,10 @@ class RunConfig:
     loader_workers: int = 0
     checkpoint: Optional[str] = None
     resume: bool = False
+    # engine threads of one run: how it executes, not what it computes (in neither key() nor
+    # to_dict(): a record is the same bits at any count); 0 = every core available to a
+    # single run, one per cell in a study
+    threads: int = 0
 
     def __post_init__(self):
         _canonicalise(self)
@@ -155,6 +163,11 @@ class RunConfig:
         if self.keep_momentum and not hasattr(METHODS[self.method], "variant"):
             raise ValueError(f"keep_momentum applies to the iterative methods (hard-*, soft-*) only, "
                              f"got keep_momentum=True with method {self.method}")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0 (0: every core available), got {self.threads!r}")
+        if self.threads and self.backend != "numpy":
+            raise ValueError(f"threads applies to backend numpy (torch sets its own), got threads={self.threads} "
+                             f"with backend {self.backend!r}")
         for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"),
                             ("iterand_ranking", "iterand"), ("coats", "multicoat")):
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
@@ -211,10 +224,13 @@ class RunConfig:
         return inits(self) if self.method_inits and inits is not None else {}
 
     def to_dict(self) -> dict:
-        """Every field, plus ``final_prune_rate``: what the run's final mask prunes (for an
-        iterative method, after its last cycle; otherwise ``prune_rate``). It is derived, never
-        part of the key, and :meth:`from_dict` checks it against the fields when present."""
+        """Every field but the execution ones, plus ``final_prune_rate``: what the run's final
+        mask prunes (for an iterative method, after its last cycle; otherwise ``prune_rate``). It
+        is derived, never part of the key, and :meth:`from_dict` checks it against the fields
+        when present."""
         out = dataclasses.asdict(self)
+        for name in EXECUTION_FIELDS:
+            del out[name]
         out[DERIVED_FIELD] = self.final_prune_rate
         return out
 
@@ -238,7 +254,8 @@ class RunConfig:
         """Content hash of the non-default fields: the record's ``key``."""
         from sltsim.torch_backend.names import OPERATIONAL_FIELDS
 
-        values = {k: v for k, v in self.non_default().items() if k not in OPERATIONAL_FIELDS}
+        values = {k: v for k, v in self.non_default().items()
+                  if k not in OPERATIONAL_FIELDS and k not in EXECUTION_FIELDS}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -27,12 +27,17 @@ def run_search(config, progress: bool = False, on_finish=None) -> dict:
 
     BLAS runs on one thread: OpenBLAS's float32 GEMMs differ in the last bits between
     thread counts, and a record must not depend on where it was computed (a single
-    run, a study in process, a process pool or a Dask worker). Parallelism comes from
-    running cells side by side (``--workers``), not from threads inside one.
+    run, a study in process, a process pool or a Dask worker). The engine runs on
+    ``config.threads`` threads of its own (:mod:`sltsim.engine.threads`), which give the
+    same bits at any count; 0 means the enclosing setting (a study cell: 1), else every
+    core available.
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    from sltsim.engine import threads
+
+    n = config.threads or threads.ambient() or threads.available()
+    with threadpool_limits(limits=1, user_api="blas"), threads.using(n):
         return _run_search(config, progress, on_finish)
 
 

@@ -86,7 +86,8 @@ def evaluate_cell(cell: Cell, config) -> dict:
     is not a JSON-ready dict, fails.
     """
     try:
-        record = cell(config)
+        with one_thread_per_cell(config):
+            record = cell(config)
         if not isinstance(record, dict):
             raise TypeError(f"cell {getattr(cell, '__name__', cell)} returned a "
                             f"{type(record).__name__}, expected a record dict")
@@ -98,6 +99,13 @@ def evaluate_cell(cell: Cell, config) -> dict:
     except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
         line = encode(provenance.stamp(failed_record(config, e)))
     return json.loads(line)
+
+
+def one_thread_per_cell(config):
+    """Engine threads of a cell: ``config.threads`` when set, else 1 (cells run side by side)."""
+    from sltsim.engine import threads
+
+    return threads.using(getattr(config, "threads", 0) or 1)
 
 
 def _pinned_cell(cell: Cell, config) -> dict:
