@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
+from sltsim.planted import check_ticket
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
@@ -67,6 +69,8 @@ def grid(study: dict, config: RunConfig) -> list[RunConfig]:
                                                 or (c == "basin" and basin_k is not None
                                                     and round(k, 6) == round(basin_k, 6)))]
                 extra += control_configs(cell, here, study.get("basin_overlaps", ()))
+    for cell in out:  # an infeasible ask is refused before anything runs
+        check_ticket(cell)
     return out + extra
 
 
@@ -186,41 +190,38 @@ def _series(rows, name, col):
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/dying_edges.{png,svg}."""
-    import matplotlib.pyplot as plt
-
     if not rows:
         return []
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    ax1.plot(PAPER_PRUNE_RATES, PAPER_DYING_RATIO, "o--", color="grey", alpha=0.6, label=r"$d_T$, paper (CIFAR-10)")
-    ax1.plot(PAPER_PRUNE_RATES, PAPER_K_MINUS_D, "s:", color="grey", alpha=0.6, label=r"$k - d_T$, paper")
-    for i, model in enumerate(models):
+    fig, (ax1, ax2, ax3) = figstyle.subplots(1, 3, width=figstyle.DOUBLE_COLUMN, height=3.2)
+    ax1.plot(PAPER_PRUNE_RATES, PAPER_DYING_RATIO, color=figstyle.REFERENCE_COLOUR, marker="o", ls="--",
+             alpha=0.7, label=r"$d_T$, paper (CIFAR-10)")
+    ax1.plot(PAPER_PRUNE_RATES, PAPER_K_MINUS_D, color=figstyle.REFERENCE_COLOUR, marker="s", ls=":", alpha=0.7,
+             label=r"$k - d_T$, paper")
+    n = 0
+    for model in models:
         sub = [r for r in rows if r["model"] == model]
-        colour = f"C{i}"
-        for col, marker, ls, label in (("dying_ratio", "o", "-", r"$d_T$"), ("k_minus_d", "s", ":", r"$k - d_T$")):
+        tag = f" ({model})" if len(models) > 1 else ""
+        for col, label in (("dying_ratio", r"$d_T$"), ("k_minus_d", r"$k - d_T$")):
             k, m, h = _series(sub, None, col)
-            ax1.errorbar(k, m, yerr=h, marker=marker, ls=ls, color=colour, label=f"{label}, {model}")
+            ax1.errorbar(k, m, yerr=h, label=f"{label}, EP{tag}", **figstyle.series(n))
+            n += 1
         for ax, col in ((ax2, "enrichment"), (ax3, "recall_above_chance")):
-            k, m, h = _series(sub, None, col)
-            ax.errorbar(k, m, yerr=h, marker="o", color=colour, label=f"EP, {model}")
-            k, m, h = _series(sub, None, "aligned_" + col)
-            ax.errorbar(k, m, yerr=h, marker="^", ls="--", color=colour, alpha=0.7, label=f"EP aligned, {model}")
-            k, m, h = _series(sub, "random_mask", col)
-            ax.errorbar(k, m, yerr=h, marker="x", ls=":", color=colour, alpha=0.6,
-                        label=f"random mask (null), {model}")
-            k, m, h = _series(sub, "ticket_start", col)
-            if k.size:
-                ax.plot(k, m, "*", ms=10, color=colour, alpha=0.8, label=f"EP started from P, {model}")
-    ax1.set(xlabel="prune rate $k$", ylabel="fraction of all edges", title="EP's dying ratio after training",
-            ylim=(0, 0.9))
-    ax2.axhline(1.0, color="lightgrey", lw=1, zorder=0)
-    ax2.set(xlabel="prune rate $k$", ylabel="share of P dying / share of the rest dying",
-            title="Enrichment of P among dying edges (1 = blind)")
-    ax3.axhline(0.0, color="lightgrey", lw=1, zorder=0)
-    ax3.set(xlabel="prune rate $k$", ylabel=r"(recall $-$ (1$-k$)) / $k$",
-            title="Recall of P above chance (0 = blind, 1 = found)")
-    for ax in (ax1, ax2, ax3):
-        ax.legend(fontsize=6)
+            for j, (name, prefix, label) in enumerate(((None, "", "EP"), (None, "aligned_", "EP, aligned"),
+                                                        ("random_mask", "", "random mask (null)"),
+                                                        ("ticket_start", "", "EP started from $P$"))):
+                k, m, h = _series(sub, name, prefix + col)
+                if k.size:
+                    ax.errorbar(k, m, yerr=h, label=f"{label}{tag}", **figstyle.series(n + j))
+        n += 4
+    ax1.set(xlabel="prune rate $k$", ylabel="fraction of all edges", title="EP's dying ratio", ylim=(0, 0.9))
+    figstyle.reference_line(ax2, y=1.0, label="blind to $P$ (enrichment 1)")
+    ax2.set(xlabel="prune rate $k$", ylabel="share of $P$ dying / of the rest",
+            title="Enrichment of $P$ among dying edges")
+    figstyle.reference_line(ax3, y=0.0, label="chance (recall $1-k$)")
+    ax3.set(xlabel="prune rate $k$", ylabel=r"(recall $-$ (1$-k$)) / $k$", title="Recall of $P$ above chance")
+    figstyle.legend_below(fig, (ax1, ax2, ax3), ncol=3)
+    figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
+from sltsim.planted import check_ticket
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
 from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
@@ -74,7 +76,7 @@ def cells(study: dict, config: RunConfig) -> tuple[list, list]:
     for rho in study["overparameterizations"]:
         for k in study["prune_rates"]:
             try:
-                cell_config(study, config, "ep", rho, k, 0)
+                check_ticket(cell_config(study, config, "ep", rho, k, 0))
             except ValueError as e:
                 infeasible.append((rho, float(k), str(e)))
             else:
@@ -250,54 +252,62 @@ def _heatmap(ax, sub, col, vmin, vmax, cmap):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", color="lightgrey", lw=0))
         else:
             r, g, b, _ = image.cmap(image.norm(v))
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
     ax.set_xticks(range(len(rhos)), [str(r) for r in rhos])
     ax.set_yticks(range(len(ks)), [f"{k:.4g}" for k in ks])
-    ax.set(xlabel=r"overparameterization $\rho$ = student width / ticket width", ylabel="prune rate $k$")
+    ax.set(xlabel=r"overparameterization $\rho$", ylabel="prune rate $k$")
     return image
 
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
+    """Draw figures/recovery_phase.png and figures/recovery_basin.png from the rows of :func:`table`."""
     if not rows:
         return []
     out = []
     std = [r for r in rows if r["init"] == STANDARD]
     methods = list(dict.fromkeys(r["method"] for r in std))
-    fig, axes = plt.subplots(2, len(methods), figsize=(4.6 * len(methods), 7.4), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = figstyle.subplots(2, len(methods), width=figstyle.DOUBLE_COLUMN, height=5.6, squeeze=False,
+                                  sharex=True, sharey=True)
     for j, m in enumerate(methods):
         sub = [r for r in std if r["method"] == m]
         im1 = _heatmap(axes[0, j], sub, "aligned_recall_above_chance", 0.0, 1.0, "viridis")
-        axes[0, j].set_title(f"{METHOD_NAMES[m]}: aligned recall of P above chance", fontsize=9)
+        axes[0, j].set_title(f"{METHOD_NAMES[m]}: aligned recall above chance")
         im2 = _heatmap(axes[1, j], sub, "train_unexplained", 0.0, 0.5, "magma_r")
-        axes[1, j].set_title(f"{METHOD_NAMES[m]}: train loss as 1 $-$ R$^2$ (0 at P)", fontsize=9)
-    fig.colorbar(im1, ax=axes[0, :], shrink=0.8, label="(recall $-$ (1$-k$)) / $k$, aligned")
-    fig.colorbar(im2, ax=axes[1, :], shrink=0.8, label="1 $-$ R$^2$ (clipped at 0.5)")
-    fig.suptitle("Where recovery of a feasible planted ticket breaks down (hatched: no feasible ticket)")
+        axes[1, j].set_title(f"{METHOD_NAMES[m]}: train 1 $-$ R$^2$")
+        if j:
+            for ax in axes[:, j]:
+                ax.set_ylabel("")
+        axes[0, j].set_xlabel("")
+    fig.colorbar(im1, ax=axes[0, :], shrink=0.9, label="(recall $-$ (1$-k$)) / $k$").ax.set_label("<colorbar>")
+    fig.colorbar(im2, ax=axes[1, :], shrink=0.9, label="1 $-$ R$^2$ (0 at $P$)").ax.set_label("<colorbar>")
+    figstyle.finish(fig)
     out += save_figure(fig, Path(out_dir) / f"{STUDY}_phase.png")
     basin = [r for r in std if r["basin"]]
     if basin:
         cells = list(dict.fromkeys((r["overparameterization"], r["prune_rate"]) for r in basin))
-        fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 4), constrained_layout=True, squeeze=False)
+        fig, axes = figstyle.subplots(1, len(cells), width=figstyle.DOUBLE_COLUMN, height=3.0, squeeze=False,
+                                      sharey=True)
         for ax, (rho, k) in zip(axes[0], cells):
             for i, r in enumerate(r for r in basin if (r["overparameterization"], r["prune_rate"]) == (rho, k)):
-                starts = [r] + r["basin"] + ([r["ticket_start"]] if r.get("ticket_start") else [])
-                x = [s["start_recall"] for s in starts]
-                y = [s["aligned_recall"] for s in starts]
-                e = [0.0 if math.isnan(s.get("aligned_recall_ci", math.nan)) else s["aligned_recall_ci"] for s in starts]
+                starts = r["basin"] + ([r["ticket_start"]] if r.get("ticket_start") else [])
+                x = np.array([s["start_recall"] for s in starts])
+                y = np.array([s["aligned_recall"] for s in starts])
+                e = np.array([0.0 if math.isnan(s.get("aligned_recall_ci", math.nan)) else s["aligned_recall_ci"]
+                              for s in starts])
                 order = np.argsort(x)
-                ax.errorbar(np.array(x)[order], np.array(y)[order], yerr=np.array(e)[order], marker="o",
-                            color=f"C{i}", label=METHOD_NAMES[r["method"]])
-                ax.plot([r["start_recall"]], [r["aligned_recall"]], "s", ms=9, mfc="none", color=f"C{i}")
-            ax.plot([0, 1], [0, 1], color="lightgrey", lw=1, zorder=0, label="no movement (end = start)")
-            ax.axhline(1 - k, color="grey", ls=":", lw=1, label="chance recall 1 $-$ k")
-            ax.set(xlabel="share of P in the first mask (q; squares: random start)",
-                   ylabel="final aligned recall of P", xlim=(0, 1.02), ylim=(0, 1.02),
-                   title=rf"basin of attraction, $\rho$ = {rho}, k = {k:.4g}")
-            ax.legend(fontsize=7)
+                style = figstyle.series(i)
+                ax.errorbar(x[order], y[order], yerr=e[order], label=f"{METHOD_NAMES[r['method']]}, start with q of $P$",
+                            **style)
+                ax.errorbar([r["start_recall"]], [r["aligned_recall"]], yerr=[np.nan_to_num(r["aligned_recall_ci"])],
+                            color=style["color"], marker="*", ms=9, ls="none",
+                            label=f"{METHOD_NAMES[r['method']]}, random start")
+            figstyle.reference_line(ax, xy=([0, 1], [0, 1]), label="end where it started")
+            figstyle.reference_line(ax, y=1 - k, label="chance recall $1-k$", linestyle=":")
+            ax.set(xlabel="share of $P$ in the first mask", ylabel="final aligned recall of $P$", xlim=(0, 1.03),
+                   ylim=(0, 1.03), title=rf"basin: $\rho$ = {rho}, $k$ = {k:.4g}")
+        figstyle.legend_below(fig, list(axes[0]), ncol=3)
+        figstyle.finish(fig)
         out += save_figure(fig, Path(out_dir) / f"{STUDY}_basin.png")
     return out
 
