@@ -41,6 +41,7 @@ STUDY_MODULES = [
     "sltsim.studies.hyperparams",
     "sltsim.studies.width_scaling",
     "sltsim.studies.sanity_checks",
+    "sltsim.studies.recovery",
 ]
 
 DrawFn = Callable[[Path, Path], list]

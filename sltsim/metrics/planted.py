@@ -27,6 +27,7 @@ was found.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -256,12 +257,19 @@ def planted_metrics(search, history) -> dict:
     chance = recall_chance(n_P, n_M, sizes)
     recall = _ratio(hits.sum(), n_ticket)
     aligned_recall = None if aligned is None else _ratio(aligned[:, 0].sum(), n_ticket)
+    regression = data.task == "regression"  # teacher_digest: P's masks and the teacher's test outputs
     with restricted_to(model, padded_ticket(search)):
         ticket_loss, _ = evaluate(model, data.X_train, data.y_train, search.loss)
-    regression = data.task == "regression"
+        ticket_unexplained = unexplained(outputs(model, data.X_train), data.y_train) if regression else None
     replicas = ticket.replicas or {}
     all_replicas = np.concatenate([np.asarray(r) for r in replicas.values()]) if replicas else np.zeros(0)
+    digest = hashlib.sha256()
+    for n in names:
+        digest.update(np.ascontiguousarray(ticket.masks[n]).tobytes())
+    digest.update(np.ascontiguousarray(teacher_test).tobytes())
     out = {"ticket_feasible": bool(ticket.feasible), "ticket_train_loss": float(ticket_loss),
+           "teacher_digest": digest.hexdigest()[:16],
+           "ticket_train_unexplained": ticket_unexplained,
            "ticket_width": ticket.ticket_width, "ticket_edges": n_ticket,
            "ticket_remaining": _ratio(n_ticket, total), "start_recall": ticket.start_recall,
            "recall": recall, "precision": _ratio(hits.sum(), n_M.sum()), "recall_chance": chance,
