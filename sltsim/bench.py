@@ -4,23 +4,29 @@ For each case it times one full EP training step (top-k at k = 0.5, forward,
 backward, SGD on the scores, MaskHistory update; :mod:`sltsim.bench_steps`) of the
 NumPy/Numba engine and of the torch backend on the CPU, in one process:
 
-- ``numpy_ms``: the engine as studies run it, BLAS on one thread (``run_search``
-  pins it); ``numpy_2t_ms`` with two BLAS threads;
-- ``torch_ms`` / ``torch_2t_ms``: ``torch.set_num_threads(1)`` / ``(2)``;
-- ``speedup``: torch_ms / numpy_ms (``ratio`` = numpy_ms / torch_ms, the engine/torch ratio);
+- ``numpy_ms``: the engine on one thread, as a study cell runs it (BLAS on one thread);
+  ``numpy_t_ms``: on ``--threads`` engine threads (default: every core available, what a
+  single run uses), BLAS still on one thread per piece, the same bits (``same_bits``:
+  checked in this run, steps at 1 and at max(2, threads) threads);
+- ``torch_ms`` / ``torch_t_ms``: ``torch.set_num_threads(1)`` / ``(threads)``;
+- ``speedup``: torch_ms / numpy_ms; ``speedup_t``: torch_t_ms / numpy_t_ms (equal threads);
 - ``floor_ms``: the GEMM floor, 3 x forward FLOPs / the float32 GFLOP/s of a large
-  one-thread matmul measured in this run (``floor_2t_ms`` with two threads);
+  one-thread matmul measured in this run (``floor_t_ms``: OpenBLAS's own rate at
+  ``threads`` threads); ``floor_x`` / ``floor_x_t``: step / floor;
+- ``phases_ms``: the step's parts (top-k, forward, loss, backward, SGD) on one thread, and
+  ``overhead_ms`` = numpy_ms - floor_ms: what a small model spends above its GEMMs;
 - ``history_overhead_pct``: step with history vs without, one-thread, alternating steps;
 - ``peak_mb``: peak of the engine's allocations (``tracemalloc``, which NumPy reports
   its array buffers to) from building the case through three steps.
 
 Every time is the median of at least ``--repeats`` steps after warm-up (cheap cases
 run more, up to about 1.5 s per backend); the engine and torch steps alternate in
-blocks so that a change of machine load hits both. Further rows:
-top-k on 10M scores (the engine's ``select`` with history: threshold, mask, masked
-weights, ever-selected, vs the torch backend's ``keep_top``), and cold start (a
-fresh interpreter: import, build, one step of every case's model family, with an
-empty and with a warm Numba cache). ``--json`` prints one JSON list of rows.
+blocks so that a change of machine load hits both, and the load average is printed
+with the table. Further rows: top-k on 10M scores (the engine's ``select`` with
+history: threshold, mask, masked weights, ever-selected, vs the torch backend's
+``keep_top``), and cold start (a fresh interpreter: import, build, one step of every
+case's model family, with an empty and with a warm Numba cache). ``--json`` prints
+one JSON list of rows.
 """
 
 from __future__ import annotations
@@ -39,9 +45,12 @@ from typing import Callable
 import numpy as np
 
 from sltsim.bench_report import machine, table
-from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
+from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, same_bits_at, step_phases, torch_step
+from sltsim.engine import threads as engine_threads
 
 CASES = (
+    Case("mlp 32-256-10", "mlp:32,256,10", (32,), 128),
+    Case("mlp 32-256-256-10", "mlp:32,256,256,10", (32,), 128),
     Case("mlp 64-128-128-10", "mlp:64,128,128,10", (64,), 128),
     Case("mlp 256-1024-1024-10", "mlp:256,1024,1024,10", (256,), 128),
     Case("mlp 784-2048-2048-10", "mlp:784,2048,2048,10", (784,), 128),
@@ -91,8 +100,8 @@ def alternate(steps: dict[str, Callable], repeats: int, warmup: int, blocks: int
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def _threads(blas: int, torch_threads: int):
-    """BLAS on ``blas`` threads and torch on ``torch_threads`` (a context manager)."""
+def _threads(engine: int, torch_threads: int):
+    """The engine on ``engine`` threads (BLAS on one) and torch on ``torch_threads`` (a context manager)."""
     from contextlib import contextmanager
 
     from threadpoolctl import threadpool_limits
@@ -104,7 +113,7 @@ def _threads(blas: int, torch_threads: int):
         old = torch.get_num_threads()
         torch.set_num_threads(torch_threads)
         try:
-            with threadpool_limits(limits=blas, user_api="blas"):
+            with threadpool_limits(limits=1, user_api="blas"), engine_threads.using(engine):
                 yield
         finally:
             torch.set_num_threads(old)
@@ -112,16 +121,16 @@ def _threads(blas: int, torch_threads: int):
     return limits()
 
 
-def two_threads(steps: dict[str, Callable], repeats: int, warmup: int) -> dict[str, float]:
-    """Median ms of the engine (BLAS on 2 threads, torch on 1) and of torch (2 threads, BLAS on 1).
+def many_threads(steps: dict[str, Callable], n: int, repeats: int, warmup: int) -> dict[str, float]:
+    """Median ms of the engine (n engine threads, torch on 1) and of torch (n threads, engine on 1).
 
     Idle worker threads of one library spin for a while before they sleep and would steal
     the cores from the other's threads, so the two run one after the other, with a pause
     before each, never interleaved.
     """
     out = {}
-    for name, (blas, torch_threads) in (("numpy", (2, 1)), ("torch", (1, 2))):
-        with _threads(blas, torch_threads):
+    for name, (engine, torch_threads) in (("numpy", (n, 1)), ("torch", (1, n))):
+        with _threads(engine, torch_threads):
             time.sleep(PAUSE_S)
             out.update(alternate({name: steps[name]}, repeats, warmup, blocks=1))
     return out
@@ -139,9 +148,9 @@ def engine_peak_mb(case: Case) -> float:
         tracemalloc.stop()
 
 
-def bench_case(case: Case, repeats: int, warmup: int, gflops: dict,
+def bench_case(case: Case, repeats: int, warmup: int, gflops: dict, n_threads: int,
                history_budget_s: float = HISTORY_BUDGET_S, case_budget_s: float = CASE_BUDGET_S) -> dict:
-    """One row: engine and torch at one and two threads, floor, history overhead, peak memory."""
+    """One row: engine and torch at one and ``n_threads`` threads, floor, phases, history overhead, memory."""
     search = engine_search(case)
     with_history = engine_step(search, history=True, max_steps=warmup + 1)
     torch_fn = torch_step(case)
@@ -157,21 +166,30 @@ def bench_case(case: Case, repeats: int, warmup: int, gflops: dict,
         n = max(repeats, min(HISTORY_MAX_STEPS, int(history_budget_s * 1e3 / (2 * one["numpy"]))))
         hist = alternate({"on": engine_step(search, history=True, max_steps=n + warmup),
                           "off": engine_step(search, history=False, max_steps=0)}, n, warmup, blocks=n)
-    two = two_threads({"numpy": with_history, "torch": torch_fn}, repeats, warmup)
+        phases = step_phases(engine_search(case), max(3, min(repeats, 200)))
+    if n_threads > 1:
+        with_history = engine_step(search, history=True, max_steps=warmup + repeats + 2)
+        many = many_threads({"numpy": with_history, "torch": torch_fn}, n_threads, repeats, warmup)
+    else:
+        many = one
     flops = forward_flops(case)
+    floor = 3 * flops / (gflops[1] * 1e9) * 1e3
+    floor_t = 3 * flops / (gflops[n_threads] * 1e9) * 1e3
     row = {
         "name": case.name, "model": case.model, "batch": case.batch, "input_shape": list(case.input_shape),
+        "threads": n_threads,
         "numpy_ms": one["numpy"], "torch_ms": one["torch"],
-        "numpy_2t_ms": two["numpy"], "torch_2t_ms": two["torch"],
+        "numpy_t_ms": many["numpy"], "torch_t_ms": many["torch"],
         "ratio": one["numpy"] / one["torch"], "speedup": one["torch"] / one["numpy"],
-        "speedup_2t": two["torch"] / two["numpy"],
-        "forward_gflop": flops / 1e9,
-        "floor_ms": 3 * flops / (gflops[1] * 1e9) * 1e3, "floor_2t_ms": 3 * flops / (gflops[2] * 1e9) * 1e3,
+        "speedup_t": many["torch"] / many["numpy"], "thread_scaling": one["numpy"] / many["numpy"],
+        "forward_gflop": flops / 1e9, "floor_ms": floor, "floor_t_ms": floor_t,
+        "floor_x": one["numpy"] / floor, "floor_x_t": many["numpy"] / floor_t,
+        "phases_ms": phases, "overhead_ms": one["numpy"] - floor,
+        "same_bits": same_bits_at(case, (1, max(2, n_threads))),
         "history_overhead_pct": 100.0 * (hist["on"] / hist["off"] - 1.0), "history_steps": n,
         "peak_mb": engine_peak_mb(case), "peak_how": "tracemalloc (engine's NumPy allocations)",
         "repeats": repeats,
     }
-    row["floor_x"] = row["numpy_ms"] / row["floor_ms"]
     return row
 
 
@@ -261,8 +279,12 @@ def bench_cold(cases) -> list[dict]:
 
 
 def run(quick: bool = False, repeats: int | None = None, cold: bool = True, topk: bool = True,
-        only: str | None = None, progress: Callable[[str], None] | None = None) -> list[dict]:
+        only: str | None = None, progress: Callable[[str], None] | None = None,
+        threads: int | None = None) -> list[dict]:
     """Every row of the bench, in order: cases, top-k, cold start.
+
+    ``threads``: engine (and torch) threads of the many-thread columns; default every
+    core available.
 
     ``only``: run the cases whose name starts with it (and no top-k or cold-start row
     unless it names those: ``top-k``, ``cold``).
@@ -274,15 +296,21 @@ def run(quick: bool = False, repeats: int | None = None, cold: bool = True, topk
     repeats = repeats or (3 if quick else 30)
     warmup = 1 if quick else 3
     say = progress or (lambda message: None)
+    n_threads = engine_threads.available() if threads is None else engine_threads.check_threads(threads)
     info = machine()
-    gflops = {1: gemm_gflops(1, 256 if quick else 2048), 2: gemm_gflops(2, 256 if quick else 2048)}
-    info["gemm_gflops"] = {"1": gflops[1], "2": gflops[2]}
+    size = 256 if quick else 2048
+    gflops = {1: gemm_gflops(1, size)}
+    gflops[n_threads] = gemm_gflops(n_threads, size)
+    info["gemm_gflops"] = {str(k): v for k, v in gflops.items()}
+    info["threads"] = n_threads
+    info["quick"] = quick
     rows = []
     for case in cases:
         say(f"{case.name} ...")
         reps = repeats if not case.model.startswith("conv") or quick else max(5, repeats // 3)
-        rows.append(bench_case(case, reps, warmup, gflops, 0.2 if quick else HISTORY_BUDGET_S,
-                               0.0 if quick else CASE_BUDGET_S))
+        row = bench_case(case, reps, warmup, gflops, n_threads, 0.2 if quick else HISTORY_BUDGET_S,
+                         0.0 if quick else CASE_BUDGET_S)
+        rows.append(dict(row, quick=quick))
     if topk:
         say("top-k ...")
         rows.append(bench_topk(QUICK_TOPK_SIZE if quick else TOPK_SIZE, 3 if quick else 15, 1))
@@ -304,14 +332,19 @@ def main(argv=None) -> int:
     parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=None,
                         help="time cold starts in fresh interpreters (default: on, off with --quick)")
     parser.add_argument("--no-topk", action="store_true", help="skip the top-k row")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads of the many-thread columns (default: every core available)")
     parser.add_argument("--only", default=None, metavar="PREFIX",
                         help="only the rows whose name starts with PREFIX (e.g. 'mlp 64', 'conv4', 'top-k', 'cold')")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     cold = (not args.quick) if args.cold is None else args.cold
     rows = run(args.quick, args.repeats, cold=cold, topk=not args.no_topk, only=args.only,
-               progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
+               progress=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)),
+               threads=args.threads)
     if not rows:
         parser.error(f"--only {args.only!r} matches no row")
     print(json.dumps(rows) if args.json else table(rows))

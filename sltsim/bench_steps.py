@@ -135,3 +135,57 @@ def forward_flops(case: Case) -> int:
             flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw
         X = Y
     return flops * case.batch
+
+
+PHASES = ("select", "forward", "loss", "backward", "sgd")
+
+
+def step_phases(search: Search, steps: int, warmup: int = 2) -> dict[str, float]:
+    """Median ms of each phase of ``train_step`` (top-k with history, forward, loss, backward, SGD).
+
+    The phases run in the order ``train_step`` runs them, timed one by one, on the
+    threads of the calling context.
+    """
+    import statistics
+    import time
+
+    from sltsim.engine.supermask import select
+
+    h = MaskHistory(search.searched, steps + warmup)
+    X, y = search.data.X_train, search.data.y_train
+    times: dict[str, list] = {name: [] for name in PHASES}
+    clock = time.perf_counter
+    for i in range(steps + warmup):
+        t0 = clock()
+        select(search.params, search.global_topk, h, search.global_buffer)
+        t1 = clock()
+        out, backprop = search.model.forward(X, train=True)
+        t2 = clock()
+        _, dout = search.loss(out, y)
+        t3 = clock()
+        backprop(dout)
+        t4 = clock()
+        search.optimizer.step(LR)
+        t5 = clock()
+        if i >= warmup:
+            for name, t in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                times[name].append(t)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def same_bits_at(case: Case, thread_counts: tuple, steps: int = 3) -> bool:
+    """Whether ``steps`` engine steps of ``case`` leave the same bits (scores, masks, gradients,
+    loss) at every count of ``thread_counts`` (BLAS on one thread, as runs hold it)."""
+    from threadpoolctl import threadpool_limits
+
+    from sltsim.engine import threads
+
+    seen = set()
+    for n in thread_counts:
+        search = engine_search(case)
+        with threadpool_limits(limits=1, user_api="blas"), threads.using(n):
+            step = engine_step(search, history=True, max_steps=steps)
+            losses = [step() for _ in range(steps)]
+        state = b"".join(a.tobytes() for p in search.params for a in (p.scores, p.mask, p.grad))
+        seen.add((state, np.array(losses).tobytes()))
+    return len(seen) == 1

@@ -1,8 +1,13 @@
 """The single-run CLI: ``python -m sltsim --method ep --model mlp:64,256,256,10 --data digits ...``.
 
 Progress goes to stderr; with ``--json`` the last line of stdout is the run's
-record. Bad input prints one line naming the field and exits 2; a diverged run
-prints why and exits 3.
+record. ``--config run.toml`` reads the run's fields from a TOML file (flags given
+as well override it), ``--out FILE.jsonl`` appends the record to a record store
+(as a study does), ``--save-ticket FILE.npz`` saves the final masks and scores.
+
+Exit status: 0 done; 2 bad input (one line naming the field, the value and what is
+allowed); 3 the run diverged (its record says why); 130 interrupted by Ctrl-C
+(SIGINT): one line, and nothing is written to ``--out`` or ``--save-ticket``.
 """
 
 from __future__ import annotations
@@ -10,19 +15,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from sltsim.config import RunConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 
 HELP = {
     "method": "search method (see --list-methods); ep = edge-popup at the final prune rate",
     "model": "network searched: mlp:IN,H1,...,OUT, conv2|conv4|conv6|conv8, resnet8|resnet20",
     "data": "digits (scikit-learn), mnist1d (generated offline), or planted (a teacher inside the student)",
-    "prune_rate": "k: fraction of each layer's edges masked, in [0, 1) (for iterative methods, the final k)",
+    "prune_rate": "k: fraction of each layer's edges MASKED, in [0, 1) (for iterative methods, the final k); "
+                  "remaining = 1 - k. Note: hidden-networks' --prune-rate is the fraction KEPT",
     "epochs": "epochs per cycle",
     "batch_size": "minibatch size",
     "lr": "base learning rate of the scores",
@@ -30,10 +39,12 @@ HELP = {
     "nesterov": "Nesterov momentum",
     "weight_decay": "L2 weight decay on the scores",
     "schedule": "learning-rate schedule within a cycle: constant, cosine, step",
-    "warmup_epochs": "linear warm-up epochs at the start of each cycle",
+    "warmup_epochs": "linear warm-up epochs at the start of each cycle, before the schedule",
+    "schedule_granularity": "epoch (lr set once per epoch, as edge-popup's release) or step (per step)",
     "seed": "random seed; the same seed gives bitwise-identical results",
     "weight_init": "theta0 init: signed_kaiming_constant, scaled_signed_constant, kaiming_normal, kaiming_uniform, uniform",
-    "score_init": "s0 init: kaiming_uniform, normal, signed_constant, scaled_signed_constant",
+    "score_init": "s0 init: kaiming_uniform, normal, signed_constant, scaled_signed_constant, "
+                  "kaiming_uniform_relu, kaiming_normal_fan_out",
     "global_topk": "one |s| threshold over all layers instead of one per layer",
     "dense_first": "keep the first layer dense (not searched)",
     "dense_last": "keep the last layer dense (not searched)",
@@ -42,19 +53,30 @@ HELP = {
     "dtype": "float32 (default) or float64",
     "track_history": "track the mask history (dying edges); --no-track-history to skip",
     "cycles": "number of cycles C of an iterative method",
+    "keep_momentum": "iterative methods: keep the SGD momentum across cycles (default: reset at each "
+                     "cycle start; with it, zero-init scores revive)",
     "shrinkage": "p: fraction of the remaining edges masked per cycle, in (0, 1)",
     "iterand_period": "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use 300)",
     "iterand_rate": "iterand: probability lambda that a pruned weight is redrawn, in [0, 1] (they use 0.1)",
+    "iterand_ranking": "iterand: raw (the mask ranks the scores s, identity straight-through, as released) "
+                       "or abs (EP's |s| and sign(s) gradient)",
+    "method_inits": "iterand and multicoat draw theta0/s0 from their papers' inits where --weight-init/"
+                    "--score-init keep the EP defaults; --no-method-inits uses those values literally",
     "coats": "multicoat: prune rates of the inner coats, comma-separated, strictly increasing, "
              "each above --prune-rate (the outer coat), e.g. 0.75,0.875",
     "plant": "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron (Plant 'n' Seek)",
-    "ticket_remaining": "remaining ratio r* of the planted ticket per layer, <= 1 - k",
-    "ticket_width": "fraction of each hidden layer's units that belong to the ticket",
+    "ticket_remaining": "remaining ratio r of the planted ticket per layer (default: feasible, exactly the final "
+                        "mask's keep count); below 1 - k needs --sub-budget-ticket",
+    "ticket_width": "fraction of each hidden layer's units that belong to the ticket (default: the smallest that "
+                    "holds the ticket's edges half full)",
     "inputs": "planted inputs: gaussian, or digits/mnist1d relabelled by the teacher",
-    "task": "planted labels: classification (argmax of the teacher) or regression (its outputs)",
+    "task": "planted targets: regression (the teacher's outputs, MSE; P has loss 0) or classification (its argmax)",
     "n_train": "planted training examples",
     "n_test": "planted held-out examples",
     "label_noise": "fraction of planted training labels replaced at random",
+    "sub_budget_ticket": "plant a ticket below the final budget (with --ticket-remaining); marked ticket_feasible false",
+    "start_overlap": "start control: the first mask holds this fraction q of the planted ticket, the rest random "
+                     "(1 = started from P)",
     "random_labels": "sanity check (Su et al. 2020): search on the training labels randomly permuted "
                      "(test labels stay true)",
     "backend": "numpy (reference engine) or torch",
@@ -64,7 +86,54 @@ HELP = {
     "loader_workers": "(torch) DataLoader worker processes for image data",
     "checkpoint": "(torch) checkpoint file written after every epoch",
     "resume": "(torch) continue from --checkpoint when that file exists",
+    "threads": "engine threads of this run (0: every core available); the record is the same bits "
+               "at any count. Studies run one per cell",
 }
+
+
+#: ``--help`` groups, in order; each RunConfig field belongs to one (FIELD_GROUPS), and a
+#: field missing from FIELD_GROUPS lands in FALLBACK_GROUP (a test asserts none does).
+GROUPS = {
+    "search": "which search, at which prune rate, from which initialisation",
+    "schedule": "optimisation of the scores",
+    "model/data": "network and data set",
+    "planted": "planted targets (--data planted)",
+    "torch": "torch backend (--backend torch): how the run executes; not part of the record's key",
+    "execution": "engine threads of this run: how it executes, not what it computes (same bits at any count)",
+    "output": "where the run's results go",
+}
+FALLBACK_GROUP = "other options"
+FIELD_GROUPS = {
+    **dict.fromkeys(("method", "prune_rate", "seed", "weight_init", "score_init", "global_topk", "dense_first",
+                     "dense_last", "score_bias", "track_history", "cycles", "shrinkage", "iterand_period",
+                     "iterand_rate", "iterand_ranking", "coats", "method_inits", "keep_momentum",
+                     "random_labels"), "search"),
+    **dict.fromkeys(("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
+                     "warmup_epochs", "schedule_granularity"), "schedule"),
+    **dict.fromkeys(("model", "data", "bias", "dtype", "backend"), "model/data"),
+    **dict.fromkeys(("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
+                     "label_noise", "sub_budget_ticket", "start_overlap"), "planted"),
+    **dict.fromkeys(("data_dir", "download", "device", "loader_workers", "checkpoint", "resume"), "torch"),
+    "threads": "execution",
+}
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of the RunConfig fields that name one of a set, from the registries."""
+    from sltsim.data import DATASETS
+    from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
+    from sltsim.init import SCORE_INITS, WEIGHT_INITS
+    from sltsim.planted import PLANTS
+    from sltsim.search import METHODS
+    from sltsim.torch_backend.names import TORCH_DATASETS
+
+    return {
+        "method": tuple(METHODS), "data": tuple(dict.fromkeys((*DATASETS, *TORCH_DATASETS))),
+        "schedule": tuple(SCHEDULES), "weight_init": tuple(WEIGHT_INITS), "score_init": tuple(SCORE_INITS),
+        "plant": tuple(PLANTS), "dtype": ("float32", "float64"), "backend": ("numpy", "torch"),
+        "inputs": ("gaussian", "digits", "mnist1d"), "task": ("classification", "regression"),
+        "iterand_ranking": ("raw", "abs"), "schedule_granularity": tuple(GRANULARITIES),
+    }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,37 +153,106 @@ def _float_tuple(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _default_text(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return "unset" if value is None else str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sltsim", description=(
+    """The parser. RunConfig flags default to SUPPRESS, so the namespace holds only the
+    flags given (they override ``--config``); the defaults are shown in the help."""
+    from sltsim import __version__
+
+    parser = _Parser(prog="python -m sltsim", allow_abbrev=False, usage="%(prog)s [--config RUN.toml] [options]",
+                     description=(
         "Run one strong-lottery-ticket search (edge-popup or a variant) and report accuracy and "
-        "the dying ratio. Progress goes to stderr."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "the dying ratio. Progress goes to stderr. NOTE: --prune-rate k is the fraction of edges "
+        "MASKED (remaining = 1 - k); hidden-networks' --prune-rate is the fraction kept."),
+        epilog="Exit status: 0 done, 2 bad input, 3 diverged, 130 interrupted (Ctrl-C).")
+    groups = {name: parser.add_argument_group(name, about) for name, about in GROUPS.items()}
+    allowed = choices()
     for f in dataclasses.fields(RunConfig):
-        help_text = HELP.get(f.name, f.name)
+        group = groups.get(FIELD_GROUPS.get(f.name)) or groups.setdefault(
+            FALLBACK_GROUP, parser.add_argument_group(FALLBACK_GROUP))
+        help_text = f"{HELP.get(f.name, f.name)} (default: {_default_text(f.default)})"
+        common = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(f.default, bool):
-            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=f.default, help=help_text)
+            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **common)
             continue
         if isinstance(f.default, tuple):
-            parser.add_argument(_flag(f.name), dest=f.name, type=_float_tuple, default=f.default,
-                                metavar="K1,K2,...", help=help_text)
+            group.add_argument(_flag(f.name), type=_float_tuple, metavar="K1,K2,...", **common)
             continue
         kind = {int: int, float: float, str: str}.get(type(f.default), float)
-        if f.name in ("ticket_width",):
-            kind = float
         if f.type == "Optional[str]":
             kind = str
-        parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=f.default,
-                            metavar=f.name.upper(), help=help_text)
-    parser.add_argument("--json", action="store_true", help="print the record as one JSON line (last line of stdout)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--list-methods", action="store_true", help="list the search methods and exit")
+        metavar = "{" + ",".join(allowed[f.name]) + "}" if f.name in allowed else f.name.upper()
+        group.add_argument(_flag(f.name), type=kind, metavar=metavar, **common)
+    out = groups["output"]
+    out.add_argument("--config", type=Path, metavar="RUN.toml",
+                     help="read the run's fields from a TOML file (keys: the flags' names with "
+                          "underscores, e.g. prune_rate = 0.5); flags given as well override it")
+    out.add_argument("--out", type=Path, metavar="FILE.jsonl",
+                     help="append the record to this record store (one JSON line per run, as the studies "
+                          "write); not written when the run is interrupted")
+    out.add_argument("--save-ticket", type=Path, metavar="FILE.npz",
+                     help="save the final masks, scores and weights with the config (numpy backend; "
+                          "np.load(FILE, allow_pickle=False) reads it; see docs/api.md)")
+    out.add_argument("--json", action="store_true", help="print the record as one JSON line (last line of stdout)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    out.add_argument("--list-methods", action="store_true", help="list the search methods and exit")
+    out.add_argument("--version", action="version", version=f"sltsim {__version__}")
     return parser
 
 
+def read_config_file(path: Path) -> dict:
+    """The fields of a run TOML file; ValueError (one line, naming the file) if unreadable."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"config {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"config {str(path)!r} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"config {str(path)!r} is not valid UTF-8 ({e.reason})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config {str(path)!r} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ValueError(f"config {str(path)!r} cannot be read: {e.strerror}") from None
+    nested = [k for k, v in values.items() if isinstance(v, dict)]
+    if nested:
+        raise ValueError(f"config {str(path)!r}: tables are not allowed, got [{nested[0]}]; "
+                         f"write the run's fields at the top level")
+    return values
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
-    return RunConfig(**values)
+    """The RunConfig of ``--config`` (if given) overridden by the flags given."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    path = getattr(args, "config", None)
+    if path is None:
+        return RunConfig(**given)
+    values = {**read_config_file(path), **given}
+    return RunConfig.from_dict(values, source=f"config {str(path)!r}")
+
+
+def _check_out(path: Path) -> None:
+    """A one-line ValueError before the run when ``--out`` cannot be appended to."""
+    if path.is_dir():
+        raise ValueError(f"out {str(path)!r} is a directory; give a .jsonl file")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ValueError(f"out {str(path)!r}: {str(existing)!r} is not a folder")
+    if not os.access(path if path.exists() else existing, os.W_OK):
+        raise ValueError(f"out {str(path)!r} is not writable")
 
 
 def _summary(record: dict) -> str:
@@ -128,10 +266,26 @@ def _summary(record: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("python -m sltsim: interrupted (Ctrl-C); no record or ticket was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(prog: str, config: RunConfig) -> int:
+    """One line for a run stopped by Ctrl-C, naming the checkpoint that survives it (torch)."""
+    kept = (f"; the checkpoint {config.checkpoint} holds the last finished epoch (--resume continues from it)"
+            if config.checkpoint is not None else "")
+    print(f"{prog}: interrupted (Ctrl-C); no record or ticket was written{kept}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # --help (0) or a bad flag (2, one line already printed)
+    except SystemExit as e:  # --help/--version (0) or a bad flag (2, one line already printed)
         return int(e.code or 0)
     if args.list_methods:
         from sltsim.search import METHODS
@@ -139,26 +293,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, m in METHODS.items():
             print(f"{name:<16} {m.description}")
         return 0
+    from sltsim.api import check_ticket_path, run
+
     try:
         config = config_from_args(args)
+        if args.out is not None:
+            _check_out(args.out)
+        if args.save_ticket is not None:
+            check_ticket_path(args.save_ticket, config)
     except ValueError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if config.backend == "torch":
         try:
-            from sltsim.torch_backend import run_search
+            import sltsim.torch_backend.run  # noqa: F401  (torch itself)
         except ImportError as e:
             print(f"{parser.prog}: error: backend torch needs torch: pip install torch==2.13.0 && "
                   f"pip install -e '.[torch]' ({e})", file=sys.stderr)
             return EXIT_BAD_INPUT
-    else:
-        from sltsim.search import run_search
     try:
-        record = run_search(config, progress=not args.no_progress)
+        record = run(config, progress=not args.no_progress, save_ticket=args.save_ticket)
     except (ValueError, ImportError) as e:  # bad input, or a data set whose extra is not installed
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return _interrupted(parser.prog, config)
+    if args.out is not None:
+        from sltsim.studies.store import RecordStore
+
+        RecordStore(args.out).append(record)
     print(json.dumps(record) if args.json else _summary(record))
+    if args.out is not None:
+        print(f"{parser.prog}: record appended to {args.out}", file=sys.stderr)
+    if args.save_ticket is not None and record["status"] == "ok":
+        print(f"{parser.prog}: ticket saved to {args.save_ticket}", file=sys.stderr)
     if record["status"] == "diverged":
         print(f"{parser.prog}: diverged: {record.get('reason', '')}", file=sys.stderr)
         return EXIT_DIVERGED

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
 
+#: Fields that say how a run executes and never change a bit of its record: not in key() or to_dict().
+EXECUTION_FIELDS = ("threads",)
+
+
 def get(registry: Mapping[str, Any], name: str, what: str):
     """``registry[name]``, or a ValueError that names the unknown key and the known ones."""
     try:
@@ -27,6 +31,13 @@ def get(registry: Mapping[str, Any], name: str, what: str):
 def _check_choice(field_name: str, value, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"{field_name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+#: Planted-only fields whose default changed, with the default they had: the key hashes them
+#: (for planted data only; elsewhere they do nothing) whenever they differ from that old
+#: default, so no stored record's key moves (``task`` was classification before regression
+#: became the planted default).
+KEY_DEFAULTS = {"task": "classification"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class RunConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    schedule_granularity: str = "epoch"  # the lr changes per epoch (edge-popup's release) or per step
     seed: int = 0
     weight_init: str = "signed_kaiming_constant"
     score_init: str = "kaiming_uniform"
@@ -58,19 +70,26 @@ class RunConfig:
     # iterative methods (Table 3)
     cycles: int = 1
     shrinkage: Optional[float] = None
+    keep_momentum: bool = False  # carry the SGD momentum buffers into the next cycle (default: reset)
     # baselines (sltsim.search.iterand, sltsim.search.multicoat)
     iterand_period: int = 300
     iterand_rate: float = 0.1
+    iterand_ranking: str = "raw"  # "raw": the mask ranks s, as released; "abs": EP's |s|
     coats: tuple = ()
+    # iterand and multicoat replace the EP default weight_init / score_init by their papers'
+    # (docs/methods.md); False uses the config's values literally
+    method_inits: bool = True
     # planted targets (data == "planted")
     plant: str = "subnetwork"
     ticket_remaining: Optional[float] = None
     ticket_width: Optional[float] = None
     inputs: str = "gaussian"
-    task: str = "classification"
+    task: str = "regression"
     n_train: int = 2000
     n_test: int = 1000
     label_noise: float = 0.0
+    sub_budget_ticket: bool = False  # plant a ticket below the final budget (marked ticket_feasible: false)
+    start_overlap: Optional[float] = None  # start control: the first mask holds this fraction of P
     # sanity check of seed 001 (Su et al. 2020): search on permuted training labels
     random_labels: bool = False
     backend: str = "numpy"
@@ -81,18 +100,33 @@ class RunConfig:
     loader_workers: int = 0
     checkpoint: Optional[str] = None
     resume: bool = False
+    # engine threads of one run: how it executes, not what it computes (in neither key() nor
+    # to_dict(): a record is the same bits at any count); 0 = every core available to a
+    # single run, one per cell in a study
+    threads: int = 0
 
     def __post_init__(self):
+        _canonicalise(self)
         from sltsim.data import DATASETS
         from sltsim.engine.models import parse_model_spec
-        from sltsim.engine.schedules import SCHEDULES
+        from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
         from sltsim.init import SCORE_INITS, WEIGHT_INITS
         from sltsim.search import METHODS
 
         get(METHODS, self.method, "method")
+        _check_choice("iterand_ranking", self.iterand_ranking, ("raw", "abs"))
+        if not isinstance(self.method_inits, bool):
+            raise ValueError(f"method_inits must be true or false, got {self.method_inits!r}")
+        for name, value in self._method_inits().items():
+            if getattr(self, name) == RunConfig.__dataclass_fields__[name].default:
+                object.__setattr__(self, name, value)  # the method's own default (frozen dataclass)
         from sltsim.torch_backend import names as torch_names  # torch-free
 
         torch_names.validate_execution(self)
+        if isinstance(self.checkpoint, str):
+            from sltsim.torch_backend.checkpoint_path import check_path
+
+            check_path(self.checkpoint)
         if self.backend == "torch":
             torch_names.validate(self)
         else:
@@ -113,6 +147,7 @@ class RunConfig:
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov must be false when momentum is 0, got nesterov=True")
         _check_choice("schedule", self.schedule, tuple(SCHEDULES))
+        _check_choice("schedule_granularity", self.schedule_granularity, GRANULARITIES)
         if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be an integer in [0, epochs={self.epochs}], got {self.warmup_epochs!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -130,7 +165,18 @@ class RunConfig:
         if not (isinstance(self.iterand_rate, (int, float)) and 0.0 <= self.iterand_rate <= 1.0):
             raise ValueError(f"iterand_rate must be in [0, 1], got {self.iterand_rate}")
         _check_coats(self.coats)
-        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"), ("coats", "multicoat")):
+        if not isinstance(self.keep_momentum, bool):
+            raise ValueError(f"keep_momentum must be true or false, got {self.keep_momentum!r}")
+        if self.keep_momentum and not hasattr(METHODS[self.method], "variant"):
+            raise ValueError(f"keep_momentum applies to the iterative methods (hard-*, soft-*) only, "
+                             f"got keep_momentum=True with method {self.method}")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0 (0: every core available), got {self.threads!r}")
+        if self.threads and self.backend != "numpy":
+            raise ValueError(f"threads applies to backend numpy (torch sets its own), got threads={self.threads} "
+                             f"with backend {self.backend!r}")
+        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"),
+                            ("iterand_ranking", "iterand"), ("coats", "multicoat")):
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
                 raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
                                  f"with method {self.method}")
@@ -147,14 +193,24 @@ class RunConfig:
             raise ValueError(f"random_labels needs backend numpy, got backend {self.backend!r}")
         if self.ticket_width is not None and not 0.0 < self.ticket_width <= 1.0:
             raise ValueError(f"ticket_width must be in (0, 1] (a fraction of each hidden layer), got {self.ticket_width}")
-        if self.ticket_remaining is not None:
-            if not 0.0 < self.ticket_remaining <= 1.0:
-                raise ValueError(f"ticket_remaining must be in (0, 1], got {self.ticket_remaining}")
-            if self.data == "planted" and self.ticket_remaining > 1.0 - self.final_prune_rate + 1e-12:
-                raise ValueError(
-                    f"ticket_remaining {self.ticket_remaining} does not fit the search budget: "
-                    f"it must be <= 1 - prune_rate = {1.0 - self.final_prune_rate:.6g}")
+        if self.ticket_remaining is not None and not 0.0 < self.ticket_remaining <= 1.0:
+            raise ValueError(f"ticket_remaining must be in (0, 1], got {self.ticket_remaining}")
+        if not isinstance(self.sub_budget_ticket, bool):
+            raise ValueError(f"sub_budget_ticket must be true or false, got {self.sub_budget_ticket!r}")
+        if self.start_overlap is not None:
+            if not (isinstance(self.start_overlap, (int, float)) and 0.0 <= self.start_overlap <= 1.0):
+                raise ValueError(f"start_overlap must be in [0, 1] (the fraction of P in the first mask), "
+                                 f"got {self.start_overlap}")
+            if self.data != "planted":
+                raise ValueError(f"start_overlap needs data planted (it places the first mask on the planted "
+                                 f"ticket), got data {self.data!r}")
+            from sltsim.controls import validate as validate_start
+
+            validate_start(self)
         METHODS[self.method].validate(self)
+        _check_planted_only(self)
+        if self.backend == "numpy":
+            _check_footprint(self)
 
     @property
     def final_prune_rate(self) -> float:
@@ -163,14 +219,36 @@ class RunConfig:
 
         return METHODS[self.method].final_prune_rate(self)
 
+    def _method_inits(self) -> dict:
+        """{field: init} a method uses in place of the EP defaults (empty when method_inits is off)."""
+        from sltsim.search import METHODS
+
+        inits = getattr(METHODS[self.method], "method_inits", None)
+        return inits(self) if self.method_inits and inits is not None else {}
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field but the execution ones, plus ``final_prune_rate``: what the run's final
+        mask prunes (for an iterative method, after its last cycle; otherwise ``prune_rate``). It
+        is derived, never part of the key, and :meth:`from_dict` checks it against the fields
+        when present."""
+        out = dataclasses.asdict(self)
+        for name in EXECUTION_FIELDS:
+            del out[name]
+        out[DERIVED_FIELD] = self.final_prune_rate
+        return out
 
     def non_default(self) -> dict:
-        """Fields that differ from the defaults, seed always included."""
+        """Fields that differ from the defaults, seed always included.
+
+        A method's own init (:meth:`_method_inits`) counts as its default, so that
+        resolving it never moves a key.
+        """
         out = {}
+        own = self._method_inits()
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in own and value == own[f.name]:
+                continue
             if f.name == "seed" or value != f.default:
                 out[f.name] = value
         return out
@@ -179,7 +257,12 @@ class RunConfig:
         """Content hash of the non-default fields: the record's ``key``."""
         from sltsim.torch_backend.names import OPERATIONAL_FIELDS
 
-        values = {k: v for k, v in self.non_default().items() if k not in OPERATIONAL_FIELDS}
+        values = {k: v for k, v in self.non_default().items()
+                  if k not in OPERATIONAL_FIELDS and k not in EXECUTION_FIELDS}
+        for name, old in KEY_DEFAULTS.items():  # a changed default is hashed against the old one
+            values.pop(name, None)
+            if self.data == "planted" and getattr(self, name) != old:
+                values[name] = getattr(self, name)
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -190,6 +273,8 @@ class RunConfig:
     def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
         """Build from a mapping, refusing unknown keys and values of the wrong type."""
         known = {f.name: f for f in fields(cls)}
+        values = dict(values)
+        stated = values.pop(DERIVED_FIELD, None)
         # tuple fields (coats) arrive as lists from TOML and JSON records
         values = {k: tuple(v) if k in known and isinstance(known[k].default, tuple) and isinstance(v, list) else v
                   for k, v in values.items()}
@@ -199,7 +284,87 @@ class RunConfig:
             default = known[k].default
             if default is not None and v is not None and not _same_kind(default, v):
                 raise ValueError(f"key {k!r} in {source} must be a {type(default).__name__}, got {v!r}")
-        return cls(**values)
+        config = cls(**values)
+        if stated is not None and not math.isclose(stated, config.final_prune_rate, rel_tol=0, abs_tol=1e-12):
+            raise ValueError(f"key {DERIVED_FIELD!r} in {source} is {stated!r}, but the other fields give "
+                             f"{config.final_prune_rate!r}; drop it or fix the fields")
+        return config
+
+
+#: A key of :meth:`RunConfig.to_dict` that is not a field: computed from the fields.
+DERIVED_FIELD = "final_prune_rate"
+
+#: Fields that describe a planted target; any other data set would ignore them.
+PLANTED_ONLY = ("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
+                "label_noise", "sub_budget_ticket", "start_overlap")
+
+#: Bytes the engine holds per searched edge: theta0, scores, the score gradient and the
+#: SGD momentum in the run's dtype, and the mask, ever-selected and history flags (a byte each).
+_ARRAYS_PER_EDGE, _FLAGS_PER_EDGE = 4, 3
+
+
+def _canonicalise(config: "RunConfig") -> None:
+    """Give equal configs equal fields before anything hashes them: an integer in a float
+    field becomes a float (``lr = 1`` is ``lr = 1.0``; ``-0.0`` is ``0.0``), the coats become
+    floats, and the model spec loses its whitespace (``"mlp: 64, 10"`` is ``"mlp:64,10"``).
+    Configs already canonical are left exactly as they are, so their keys do not move."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if "float" in str(f.type) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if type(value) is not float or value == 0.0:
+                object.__setattr__(config, f.name, float(value) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    if isinstance(config.coats, (tuple, list)) and all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) for c in config.coats):
+        object.__setattr__(config, "coats", tuple(float(c) for c in config.coats))
+    if isinstance(config.model, str):
+        object.__setattr__(config, "model", "".join(config.model.split()))
+
+
+def _check_planted_only(config: "RunConfig") -> None:
+    """Refuse a planted-target field set on a data set that would ignore it."""
+    if config.data == "planted":
+        return
+    for name in PLANTED_ONLY:
+        value = getattr(config, name)
+        default = RunConfig.__dataclass_fields__[name].default
+        if value != default and value != KEY_DEFAULTS.get(name, default):  # old records keep their old default
+            raise ValueError(f"{name} applies to data planted only, got {name}={value!r} with data {config.data}")
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of physical memory of this machine, or None where the OS does not say."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def footprint(config: "RunConfig") -> Optional[int]:
+    """An estimate (in bytes, a lower bound) of what the engine holds for an MLP ``config``:
+    the per-edge arrays of every layer (twice for a planted target, whose teacher and
+    ticket have the student's shape) and the training inputs. None for other models."""
+    from sltsim.engine.models import parse_model_spec
+
+    spec = parse_model_spec(config.model)
+    if spec.family != "mlp":
+        return None
+    itemsize = 8 if config.dtype == "float64" else 4
+    edges = sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:]))
+    per_edge = _ARRAYS_PER_EDGE * itemsize + _FLAGS_PER_EDGE
+    total = edges * per_edge
+    if config.data == "planted":
+        total += edges * (itemsize + 1) + (config.n_train + config.n_test) * spec.widths[0] * itemsize
+    return total
+
+
+def _check_footprint(config: "RunConfig") -> None:
+    needed, available = footprint(config), physical_memory()
+    if needed is not None and available is not None and needed > available:
+        raise ValueError(f"model {config.model} needs at least {needed / 2**30:.1f} GiB (weights, scores, "
+                         f"gradients, momentum and masks of its edges), more than this machine's "
+                         f"{available / 2**30:.1f} GiB of memory; use narrower layers")
 
 
 def _check_coats(coats) -> None:

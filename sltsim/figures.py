@@ -10,6 +10,14 @@ Nothing here trains. A study registers a drawing function::
 
 and the command imports the study modules listed in :data:`STUDY_MODULES` (those that
 exist), then calls each registered function with ``--records`` and ``--out``.
+
+Where it reads and writes: ``--records`` defaults to ``results/default``, where the
+studies' default preset stores its records (``results/<preset>/<study>/<study>.jsonl``),
+and each figure is written beside its store unless ``--out`` names a folder. The
+committed figures are redrawn only when asked, by
+``python -m sltsim.figures --records studies/records --out figures``. A store whose
+records come from more than one preset, or with a corrupt line, is refused in one line
+(exit 2).
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 EXIT_BAD_INPUT = 2
+RESULTS = Path("results")
 
 #: Modules whose import registers figures; a module that does not exist (yet) is skipped.
 STUDY_MODULES = [
@@ -31,6 +41,7 @@ STUDY_MODULES = [
     "sltsim.studies.hyperparams",
     "sltsim.studies.width_scaling",
     "sltsim.studies.sanity_checks",
+    "sltsim.studies.recovery",
 ]
 
 DrawFn = Callable[[Path, Path], list]
@@ -79,7 +90,12 @@ def load_records(records_dir, study: str) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no records for {study} at {path}; run python -m sltsim.studies.{study} "
                                 f"--out {path.parent}")
-    return RecordStore(path).records()
+    records = RecordStore(path).records()
+    presets = sorted({r["preset"] for r in records if isinstance(r.get("preset"), str)})
+    if len(presets) > 1:
+        raise ValueError(f"{path} mixes the records of presets {', '.join(presets)}; a figure shows one "
+                         "preset: give each preset its own --out (the default, results/<preset>/<study>)")
+    return records
 
 
 def save_figure(fig, path, formats: Sequence[str] = ("png",)) -> list[Path]:
@@ -112,12 +128,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sltsim.figures",
                      description="Redraw the studies' figures from their stored records; nothing is trained.",
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--records", type=Path, default=Path("studies") / "records", metavar="DIR",
-                        help="folder holding one <study>/<study>.jsonl store per study (the committed "
-                             "records by default; a study's --out results/<study> lives under results/)")
-    parser.add_argument("--out", type=Path, default=Path("figures"), metavar="DIR",
-                        help="folder the figures are written to")
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    parser.add_argument("--records", type=Path, default=RESULTS / "default", metavar="DIR",
+                        help="folder holding one <study>/<study>.jsonl store per study: results/PRESET is "
+                             "where a study's preset PRESET stores them, studies/records the committed ones")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder the figures are written to (default: beside each study's store); "
+                             "--records studies/records --out figures redraws the committed figures")
     parser.add_argument("--study", default=None, metavar="NAME",
                         help="redraw only this study's figures (default: every registered study)")
     return parser
@@ -137,8 +154,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     studies = [args.study] if args.study is not None else sorted(figures)
     drawn = 0
     for study in studies:
+        out = args.out if args.out is not None else records_path(args.records, study).parent
         try:
-            paths = figures[study](args.records, args.out)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                paths = figures[study](args.records, out)
+            for warning in caught:
+                print(f"{parser.prog}: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+        except ValueError as e:  # a corrupt line, a mixed store
+            print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         except FileNotFoundError as e:
             if args.study is not None:
                 print(f"{parser.prog}: error: {e}", file=sys.stderr)

@@ -8,7 +8,9 @@ Constants follow Ramanujan et al. (2020), "What's hidden in a randomly weighted
 neural network?": the signed Kaiming constant is sign * gain / sqrt(fan_in) with the
 ReLU gain sqrt(2); the scaled variant divides by sqrt(1 - k) so that the kept
 edges carry the variance of a dense layer; scores start from Kaiming uniform with
-a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)). Two score inits are the released
+defaults of other methods (``docs/methods.md``): ``kaiming_uniform_relu`` (IteRand) and
+``kaiming_normal_fan_out`` (multicoated supermasks).
 """
 
 from __future__ import annotations
@@ -72,11 +74,33 @@ WEIGHT_INITS: dict[str, Init] = {
     "uniform": uniform,
 }
 
+def fan_out(shape) -> int:
+    """Outputs per input unit, as torch computes it: shape[0] times the receptive field
+    (prod(shape[2:])) for a 2-d or larger tensor; a 1-d tensor (a bias) has fan_out 1."""
+    shape = tuple(int(d) for d in shape)
+    return shape[0] * math.prod(shape[2:]) if len(shape) >= 2 else 1
+
+
+def score_kaiming_uniform_relu(shape, fan_in, prune_rate, rng):
+    """U(-sqrt(6 / fan_in), sqrt(6 / fan_in)): kaiming_uniform_ with the ReLU gain (a = 0),
+    IteRand's released score init (``init_mode_mask: kaiming_uniform``)."""
+    return kaiming_uniform(shape, fan_in, prune_rate, rng)
+
+
+def score_kaiming_normal_fan_out(shape, fan_in, prune_rate, rng):
+    """N(0, 2 / fan_out): kaiming_normal_ with mode fan_out and the ReLU gain, the released
+    multicoated-supermask score init (``ScoreKaiming``). Needs the tensor's shape, so it
+    cannot draw a flat vector of a conv tensor's values."""
+    return rng.standard_normal(shape) * (RELU_GAIN / math.sqrt(fan_out(shape)))
+
+
 SCORE_INITS: dict[str, Init] = {
     "kaiming_uniform": score_kaiming_uniform,
     "normal": score_normal,
     "signed_constant": signed_kaiming_constant,
     "scaled_signed_constant": scaled_signed_constant,
+    "kaiming_uniform_relu": score_kaiming_uniform_relu,
+    "kaiming_normal_fan_out": score_kaiming_normal_fan_out,
 }
 
 

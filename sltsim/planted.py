@@ -19,11 +19,11 @@ on a probe batch) over its edges is near zero, so that no class dominates the ar
 through the mean of its non-negative (post-ReLU) inputs; the neuron plant instead makes
 each output unit's written weights orthogonal to that mean.
 
-Defaults: r = 0.1 and width 0.5 (``DEFAULT_TICKET_REMAINING``, ``DEFAULT_TICKET_WIDTH``).
-They fit the search budget up to k = 0.9 (every prune rate of the dying_edges study,
-k <= 0.832, has 1 - k >= 0.168), and r <= width_in * width_out leaves room in every layer
-(0.1 <= 0.25 between two hidden layers). A default that does not fit ``final_prune_rate``
-is refused, naming both numbers.
+Size. By default the ticket is feasible: each searched tensor holds exactly the final
+mask's keep count, at the smallest ticket width that holds it half full
+(:func:`sltsim.ticket_plan.plan_ticket`, which also refuses infeasible asks). A sub-budget
+ticket (``ticket_remaining`` below 1 - k) needs ``sub_budget_ticket = true`` and is
+marked ``feasible = False``. :func:`check_ticket` runs the same plan on the config alone.
 
 Labels. Classification: y = argmax teacher(x). Classes are exactly balanced in the train
 split and in the test split (class counts differ by at most one) before label noise.
@@ -42,18 +42,18 @@ training example; test labels stay clean.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
 
 from sltsim.config import get
 from sltsim.data import REAL_DATASETS, Dataset
-from sltsim.engine.models import RESNETS, parse_model_spec
-from sltsim.ticket import (PlantedTicket, balanced_counts, calibrated_norms, choose_edges, draw_ticket,
-                           output_layer_inputs, teacher_outputs)
+from sltsim.engine.models import RESNETS, build_model, parse_model_spec
+from sltsim.ticket import (PlantedTicket, balanced_counts, calibrated_norms, choose_edges, count_replicas,
+                           draw_ticket, output_layer_inputs, teacher_outputs)
+from sltsim.ticket_plan import TicketPlan, plan_ticket
 
-DEFAULT_TICKET_REMAINING = 0.1
-DEFAULT_TICKET_WIDTH = 0.5
 MAX_ATTEMPTS = 20
 POOL_FACTOR = 16
 PROBE_SIZE = 1024
@@ -153,16 +153,38 @@ def student_io(config) -> tuple[tuple[int, ...], int]:
     return shape, n_out
 
 
-def ticket_shape(config) -> tuple[float, float]:
-    """(ticket_remaining, ticket_width) with defaults, checked against the search budget."""
-    remaining = config.ticket_remaining if config.ticket_remaining is not None else DEFAULT_TICKET_REMAINING
-    width = config.ticket_width if config.ticket_width is not None else DEFAULT_TICKET_WIDTH
-    k = config.final_prune_rate
-    if remaining > 1.0 - k + 1e-12:
-        which = "ticket_remaining" if config.ticket_remaining is not None else "the default ticket_remaining"
-        raise ValueError(f"{which} {remaining} does not fit the search budget at prune rate {k}: "
-                         f"it must be <= 1 - prune_rate = {1.0 - k:.6g}; pass a smaller --ticket-remaining")
-    return remaining, width
+def _plan(config, params) -> TicketPlan:
+    residual = parse_model_spec(config.model).family in RESNETS
+    return plan_ticket(params, config.final_prune_rate, config.ticket_remaining, config.ticket_width,
+                       config.sub_budget_ticket, residual)
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(model: str, input_shape: tuple, n_outputs: int, bias: bool, score_bias: bool,
+            dense_first: bool, dense_last: bool) -> tuple:
+    """(name, shape, size, searched) of each parameter of the student, without drawing weights."""
+    built = build_model(model, input_shape, n_outputs, bias=bias, score_bias=score_bias)
+    weights = [p.name for p in built.params if p.name.endswith(".weight")]
+    frozen = {weights[0]} if dense_first and weights else set()
+    frozen |= {weights[-1]} if dense_last and weights else set()
+    return tuple(_Shape(p.name, tuple(p.shape), p.size, p.searched and p.name not in frozen) for p in built.params)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    name: str
+    shape: tuple
+    size: int
+    searched: bool
+
+
+def check_ticket(config) -> TicketPlan:
+    """The ticket plan of a planted config (numpy backend), built from the student's shapes
+    alone; raises the plan's one-line ValueError for an infeasible or unfitting ask."""
+    input_shape, n_outputs = student_io(config)
+    layout = _layout(config.model, input_shape, n_outputs, config.bias, config.score_bias,
+                     config.dense_first, config.dense_last)
+    return _plan(config, layout)
 
 
 def _round(x: float) -> int:
@@ -246,7 +268,7 @@ def make_planted(config, model, rng: np.random.Generator) -> tuple[Dataset, Plan
     classes cannot be balanced (see the module docstring), then raises ValueError.
     """
     plant = get(PLANTS, config.plant, "plant")
-    remaining, width = ticket_shape(config)
+    plan = _plan(config, model.params)
     input_shape, n_outputs = student_io(config)
     dtype = np.dtype(config.dtype)
     residual = parse_model_spec(config.model).family in RESNETS
@@ -261,12 +283,13 @@ def make_planted(config, model, rng: np.random.Generator) -> tuple[Dataset, Plan
         for p, theta in originals:
             np.copyto(p.theta0, theta)
             np.copyto(p.w_eff, theta)
-        ticket = draw_ticket(model.params, remaining, width, rng, plant.name, residual)
+        ticket = draw_ticket(model.params, plan.remaining, plan.width, rng, plant.name, residual, plan.edges)
         ticket = plant.write(model, ticket, rng, probe)
         with calibrated_norms(model, ticket.masks, probe):
             splits = _label(config, model, ticket, rng, input_shape, n_outputs, dtype, real)
             if splits is not None:
-                ticket = dataclasses.replace(ticket, teacher_test=teacher_outputs(model, ticket, splits[1][0]))
+                ticket = dataclasses.replace(ticket, teacher_test=teacher_outputs(model, ticket, splits[1][0]),
+                                             feasible=plan.feasible, replicas=count_replicas(model.params, ticket))
                 break
     else:
         raise ValueError(f"no {config.plant} teacher in {MAX_ATTEMPTS} draws gave balanced {config.task} labels "
@@ -278,4 +301,4 @@ def make_planted(config, model, rng: np.random.Generator) -> tuple[Dataset, Plan
     return Dataset(name, X_train, y_train, X_test, y_test, n_outputs, config.task), ticket
 
 
-__all__ = ["PLANTS", "PlantedTicket", "student_io", "make_planted", "ticket_shape"]
+__all__ = ["PLANTS", "PlantedTicket", "student_io", "make_planted", "check_ticket"]

@@ -1,14 +1,21 @@
 """Planted tickets: which units and edges of a student form the planted target P.
 
 A ticket keeps every input and output unit and ``w_l = round(ticket_width * d_l)`` units
-(channels, for conv layers) of each hidden group, chosen at random. Each searched tensor
-gets exactly ``keep_count(size, 1 - r)`` edges of P (r = ``ticket_remaining``: the EP keep
-count at prune rate 1 - r, so r = 1 - k gives exactly the search's budget), all among the
-kept units: first a cover that gives every kept output unit an in-edge and every kept
+(channels, for conv layers) of each hidden group, chosen at random. :func:`plan_ticket`
+fixes how many edges of P each searched tensor holds: by default exactly the final mask's
+keep count ``n - floor(k n + 0.5)`` (a *feasible* ticket, DESIGN.md "Planted targets"),
+and the ticket width as the smallest at which every tensor's edges fill at most
+``DEFAULT_TICKET_FILL`` of the block among the ticket's units. The edges lie all among
+the kept units: first a cover that gives every kept output unit an in-edge and every kept
 input unit an out-edge (no dead unit), then the rest, uniformly or balanced (see
 :func:`choose_edges`). An edge is one weight entry: a conv channel pair may keep a subset
 of its kernel entries. The teacher is f(x; P * theta0) (:func:`teacher_outputs`), with
 unsearched tensors used in full. :mod:`sltsim.planted` turns a ticket into a data set.
+
+Exact replicas (:func:`count_replicas`). With +-constant weights, a student unit v whose
+theta0 equals a ticket unit u's on every in-edge of P into u (same input units, same
+kernel entries) computes u exactly when its mask keeps those edges: v is an exact
+replica of u, and a search may use it instead of u.
 """
 
 from __future__ import annotations
@@ -20,6 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sltsim.engine.topk import keep_count
+
+
+#: The default ticket width makes P fill at most this share of the block of edges among the
+#: ticket's units in every searched tensor (where a full-width ticket cannot, P fills what
+#: it must): half full, P's pattern inside its block is as uncertain as it can be.
+DEFAULT_TICKET_FILL = 0.5
 
 
 def _round(x: float) -> int:
@@ -96,6 +109,9 @@ class PlantedTicket:
     ticket_width: float
     residual: bool = False
     teacher_test: np.ndarray | None = None  # (n_test, n_outputs) teacher outputs that labelled the test set
+    feasible: bool = True  # every searched tensor holds exactly the final mask's keep count
+    replicas: dict | None = None  # {hidden group: (w,) exact replicas of each ticket unit}, see count_replicas
+    start_recall: float | None = None  # share of P in the first mask (sltsim.controls)
 
     def link(self, name: str) -> Link:
         return next(link for link in self.links if link.name == name)
@@ -198,8 +214,10 @@ def _fill_balanced(taken, value, n_edges, rng, passes: int = 4) -> None:
 
 
 def draw_ticket(params, remaining: float, width: float, rng: np.random.Generator,
-                plant: str = "subnetwork", residual: bool = False) -> PlantedTicket:
-    """Choose the ticket's units, then exactly keep_count(size, 1 - remaining) edges per searched tensor.
+                plant: str = "subnetwork", residual: bool = False, edges: dict | None = None) -> PlantedTicket:
+    """Choose the ticket's units, then exactly ``edges[name]`` edges per searched tensor
+    (default keep_count(size, 1 - remaining); :func:`sltsim.ticket_plan.plan_ticket` gives
+    the feasible counts).
 
     Each output unit's edges sum theta0 to near zero (as many positive as negative weights),
     so that no class dominates the teacher's argmax through the mean of its non-negative
@@ -215,7 +233,7 @@ def draw_ticket(params, remaining: float, width: float, rng: np.random.Generator
         link = by_name.get(p.name)
         if link is None:
             raise ValueError(f"cannot plant a ticket in {p.name}: not a weight or bias of a layer")
-        n_edges = keep_count(p.size, 1.0 - remaining)
+        n_edges = edges[p.name] if edges is not None else keep_count(p.size, 1.0 - remaining)
         rows = units[link.out_group]
         if link.in_group is None:  # a searched bias: entries of kept units
             if n_edges > len(rows):
@@ -229,6 +247,32 @@ def draw_ticket(params, remaining: float, width: float, rng: np.random.Generator
             masks[p.name] = choose_edges(p.shape, rows, units[link.in_group], link.repeat, n_edges, rng,
                                          p.name, remaining, balance)
     return PlantedTicket(plant, masks, units, tuple(links), remaining, width, residual)
+
+
+def count_replicas(params, ticket: PlantedTicket) -> dict:
+    """{hidden group: (w,) int64 exact replicas of each ticket unit} (module docstring).
+
+    A replica of ticket unit u (a kept out-unit of a weight tensor into a hidden group) is
+    another unit v of the same group with theta0[v, e] == theta0[u, e] at every in-edge e
+    of P into u (same input feature and kernel entry). Biases are not compared. Empty for
+    a residual ticket, whose groups are fed by several tensors.
+    """
+    if ticket.residual:
+        return {}
+    by_name = {p.name: p for p in params}
+    out = {}
+    for link in ticket.links:
+        if link.in_group is None or link.out_group == "output" or link.name not in ticket.masks:
+            continue
+        theta = by_name[link.name].theta0.reshape(by_name[link.name].shape[0], -1)  # (d, in * kernel)
+        P = ticket.masks[link.name].reshape(theta.shape[0], -1) != 0
+        kept = ticket.units[link.out_group]
+        counts = np.zeros(kept.size, np.int64)
+        for i, u in enumerate(kept):
+            edges = np.flatnonzero(P[u])
+            counts[i] = int(np.count_nonzero((theta[:, edges] == theta[u, edges]).all(axis=1))) - 1
+        out[link.out_group] = counts
+    return out
 
 
 @contextmanager

@@ -32,10 +32,14 @@ def test_quick_json_has_the_required_fields(quick_rows):
     cases = [r for r in quick_rows if r["name"] in {c.name for c in QUICK_CASES}]
     assert [r["name"] for r in cases] == [c.name for c in QUICK_CASES]
     for r in cases:
-        for key in REQUIRED[1:] + ("numpy_2t_ms", "torch_2t_ms", "history_overhead_pct"):
+        for key in REQUIRED[1:] + ("numpy_t_ms", "torch_t_ms", "floor_t_ms", "history_overhead_pct", "overhead_ms"):
             assert isinstance(r[key], float) and np.isfinite(r[key]), (r["name"], key)
         assert r["numpy_ms"] > 0 and r["torch_ms"] > 0 and r["floor_ms"] > 0 and r["peak_mb"] > 0
         assert r["ratio"] == pytest.approx(r["numpy_ms"] / r["torch_ms"])
+        assert r["speedup_t"] == pytest.approx(r["torch_t_ms"] / r["numpy_t_ms"])
+        assert r["same_bits"] is True and r["quick"] is True
+        assert set(r["phases_ms"]) == {"select", "forward", "loss", "backward", "sgd"}
+        assert all(v > 0 for v in r["phases_ms"].values())
     topk = [r for r in quick_rows if r["name"].startswith("top-k")]
     assert len(topk) == 1 and topk[0]["numpy_ms"] > 0 and topk[0]["threshold_ms"] > 0
     machine = quick_rows[0]["machine"]
@@ -46,8 +50,11 @@ def test_text_table_and_bad_flags():
     out = subprocess.run([sys.executable, "-m", "sltsim.bench", "--quick", "--only", "mlp", "--no-topk"],
                          capture_output=True, text=True, check=True, timeout=300)
     assert "numpy ms" in out.stdout and QUICK_CASES[0].name in out.stdout and "machine:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "sltsim.bench", "--repeats", "0"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--repeats" in bad.stderr
+    assert "NOT met" not in out.stdout  # the full-size targets do not apply at --quick sizes (only same_bits)
+    assert "same_bits True (target == True): met" in out.stdout
+    for flag in ("--repeats", "--threads"):
+        bad = subprocess.run([sys.executable, "-m", "sltsim.bench", flag, "0"], capture_output=True, text=True)
+        assert bad.returncode == 2 and flag in bad.stderr
 
 
 def test_engine_and_torch_steps_do_the_same_work():
@@ -90,3 +97,19 @@ def test_target_lines_say_met_or_not():
     assert any("speedup 6.00" in line and line.endswith(": met") for line in lines)
     assert any("history_overhead_pct 4.00" in line and "NOT met" in line for line in lines)
     assert any("numpy_ms 70.00" in line and "NOT met" in line for line in lines)
+
+
+def test_a_missed_many_thread_target_says_what_stands_in_the_way():
+    row = {"name": "conv4 32x32x3", "threads": 2, "numpy_ms": 400.0, "numpy_t_ms": 380.0, "torch_ms": 700.0,
+           "torch_t_ms": 360.0, "speedup_t": 360 / 380, "thread_scaling": 400 / 380, "floor_ms": 300.0,
+           "floor_t_ms": 150.0, "floor_x_t": 380 / 150, "same_bits": True,
+           "phases_ms": {"select": 1.0, "forward": 120.0, "loss": 0.1, "backward": 270.0, "sgd": 2.0}}
+    lines = target_lines([row])
+    speed = next(line for line in lines if "speedup_t" in line)
+    assert "NOT met" in speed and "2 threads run the step 1.05x faster than 1" in speed and "torch gains 1.94x" in speed
+    floor = next(line for line in lines if "floor_x_t" in line)
+    assert "NOT met" in floor and "backward 270 ms" in floor
+    assert any("same_bits True" in line and line.endswith("met") for line in lines)
+    # the same row at --quick sizes answers only the targets that hold at any size
+    quick = target_lines([dict(row, quick=True)])
+    assert len(quick) == 1 and "same_bits" in quick[0]

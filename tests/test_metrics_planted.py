@@ -171,3 +171,106 @@ def test_teacher_agreement():
     assert teacher_agreement(t, t, "classification") == 1.0
     assert teacher_agreement(t, t, "regression") == 1.0
     assert teacher_agreement(np.broadcast_to(t.mean(axis=0), t.shape), t, "regression") == pytest.approx(0.0)
+
+
+# -- controls and nulls ---------------------------------------------------------------------
+NULL = dict(data="planted", model="mlp:16,64,64,4", n_train=128, n_test=128, epochs=1, prune_rate=0.5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_search_blind_to_p_has_enrichment_one_and_fn_share_the_base_rate(seed):
+    """random-uniform never looks at P: its dying edges are its masked ones, so the fn share
+    of the dying edges is |P| / n and enrichment 1, within sampling error."""
+    from sltsim.search import run_search
+
+    record = run_search(RunConfig(**NULL, method="random-uniform", seed=seed))
+    n = sum(layer["size"] for layer in record["planted_per_layer"].values())
+    n_P = record["ticket_edges"]
+    r, k = n_P / n, record["dying_ratio"]
+    dying = k * n
+    fn_share = record["false_negative_dying"] / record["dying_ratio"]
+    # hypergeometric standard deviation of the share of P among the dying edges
+    sd = np.sqrt(r * (1 - r) / dying * (n - dying) / (n - 1))
+    assert abs(fn_share - r) < 4 * sd
+    sd_enrichment = np.sqrt(k * (1 - k) / n_P) / k * 2  # share of P dying vs of the rest
+    assert abs(record["enrichment"] - 1.0) < 4 * sd_enrichment
+    assert abs(record["recall_above_chance"]) < 4 * np.sqrt(k * (1 - k) / n_P) / k
+    assert record["recall_chance"] == pytest.approx(1 - k, abs=1e-3)
+
+
+def test_start_overlap_places_exactly_q_of_p_in_the_first_mask_by_rearranging_s0():
+    base = RunConfig(**{**NULL, "prune_rate": 0.875})
+    random_start = build_search(base)
+    for q in (0.0, 0.25, 0.9, 1.0):
+        search = build_search(base.replace(start_overlap=q))
+        hits = total = 0
+        for p, p0 in zip(search.searched, random_start.searched):
+            np.testing.assert_array_equal(np.sort(p.scores.reshape(-1)), np.sort(p0.scores.reshape(-1)))
+            P = search.ticket.masks[p.name].reshape(-1) != 0
+            top = np.argsort(-np.abs(p.scores.reshape(-1)))[: p.n_keep()]
+            assert np.count_nonzero(P[top]) == int(np.floor(q * P.sum() + 0.5))
+            hits, total = hits + np.count_nonzero(P[top]), total + P.sum()
+        assert search.ticket.start_recall == pytest.approx(hits / total)
+        np.testing.assert_array_equal(search.data.y_train, random_start.data.y_train)  # no other draw moved
+    assert abs(random_start.ticket.start_recall - 0.125) < 0.05  # a random start holds about 1 - k of P
+
+
+def test_the_positive_control_discriminates():
+    """Started from P (q = 1) EP stays there: loss 0, so no gradient. From a random start it does not."""
+    from sltsim.search import run_search
+
+    base = RunConfig(data="planted", model="mlp:16,64,4", prune_rate=0.875, n_train=1000, n_test=500, epochs=4)
+    at_p = run_search(base.replace(start_overlap=1.0))
+    random_start = run_search(base)
+    assert at_p["recall"] == 1.0 and at_p["aligned_recall"] == 1.0 and at_p["enrichment"] == 0.0
+    assert at_p["train_unexplained"] == pytest.approx(0.0, abs=1e-10) and at_p["dying_ratio"] == pytest.approx(0.875, abs=1e-3)
+    assert random_start["recall"] < 0.6 and random_start["enrichment"] > 0.5
+    assert random_start["train_unexplained"] > 0.05
+
+
+def _replica_search():
+    """A feasible planted search whose final mask is P with one ticket unit u's edges moved
+    onto a unit v outside the ticket, theta0 copied there: v is an exact replica of u and
+    the student computes the teacher exactly."""
+    search = build_search(RunConfig(data="planted", model="mlp:10,16,16,4", prune_rate=0.8, n_train=64,
+                                    n_test=256, track_history=False))
+    ticket = search.ticket
+    kept = ticket.units["hidden1"]
+    v = int(np.setdiff1d(np.arange(16), kept)[0])
+    u = int(kept[kept > v][0])  # v before u: a tie broken by column order alone would pick v
+    by_name = {p.name: p for p in search.params}
+    fc1, fc2 = by_name["fc1.weight"], by_name["fc2.weight"]
+    P1, P2 = ticket.masks["fc1.weight"].copy(), ticket.masks["fc2.weight"].copy()
+    fc1.theta0[v] = np.where(P1[u] != 0, fc1.theta0[u], fc1.theta0[v])
+    fc2.theta0[:, v] = np.where(P2[:, u] != 0, fc2.theta0[:, u], fc2.theta0[:, v])
+    P1[v], P1[u] = P1[u], 0
+    P2[:, v], P2[:, u] = P2[:, u], 0
+    for p in search.searched:
+        M = {"fc1.weight": P1, "fc2.weight": P2}.get(p.name, ticket.masks[p.name])
+        p.mask[...] = M
+        np.multiply(M, p.theta0, out=p.w_eff)
+    return search, u, v
+
+
+def test_an_exact_replica_counts_as_recovered_aligned_and_missed_raw():
+    from sltsim.ticket import count_replicas
+
+    search, u, v = _replica_search()
+    i = int(np.flatnonzero(search.ticket.units["hidden1"] == u)[0])
+    assert count_replicas(search.params, search.ticket)["hidden1"][i] >= 1  # v now replicates u
+    record = planted_metrics(search, None)
+    assert record["teacher_agreement"] == pytest.approx(1.0, abs=1e-9)
+    assert record["recall"] < 1.0 and record["aligned_recall"] == 1.0
+    assert record["aligned_recall_above_chance"] == 1.0 > record["recall_above_chance"]
+
+
+def test_with_a_replica_present_p_itself_still_aligns_to_itself():
+    """Ties between a unit and its exact replica go to the unit: M = P scores aligned recall 1."""
+    search, u, v = _replica_search()
+    for p in search.searched:
+        p.mask[...] = search.ticket.masks[p.name]
+        if p.name == "fc1.weight":  # v computes u's activation too (its out-edges are not kept)
+            p.mask[v] = p.mask[u]
+        np.multiply(p.mask, p.theta0, out=p.w_eff)
+    record = planted_metrics(search, None)
+    assert record["recall"] == 1.0 and record["aligned_recall"] == 1.0

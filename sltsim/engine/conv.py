@@ -11,10 +11,13 @@ keeping up to 150 MB of columns per layer, whose fresh pages cost more than the 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from sltsim.engine.conv_kernels import _col2im, _im2col
 from sltsim.engine.supermask import MaskedParam
+from sltsim.engine.threads import current, run
 
 SLICE_ELEMENTS = 1 << 20
 """Largest column matrix (numbers) built at once, 4 MB in float32."""
@@ -151,13 +154,17 @@ class Conv2d:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         return self.c_out, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
 
-    def _buffer(self, key: str, shape: tuple, dtype) -> np.ndarray:
-        # scratch reused across calls; only used inside one forward or backward call
+    def _buffer(self, key: str, shape: tuple, dtype, threads: int) -> np.ndarray:
+        # scratch reused across calls, one per engine thread when the call runs on several;
+        # only used inside one forward or backward call
+        if threads > 1:
+            key = (key, threading.get_ident())
+        size = int(np.prod(shape))
         buf = self._workspace.get(key)
-        if buf is None or buf.dtype != dtype or buf.size < int(np.prod(shape)):
-            buf = np.empty(int(np.prod(shape)), dtype)
+        if buf is None or buf.dtype != dtype or buf.size < size:
+            buf = np.empty(size, dtype)
             self._workspace[key] = buf
-        return buf[: int(np.prod(shape))].reshape(shape)
+        return buf[:size].reshape(shape)
 
     def forward(self, X: np.ndarray, train: bool = True):
         # X: (B, C_in, H, W) -> Y: (B, C_out, Ho, Wo)
@@ -176,36 +183,62 @@ class Conv2d:
         step = max(1, min(B, SLICE_ELEMENTS // (K * P)))
         slices = [(b0, min(B, b0 + step)) for b0 in range(0, B, step)]
         Y = np.empty((B, C_out, Ho, Wo), dtype)
-        for b0, b1 in slices:
+        threads = current()
+
+        def forward_slice(b0, b1):
             n = b1 - b0
-            cols = self._buffer("cols", (K, n * P), dtype)
+            cols = self._buffer("cols", (K, n * P), dtype, threads)
             _im2col(X, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, cols)
-            out = self._buffer("out", (C_out, n, P), dtype)
+            if n == 1:  # one image: its (C_out, P) block of Y is the product's layout, no transpose
+                np.matmul(W2, cols, out=Y[b0].reshape(C_out, P))
+                return
+            out = self._buffer("out", (C_out, n, P), dtype, threads)
             np.matmul(W2, cols, out=out.reshape(C_out, n * P))
             np.copyto(Y[b0:b1].reshape(n, C_out, P), out.transpose(1, 0, 2))
+
+        run([(lambda b0=b0, b1=b1: forward_slice(b0, b1)) for b0, b1 in slices], threads)
         if self.bias is not None:
             Y += self.bias.w_eff.reshape(1, C_out, 1, 1)
         weight, bias, input_grad = self.weight, self.bias, self.input_grad
+
+        def backward_slice(b0, b1, dY, dX, dW):
+            # dW: where this slice's weight gradient goes (the layer's grad, or a partial)
+            n = b1 - b0
+            if n == 1:
+                dYt = dY[b0].reshape(C_out, P)
+            else:
+                dYt = self._buffer("dyt", (C_out, n, P), dtype, threads)
+                np.copyto(dYt, dY[b0:b1].reshape(n, C_out, P).transpose(1, 0, 2))
+                dYt = dYt.reshape(C_out, n * P)
+            cols = self._buffer("cols", (K, n * P), dtype, threads)
+            _im2col(X, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, cols)
+            np.matmul(dYt, cols.T, out=dW)
+            if dX is not None:
+                dcols = self._buffer("dcols", (K, n * P), dtype, threads)
+                np.matmul(W2.T, dYt, out=dcols)
+                _col2im(dcols, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, dX)
 
         def backprop(dY):
             dY = np.ascontiguousarray(dY, dtype=dtype)
             dW = weight.grad.reshape(C_out, K)
             dX = np.empty((B, C, H, W), dtype) if input_grad else None
-            for index, (b0, b1) in enumerate(slices):
-                n = b1 - b0
-                dYt = self._buffer("dyt", (C_out, n, P), dtype)
-                np.copyto(dYt, dY[b0:b1].reshape(n, C_out, P).transpose(1, 0, 2))
-                dYt = dYt.reshape(C_out, n * P)
-                cols = self._buffer("cols", (K, n * P), dtype)
-                _im2col(X, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, cols)
-                if index == 0:
-                    np.matmul(dYt, cols.T, out=dW)
-                else:
-                    dW += dYt @ cols.T
-                if input_grad:
-                    dcols = self._buffer("dcols", (K, n * P), dtype)
-                    np.matmul(W2.T, dYt, out=dcols)
-                    _col2im(dcols, kh, kw, sh, sw, ph, pw, b0, b1, Ho, Wo, dX)
+            if threads <= 1 or len(slices) == 1:
+                # the serial order: dW = slice 0's product, then += each next slice's
+                for index, (b0, b1) in enumerate(slices):
+                    if index == 0:
+                        backward_slice(b0, b1, dY, dX, dW)
+                    else:
+                        partial = self._buffer("partial", (C_out, K), dtype, 1)
+                        backward_slice(b0, b1, dY, dX, partial)
+                        dW += partial
+            else:
+                # every slice's product at once, then the same sum in the same order
+                partials = self._buffer("partials", (len(slices), C_out, K), dtype, 1)
+                run([(lambda i=i, b0=b0, b1=b1: backward_slice(b0, b1, dY, dX, partials[i]))
+                     for i, (b0, b1) in enumerate(slices)], threads)
+                np.copyto(dW, partials[0])
+                for partial in partials[1:]:
+                    dW += partial
             if bias is not None:
                 np.sum(dY, axis=(0, 2, 3), out=bias.grad)
             return dX

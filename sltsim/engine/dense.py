@@ -1,9 +1,15 @@
-"""Dense (fully connected) supermask layer: Y = X @ (m * theta0).T (+ b)."""
+"""Dense (fully connected) supermask layer: Y = X @ (m * theta0).T (+ b).
+
+On one thread the products are the NumPy calls ``X @ W.T``, ``dY.T @ X`` and ``dY @ W``;
+on more, :func:`sltsim.engine.gemm.matmuls` runs them side by side, with the same bits.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from sltsim.engine.gemm import matmuls
+from sltsim.engine.threads import current
 from sltsim.engine.supermask import MaskedParam
 
 
@@ -32,15 +38,26 @@ class Dense:
     def forward(self, X: np.ndarray, train: bool = True):
         # X: (B, n_in) -> Y: (B, n_out)
         W = self.weight.w_eff
-        Y = X @ W.T
+        parallel = current() > 1
+        if parallel:
+            Y = np.empty((X.shape[0], self.n_out), np.result_type(X, W))
+            matmuls([(X, W.T, Y)])
+        else:
+            Y = X @ W.T
         if self.bias is not None:
             Y += self.bias.w_eff
         weight, bias, input_grad = self.weight, self.bias, self.input_grad
 
         def backprop(dY):
-            np.matmul(dY.T, X, out=weight.grad)
+            if parallel:
+                # the weight and input gradients are independent products: side by side
+                dX = np.empty((dY.shape[0], W.shape[1]), np.result_type(dY, W)) if input_grad else None
+                matmuls([(dY.T, X, weight.grad)] + ([(dY, W, dX)] if input_grad else []))
+            else:
+                np.matmul(dY.T, X, out=weight.grad)
+                dX = dY @ W if input_grad else None
             if bias is not None:
                 np.sum(dY, axis=0, out=bias.grad)
-            return dY @ W if input_grad else None
+            return dX
 
         return Y, backprop

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sltsim.engine import threads
 from sltsim.engine.kernels import _sgd_plain, _sgd_scores
+
+PIECE = 1 << 16
+"""Elements per range of one tensor's update on several threads (ranges start at multiples of it)."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,23 @@ class SGD:
 
     def step(self, lr: float) -> None:
         c = self.config
+        n_threads = threads.current()
+        if n_threads <= 1:
+            for p, v in zip(self.params, self.velocity):
+                if self.target == "scores":
+                    _sgd_scores(p.flat("scores"), p.flat("grad"), p.flat("theta0"), v,
+                                lr, c.momentum, c.weight_decay, c.nesterov)
+                else:
+                    _sgd_plain(p.flat("theta0"), p.flat("grad"), v, lr, c.momentum, c.weight_decay, c.nesterov)
+            return
+        tasks = []
         for p, v in zip(self.params, self.velocity):
-            if self.target == "scores":
-                _sgd_scores(p.flat("scores"), p.flat("grad"), p.flat("theta0"), v,
-                            lr, c.momentum, c.weight_decay, c.nesterov)
-            else:
-                _sgd_plain(p.flat("theta0"), p.flat("grad"), v, lr, c.momentum, c.weight_decay, c.nesterov)
+            # elementwise: any ranges give the same bits; ranges of large tensors run side by side
+            for a, b in threads.bounds(p.size, n_threads, PIECE):
+                if self.target == "scores":
+                    args = (p.flat("scores")[a:b], p.flat("grad")[a:b], p.flat("theta0")[a:b], v[a:b])
+                    tasks.append(lambda args=args: _sgd_scores(*args, lr, c.momentum, c.weight_decay, c.nesterov))
+                else:
+                    args = (p.flat("theta0")[a:b], p.flat("grad")[a:b], v[a:b])
+                    tasks.append(lambda args=args: _sgd_plain(*args, lr, c.momentum, c.weight_decay, c.nesterov))
+        threads.run(tasks, n_threads)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from sltsim.engine import threads
 from sltsim.engine.restricted_kernels import _abs_allowed_into, _apply_threshold_allowed, _count_greater_abs_allowed
 from sltsim.engine.topk import global_threshold, keep_count
 from sltsim.engine.topk_kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest, _select_layer
@@ -196,17 +197,29 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
     else:
         track = history is not None
         counts, count_flips = (history.counts, not history._first) if track else (_NO_COUNTS, False)
-        for i, p in enumerate(searched):
-            if p.allowed is None:  # the hot path: one kernel call per layer, history counts included
-                nonfinite = _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
-                                          p.mask.reshape(-1), p.w_eff.reshape(-1),
-                                          history.ever[i] if track else _NO_EVER, track, p._threshold_hint,
-                                          counts, i, count_flips)[3]
-                if nonfinite:
-                    _account(p, None, i, 0, 0, 0, nonfinite)
-            else:
-                threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
-                _apply(p, threshold, ties, history, i)
+
+        def one_layer(i: int, p: MaskedParam) -> int:
+            # the hot path: one kernel call per layer, history counts (row i) included
+            return _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
+                                 p.mask.reshape(-1), p.w_eff.reshape(-1),
+                                 history.ever[i] if track else _NO_EVER, track, p._threshold_hint,
+                                 counts, i, count_flips)[3]
+
+        if threads.current() > 1 and len(searched) > 1 and all(p.allowed is None for p in searched):
+            # layers are independent (each its own threshold, arrays and counts row): side by side
+            nonfinite = threads.run([(lambda i=i, p=p: one_layer(i, p)) for i, p in enumerate(searched)])
+            for i, p in enumerate(searched):
+                if nonfinite[i]:
+                    _account(p, None, i, 0, 0, 0, nonfinite[i])
+        else:
+            for i, p in enumerate(searched):
+                if p.allowed is None:
+                    nonfinite = one_layer(i, p)
+                    if nonfinite:
+                        _account(p, None, i, 0, 0, 0, nonfinite)
+                else:
+                    threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
+                    _apply(p, threshold, ties, history, i)
     for p in searched:
         if p.after_select is not None:
             p.after_select(p)

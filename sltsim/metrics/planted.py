@@ -27,14 +27,17 @@ was found.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from sltsim.metrics.recovery import above_chance, enrichment, recall_chance, unexplained
 from sltsim.ticket import layer_io, outputs, restricted_to, teacher_outputs
 
 PROBE_SIZE = 512
+TIE_DIGITS = 5  # correlations equal to this many decimals are a tie (see align_units)
 
 
 def fn_tn_counts(dying_masks, ticket_masks) -> tuple[np.ndarray, np.ndarray]:
@@ -93,14 +96,21 @@ def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return standardise(A).T @ standardise(B)
 
 
-def align_units(teacher_acts: np.ndarray, student_acts: np.ndarray) -> np.ndarray:
+def align_units(teacher_acts: np.ndarray, student_acts: np.ndarray, prefer: np.ndarray | None = None) -> np.ndarray:
     """(w,) distinct student unit per teacher unit maximising the summed correlation.
 
     teacher_acts : (N, w) activations of the teacher's units; student_acts : (N, d), d >= w.
+    prefer : (w,) optional student unit of each teacher unit (its own index) that wins ties:
+        correlations are compared to ``TIE_DIGITS`` decimals, so that a unit and its exact
+        replica (equal activations up to float rounding) map to the unit itself.
     """
     if teacher_acts.shape[1] > student_acts.shape[1]:
         raise ValueError(f"cannot align {teacher_acts.shape[1]} teacher units to {student_acts.shape[1]} student units")
-    rows, cols = linear_sum_assignment(correlation(teacher_acts, student_acts), maximize=True)
+    corr = correlation(teacher_acts, student_acts)
+    if prefer is not None:
+        corr = np.round(corr, TIE_DIGITS)
+        corr[np.arange(corr.shape[0]), prefer] += 0.1 ** (TIE_DIGITS + 2)
+    rows, cols = linear_sum_assignment(corr, maximize=True)
     out = np.empty(teacher_acts.shape[1], np.int64)
     out[rows] = cols
     return out
@@ -137,9 +147,22 @@ def alignment(model, ticket, X: np.ndarray) -> dict | None:
             maps[group] = np.arange(kept.size)
             continue
         m = np.full(student[group].shape[1], -1, np.int64)
-        m[kept] = align_units(teacher[group][:, kept], student[group])
+        m[kept] = align_units(teacher[group][:, kept], student[group], prefer=kept)
         maps[group] = m
     return maps
+
+
+def aligned_image(ticket, name: str, shape, ticket_mask: np.ndarray, maps: dict) -> np.ndarray:
+    """Flat indices of the aligned image of P's edges in one tensor (distinct: the maps are injective)."""
+    link = ticket.link(name)
+    idx = np.flatnonzero(ticket_mask.reshape(-1))
+    if link.in_group is None:
+        return maps[link.out_group][idx]
+    n_in, kernel = shape[1], int(np.prod(shape[2:], dtype=np.int64))
+    out, rest = np.divmod(idx, n_in * kernel)
+    feat, q = np.divmod(rest, kernel)
+    unit, pixel = np.divmod(feat, link.repeat)
+    return (maps[link.out_group][out] * n_in + maps[link.in_group][unit] * link.repeat + pixel) * kernel + q
 
 
 def aligned_counts(ticket, name: str, shape, ticket_mask: np.ndarray, mask: np.ndarray,
@@ -155,10 +178,7 @@ def aligned_counts(ticket, name: str, shape, ticket_mask: np.ndarray, mask: np.n
     if link.in_group is None:
         return int(np.count_nonzero(mask[maps[link.out_group][idx]])), int(np.count_nonzero(mask[rows])), rows.size
     n_in, kernel = shape[1], int(np.prod(shape[2:], dtype=np.int64))
-    out, rest = np.divmod(idx, n_in * kernel)
-    feat, q = np.divmod(rest, kernel)
-    unit, pixel = np.divmod(feat, link.repeat)
-    mapped = (maps[link.out_group][out] * n_in + maps[link.in_group][unit] * link.repeat + pixel) * kernel + q
+    mapped = aligned_image(ticket, name, shape, ticket_mask, maps)
     cols = (maps[link.in_group][ticket.units[link.in_group]][:, None] * link.repeat
             + np.arange(link.repeat)).reshape(-1)
     block = mask.reshape(shape[0], n_in, kernel)[np.ix_(rows, cols)]
@@ -180,6 +200,27 @@ def _ratio(a, b):
     return float(a / b) if b else math.nan
 
 
+def padded_ticket(search) -> dict:
+    """P padded with uniformly random other edges up to the final mask's keep count in each
+    searched layer (P itself when the ticket is feasible): the mask of the search space
+    closest to P. Draws from a stream of its own (seed child len(STREAMS) + 2)."""
+    from sltsim.engine.topk import keep_count
+    from sltsim.search.loop import STREAMS
+
+    ticket = search.ticket
+    if ticket.feasible:
+        return ticket.masks
+    rng = np.random.default_rng(np.random.SeedSequence(search.config.seed).spawn(len(STREAMS) + 2)[-1])
+    masks = {}
+    for p in search.searched:
+        P = ticket.masks[p.name].reshape(-1).copy()
+        missing = keep_count(p.size, search.config.final_prune_rate) - int(P.sum())
+        if missing > 0:
+            P[rng.choice(np.flatnonzero(P == 0), missing, replace=False)] = 1
+        masks[p.name] = P.reshape(p.shape)
+    return masks
+
+
 def planted_metrics(search, history) -> dict:
     """Planted-target metrics of a finished run, as plain JSON-ready values.
 
@@ -187,8 +228,15 @@ def planted_metrics(search, history) -> dict:
     MaskHistory or None (then the dying-edge entries are None). Fractions of dying edges
     are over all searched edges and come from integer counts, so
     false_negative_dying + true_negative_dying == history.dying_ratio() up to rounding.
+    The ``aligned_`` entries score the aligned image of P (module docstring) instead of P;
+    enrichment, recall above chance and ``*_unexplained`` (1 - R^2) are defined in
+    :mod:`sltsim.metrics.recovery`. ``ticket_train_loss`` is the search's training loss of P
+    at the searched budget (:func:`padded_ticket`): 0 for a feasible ticket on clean
+    regression targets, above 0 for a sub-budget one (P plus padding changes the function).
     """
-    ticket, model, searched = search.ticket, search.model, search.searched
+    from sltsim.search.loop import evaluate
+
+    ticket, model, searched, data = search.ticket, search.model, search.searched, search.data
     names = [p.name for p in searched]
     P = [ticket.masks[n].reshape(-1) != 0 for n in names]
     M = [p.mask.reshape(-1) != 0 for p in searched]
@@ -196,33 +244,69 @@ def planted_metrics(search, history) -> dict:
     n_P = np.array([t.sum() for t in P], np.int64)
     n_M = np.array([m.sum() for m in M], np.int64)
     hits = np.array([np.count_nonzero(t & m) for t, m in zip(P, M)], np.int64)
-    X_test = search.data.X_test
+    X_test = data.X_test
     teacher_test = ticket.teacher_test
     if teacher_test is None or teacher_test.shape[0] != X_test.shape[0]:
         teacher_test = teacher_outputs(model, ticket, X_test)
-    agreement = teacher_agreement(outputs(model, X_test), teacher_test, search.data.task)
+    student_test = outputs(model, X_test)
+    agreement = teacher_agreement(student_test, teacher_test, data.task)
     maps = alignment(model, ticket, X_test[:PROBE_SIZE])
     aligned = None if maps is None else np.array(
         [aligned_counts(ticket, p.name, p.shape, ticket.masks[p.name], p.mask, maps) for p in searched], np.int64)
-    total = int(sizes.sum())
-    out = {"ticket_remaining": _ratio(n_P.sum(), total), "recall": _ratio(hits.sum(), n_P.sum()),
-           "precision": _ratio(hits.sum(), n_M.sum()),
-           "aligned_recall": None if aligned is None else _ratio(aligned[:, 0].sum(), n_P.sum()),
+    total, n_ticket = int(sizes.sum()), int(n_P.sum())
+    chance = recall_chance(n_P, n_M, sizes)
+    recall = _ratio(hits.sum(), n_ticket)
+    aligned_recall = None if aligned is None else _ratio(aligned[:, 0].sum(), n_ticket)
+    regression = data.task == "regression"  # teacher_digest: P's masks and the teacher's test outputs
+    with restricted_to(model, padded_ticket(search)):
+        ticket_loss, _ = evaluate(model, data.X_train, data.y_train, search.loss)
+        ticket_unexplained = unexplained(outputs(model, data.X_train), data.y_train) if regression else None
+    replicas = ticket.replicas or {}
+    all_replicas = np.concatenate([np.asarray(r) for r in replicas.values()]) if replicas else np.zeros(0)
+    digest = hashlib.sha256()
+    for n in names:
+        digest.update(np.ascontiguousarray(ticket.masks[n]).tobytes())
+    digest.update(np.ascontiguousarray(teacher_test).tobytes())
+    out = {"ticket_feasible": bool(ticket.feasible), "ticket_train_loss": float(ticket_loss),
+           "teacher_digest": digest.hexdigest()[:16],
+           "ticket_train_unexplained": ticket_unexplained,
+           "ticket_width": ticket.ticket_width, "ticket_edges": n_ticket,
+           "ticket_remaining": _ratio(n_ticket, total), "start_recall": ticket.start_recall,
+           "recall": recall, "precision": _ratio(hits.sum(), n_M.sum()), "recall_chance": chance,
+           "recall_above_chance": above_chance(recall, chance),
+           "aligned_recall": aligned_recall,
            "aligned_recall_chance": None if aligned is None else _ratio(aligned[:, 1].sum(), aligned[:, 2].sum()),
-           "teacher_agreement": agreement, "false_negative_dying": None, "true_negative_dying": None,
-           "ticket_dying_ratio": None, "first_selected_histogram": None}
+           "aligned_recall_above_chance": above_chance(aligned_recall, chance),
+           "teacher_agreement": agreement,
+           "train_unexplained": unexplained(outputs(model, data.X_train), data.y_train) if regression else None,
+           "test_unexplained": unexplained(student_test, teacher_test) if regression else None,
+           "ticket_unit_replicas": {g: np.asarray(r).tolist() for g, r in replicas.items()},
+           "mean_ticket_unit_replicas": float(all_replicas.mean()) if all_replicas.size else None,
+           "ticket_units_with_replica": float((all_replicas > 0).mean()) if all_replicas.size else None,
+           "false_negative_dying": None, "true_negative_dying": None, "ticket_dying_ratio": None,
+           "non_ticket_dying_ratio": None, "enrichment": None, "aligned_false_negative_dying": None,
+           "aligned_true_negative_dying": None, "aligned_enrichment": None, "first_selected_histogram": None}
     per_layer = {n: {"size": int(s), "ticket_edges": int(k), "ticket_remaining": _ratio(k, s),
                      "recall": _ratio(h, k), "precision": _ratio(h, m),
                      "aligned_recall": None if aligned is None else _ratio(aligned[i, 0], k),
                      "aligned_recall_chance": None if aligned is None else _ratio(aligned[i, 1], aligned[i, 2])}
                  for i, (n, s, k, h, m) in enumerate(zip(names, sizes, n_P, hits, n_M))}
     if history is not None:
-        fn, tn = fn_tn_counts(history.dying_masks(), P)
+        dying = [np.asarray(d).reshape(-1) != 0 for d in history.dying_masks()]
+        fn, tn = fn_tn_counts(dying, P)
         steps, counts, never = first_selected_counts(history, P)
         out.update(false_negative_dying=_ratio(fn.sum(), total), true_negative_dying=_ratio(tn.sum(), total),
-                   ticket_dying_ratio=_ratio(fn.sum(), n_P.sum()),
+                   ticket_dying_ratio=_ratio(fn.sum(), n_ticket),
+                   non_ticket_dying_ratio=_ratio(tn.sum(), total - n_ticket),
+                   enrichment=enrichment(int(fn.sum()), int(tn.sum()), n_ticket, total),
                    first_selected_histogram={"bin_upper_step": steps, "counts": counts.sum(axis=0).tolist(),
                                              "never": int(never.sum())})
+        if maps is not None:
+            fn_al = sum(int(np.count_nonzero(d[aligned_image(ticket, p.name, p.shape, ticket.masks[p.name], maps)]))
+                        for d, p in zip(dying, searched))
+            tn_al = int(fn.sum() + tn.sum()) - fn_al
+            out.update(aligned_false_negative_dying=_ratio(fn_al, total), aligned_true_negative_dying=_ratio(tn_al, total),
+                       aligned_enrichment=enrichment(fn_al, tn_al, n_ticket, total))
         for i, n in enumerate(names):
             per_layer[n].update(false_negative_dying=_ratio(fn[i], sizes[i]), true_negative_dying=_ratio(tn[i], sizes[i]),
                                 ticket_dying_ratio=_ratio(fn[i], n_P[i]),
@@ -230,4 +314,3 @@ def planted_metrics(search, history) -> dict:
                                                           "never": int(never[i])})
     out["planted_per_layer"] = per_layer
     return out
-

@@ -19,21 +19,29 @@ METHODS: dict = {m.name: m for m in (EdgePopup(), *ITERATIVE_METHODS, GlobalEdge
                                      *RANDOM_TICKETS, RearrangedEdgePopup(), DenseBaseline())}
 
 
-def run_search(config, progress: bool = False) -> dict:
+def run_search(config, progress: bool = False, on_finish=None) -> dict:
     """Run one config to its record (a plain, JSON-ready dict).
+
+    ``on_finish(search)``, if given, is called with the :class:`~sltsim.search.loop.Search`
+    once its final masks are set (not for a diverged run), e.g. to save the ticket found.
 
     BLAS runs on one thread: OpenBLAS's float32 GEMMs differ in the last bits between
     thread counts, and a record must not depend on where it was computed (a single
-    run, a study in process, a process pool or a Dask worker). Parallelism comes from
-    running cells side by side (``--workers``), not from threads inside one.
+    run, a study in process, a process pool or a Dask worker). The engine runs on
+    ``config.threads`` threads of its own (:mod:`sltsim.engine.threads`), which give the
+    same bits at any count; 0 means the enclosing setting (a study cell: 1), else every
+    core available.
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _run_search(config, progress)
+    from sltsim.engine import threads
+
+    n = config.threads or threads.ambient() or threads.available()
+    with threadpool_limits(limits=1, user_api="blas"), threads.using(n):
+        return _run_search(config, progress, on_finish)
 
 
-def _run_search(config, progress: bool) -> dict:
+def _run_search(config, progress: bool, on_finish=None) -> dict:
     from sltsim.errors import Diverged
     from sltsim.search.loop import build_search, summarise
 
@@ -43,6 +51,8 @@ def _run_search(config, progress: bool) -> dict:
         record = summarise(search, method.run(search, progress=progress))
     except Diverged as e:
         return summarise(search, [], status="diverged", reason=str(e))
+    if on_finish is not None and record["status"] == "ok":
+        on_finish(search)
     # a method may name fields of its last cycle's summary to repeat at the top of the record
     last = record["cycles"][-1] if record["cycles"] else {}
     record.update({name: last[name] for name in getattr(method, "record_fields", ()) if name in last})

@@ -23,9 +23,12 @@ method             search space   scores at cycle start    learning rate      ze
   counts over all edges, so each cycle masks p of the remaining ones.
 - Soft (the paper's proposal; ``soft-lr`` is its default): every edge stays searchable.
 - FT (fine-tuning): cycles after the first run at the final learning rate of the
-  previous cycle held constant ("we use the final learning rate in the first
-  iteration for the subsequent iterations", Sec. 4.1). All others rewind the
-  learning rate: the config's schedule (warm-up included) restarts each cycle.
+  previous cycle held constant (the paper, Sec. 4.1: cycles after the first keep the
+  first cycle's final learning rate). With the default per-epoch schedule that is the
+  last epoch's lr (for the cosine, ``lr * (1 + cos(pi * (E-1) / E)) / 2`` after E
+  epochs without warm-up), not the near-zero lr of the last step of a per-step
+  cosine. All others rewind the learning rate: the config's schedule (warm-up
+  included) restarts each cycle.
 - SRi draws new scores from the config's score initialiser with the run's
   ``"method"`` random stream (deterministic per seed), at the final prune rate as
   :func:`~sltsim.search.loop.build_search` does for s0.
@@ -35,9 +38,15 @@ method             search space   scores at cycle start    learning rate      ze
   a zeroed score gets no update and stays 0 for good: |s| = 0 ranks last, and the
   edge is never selected again while nonzero scores outnumber the kept edges.
   This is the mechanism behind the paper's finding that zero init induces dying
-  edges (Sec. 4.2): soft pruning with zero init acts as hard pruning.
+  edges (Sec. 4.2): soft pruning with zero init acts as hard pruning
+  (``soft-lr-zero`` selects exactly what ``hard-lr`` selects, ``soft-srw-zero`` what
+  ``hard-srw`` does). That holds under two conditions: the |s| straight-through
+  gradient (an identity straight-through, as IteRand's raw-score mask, gives a
+  zeroed score theta0 * dL/dw_eff and revives it) and the momentum reset below.
 - Momentum buffers are reset at every cycle start (a new cycle starts a new search,
-  as a fresh ``torch.optim.SGD`` per cycle would).
+  as a fresh ``torch.optim.SGD`` per cycle would). ``keep_momentum = True`` carries
+  them over instead: a zeroed score then moves by lr * mu * v from its old velocity
+  and can re-enter the mask, so zero init no longer equals hard pruning.
 
 Per-cycle accounting (``record["cycles"][i]``, added to the loop's summary):
 ``dying_ratio`` (Eq. 2 over all searched edges, history reset each cycle) and
@@ -157,7 +166,8 @@ class IterativeEdgePopup:
         """Carry cycle i-1 into cycle i: scores, search space, optimiser state."""
         v, config = self.variant, search.config
         searched = search.searched
-        search.optimizer.reset_state()
+        if not config.keep_momentum:
+            search.optimizer.reset_state()
         if v.scores == "rewind":
             for p, s in zip(searched, s0):
                 np.copyto(p.scores, s)

@@ -1,6 +1,6 @@
 """The edge-popup training loop shared by every search method.
 
-Each step: masks = topk(|s|) (fused with the history update) -> forward/backward
+Each step: masks = topk(|s|) (fused with the history update; a method may set its own rule) -> forward/backward
 -> SGD on the scores. :func:`build_search` makes the model, the data and the
 optimiser from a config; :func:`run_cycle` runs one EP cycle (one fresh
 :class:`MaskHistory`); :func:`summarise` turns the final state into a record.
@@ -21,7 +21,7 @@ from sltsim.data import REAL_DATASETS, Dataset, batches, steps_per_epoch
 from sltsim.engine.loss import mse, softmax_cross_entropy
 from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
-from sltsim.engine.schedules import learning_rate
+from sltsim.engine.schedules import cycle_lr
 from sltsim.engine.supermask import select
 from sltsim.errors import Diverged
 from sltsim.init import initialise_scores, initialise_weights
@@ -47,6 +47,13 @@ class Search:
     # one |s| threshold over all searched layers: config.global_topk, or a method that
     # forces it (a method object with ``global_topk = True``, e.g. ep-global)
     global_topk: bool = False
+    # the rule that sets every step's masks: engine.supermask.select (top-k of |s|), or a
+    # method's own with select's signature (IteRand as released ranks the raw scores)
+    selector: Optional[Callable] = None
+
+    def select_masks(self, history: Optional[MaskHistory] = None) -> None:
+        """Set the masks m_t (and w_eff) from the current scores, updating ``history`` if given."""
+        (self.selector or select)(self.params, self.global_topk, history, self.global_buffer)
 
     @property
     def params(self) -> list:
@@ -99,6 +106,10 @@ def build_search(config: RunConfig) -> Search:
     if config.random_labels:
         data = shuffled_labels(data, rngs["data"])
     initialise_scores(params, config.score_init, final_k, rngs["scores"])
+    if ticket is not None:  # the start control (start_overlap) and the first mask's share of P
+        from sltsim.controls import start_controls
+
+        ticket = start_controls(params, ticket, config)
     optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
     n_searched = sum(p.size for p in params if p.searched)
     global_topk = config.global_topk or _method_forces_global_topk(config)
@@ -110,7 +121,7 @@ def build_search(config: RunConfig) -> Search:
 def shuffled_labels(data: Dataset, rng: np.random.Generator) -> Dataset:
     """``data`` with its training targets randomly permuted over the examples; test targets kept.
 
-    The random-labels sanity check of Su et al. (2020) (seed 001): a search that finds the
+    The random-labels sanity check of Su et al. (NeurIPS 2020): a search that finds the
     same structure on permuted labels does not rely on what the data say. A permutation
     keeps the class counts; only the pairing of inputs and labels is lost.
     """
@@ -152,9 +163,12 @@ LrFn = Callable[[int, int], float]
 
 
 def default_lr(config: RunConfig, steps_in_epoch: int) -> LrFn:
-    """The config's schedule over one cycle, restarted at step 0 (LR rewinding)."""
-    warmup = config.warmup_epochs * steps_in_epoch
-    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+    """The config's schedule over one cycle, restarted at step 0 (LR rewinding).
+
+    Stepped per epoch or per step (``config.schedule_granularity``), the warm-up first:
+    :func:`sltsim.engine.schedules.cycle_lr`.
+    """
+    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs, steps_in_epoch)
 
 
 def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional[MaskHistory],
@@ -165,7 +179,7 @@ def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional
     SGD step, so the scores stay as they were; the caller decides what to raise.
     ``python -m sltsim.bench`` times exactly this function.
     """
-    select(search.params, search.global_topk, history, search.global_buffer)
+    search.select_masks(history)
     out, backprop = search.model.forward(xb, train=True)
     loss, dout = search.loss(out, yb)
     if math.isfinite(loss):
@@ -225,7 +239,7 @@ def _masked_fraction(search: Search) -> float:
 
 def final_masks(search: Search) -> None:
     """Set the masks from the final scores (m_{T+1}) without touching any history."""
-    select(search.params, search.global_topk, None, search.global_buffer)
+    search.select_masks()
 
 
 def cycle_summary(search: Search, cycle: CycleResult) -> dict:

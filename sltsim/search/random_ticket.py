@@ -1,4 +1,4 @@
-"""Random tickets and layerwise-rearranged EP masks: the sanity checks of seed 001.
+"""Random tickets and layerwise-rearranged EP masks: the sanity checks of Su et al. (NeurIPS 2020).
 
 Su et al. (2020), "Sanity-checking pruning methods: random tickets can win the
 jackpot" (NeurIPS), ask whether the *positions* a pruning method picks matter, or
@@ -7,7 +7,8 @@ where no weight is trained and the mask is all there is:
 
 - ``random-uniform``: every searched layer keeps a uniformly random subset of
   exactly ``n - floor(k n + 0.5)`` edges (EP's own per-layer budget);
-- ``random-smart``: the same, at the *smart ratios* of :func:`smart_keep_ratios`;
+- ``random-smart``: the same, at the *smart ratios* of :func:`smart_keep_ratios`
+  (the ResNet rule for residual networks, the rule divided by l^2 for the others);
 - ``rearranged-ep``: run EP, then shuffle its final mask within each layer (their
   "layerwise rearrange"): the same per-layer counts, random positions.
 
@@ -35,35 +36,50 @@ from sltsim.search.loop import CycleResult, Search, evaluate, final_masks, run_c
 LAST_LAYER_KEEP_RATIO = 0.3
 
 
-def smart_keep_ratios(sizes: Sequence[int], prune_rate: float,
+FAMILIES = ("resnet", "plain")
+
+
+def architecture_family(model: str) -> str:
+    """``"resnet"`` for the residual networks (resnet8, resnet20, resnet18, ..., wide_resnet50_2),
+    ``"plain"`` for every other (conv2..conv8, MLPs): the two cases of Su et al.'s smart ratios."""
+    return "resnet" if "resnet" in model else "plain"
+
+
+def smart_keep_ratios(sizes: Sequence[int], prune_rate: float, family: str = "plain",
                       last_ratio: float = LAST_LAYER_KEEP_RATIO) -> np.ndarray:
     """Smart keep ratios (Su et al. 2020, Sec. 5) of L layers that meet a global budget.
 
-    Layer l = 1..L (input to output) keeps the fraction
+    Layer l = 1..L (input to output) keeps, before overflow,
 
-        r_l = min(1, c * ((L - l + 1)^2 + (L - l + 1)))   for l < L,
+        r_l = c * ((L - l + 1)^2 + (L - l + 1))          for l < L, ``family == "resnet"``,
+        r_l = c * ((L - l + 1)^2 + (L - l + 1)) / l^2    for l < L, otherwise,
         r_L = ``last_ratio`` (0.3: the last, linear layer),
 
-    with c > 0 the one constant such that sum_l r_l * n_l equals the global budget
-    B = n - floor(k n + 0.5) of n = sum_l n_l edges. Ratios that would exceed 1 are
-    clipped to 1 and c is solved again over the rest (water filling), so the ratios
-    are non-increasing over l < L. One layer (L = 1) keeps B / n_1.
+    with c > 0 the one constant such that sum_{l<L} r_l n_l = B - 0.3 n_L, the budget
+    B = n - floor(k n + 0.5) of n = sum_l n_l edges (the released ``pruner/SmartRatio.py``
+    of JingtongSu/sanity-checking-pruning: ``arch == 'resnet'`` skips the division by
+    l^2). A ratio above 1 is then set to 1 and its excess edges go greedily to the next
+    layers, front to back, each filled up to 1 before the following one takes the rest
+    (the overflow step of that file), so sum_l r_l n_l = B. One layer (L = 1) keeps B / n_1.
 
     Parameters
     ----------
     sizes : (L,) edges n_l of each searched weight tensor, input to output.
     prune_rate : global prune rate k in [0, 1).
+    family : ``"resnet"`` or ``"plain"`` (:func:`architecture_family`).
     last_ratio : keep ratio of the last layer.
 
     Returns
     -------
-    ratios : (L,) float64 keep ratios r_l with sum r_l n_l = B (up to float rounding).
+    ratios : (L,) float64 keep ratios r_l in (0, 1] with sum r_l n_l = B (up to float rounding).
 
     Raises
     ------
     ValueError : when the budget cannot be met with the last layer at ``last_ratio``
         (B < last_ratio * n_L, or B > last_ratio * n_L + sum_{l<L} n_l).
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
     sizes = np.asarray(sizes, np.float64)
     if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes <= 0):
         raise ValueError(f"sizes must be a non-empty list of positive layer sizes, got {sizes.tolist()}")
@@ -71,27 +87,32 @@ def smart_keep_ratios(sizes: Sequence[int], prune_rate: float,
     budget = float(keep_count(int(sizes.sum()), prune_rate))
     if n_layers == 1:
         return np.array([budget / sizes[0]])
-    ratios = np.empty(n_layers)
-    ratios[-1] = last_ratio
     rest = budget - last_ratio * sizes[-1]
     if rest < 0 or rest > sizes[:-1].sum() + 1e-9:
         raise ValueError(f"smart ratios cannot keep {budget:.0f} of {sizes.sum():.0f} edges (prune_rate {prune_rate}) "
                          f"with the last layer at {last_ratio}: choose another prune_rate")
-    depth = n_layers - np.arange(1, n_layers) + 1  # L - l + 1 for l = 1..L-1
-    weight = depth.astype(np.float64) ** 2 + depth
-    clipped = np.zeros(n_layers - 1, bool)
-    while True:
-        free = ~clipped
-        c = (rest - sizes[:-1][clipped].sum()) / max((weight * sizes[:-1])[free].sum(), 1e-300)
-        over = free & (c * weight > 1.0)
-        if not over.any():
-            break
-        clipped |= over
-    ratios[:-1] = np.where(clipped, 1.0, c * weight)
+    index = np.arange(1, n_layers, dtype=np.float64)  # l = 1..L-1
+    depth = n_layers - index + 1  # L - l + 1
+    weight = depth**2 + depth
+    if family == "plain":
+        weight = weight / index**2
+    ratios = np.empty(n_layers)
+    ratios[:-1] = weight * (rest / float(np.dot(weight, sizes[:-1])))
+    ratios[-1] = last_ratio
+    extra = 0.0  # edges above ratio 1, carried into the next layers
+    for i in range(n_layers - 1):
+        if ratios[i] >= 1.0:
+            extra += (ratios[i] - 1.0) * sizes[i]
+            ratios[i] = 1.0
+        else:
+            room = (1.0 - ratios[i]) * sizes[i]
+            take = min(room, extra)
+            ratios[i] = 1.0 if take == room else ratios[i] + take / sizes[i]
+            extra -= take
     return ratios
 
 
-def smart_keep_counts(sizes: Sequence[int], prune_rate: float) -> np.ndarray:
+def smart_keep_counts(sizes: Sequence[int], prune_rate: float, family: str = "plain") -> np.ndarray:
     """Edges kept per layer at the smart ratios, rounded so that they sum to the budget exactly.
 
     The counts r_l * n_l of :func:`smart_keep_ratios` are floored and the missing
@@ -103,7 +124,7 @@ def smart_keep_counts(sizes: Sequence[int], prune_rate: float) -> np.ndarray:
     counts : (L,) int64, each in [1, n_l]. Raises ValueError if a layer would keep none.
     """
     sizes_i = np.asarray(sizes, np.int64)
-    exact = smart_keep_ratios(sizes_i, prune_rate) * sizes_i
+    exact = smart_keep_ratios(sizes_i, prune_rate, family) * sizes_i
     counts = np.minimum(np.floor(exact + 1e-9).astype(np.int64), sizes_i)
     missing = keep_count(int(sizes_i.sum()), prune_rate) - int(counts.sum())
     order = np.argsort(-(exact - counts), kind="stable")
@@ -151,7 +172,9 @@ class RandomTicket:
             # distinct |s| = a random permutation of 1..n: the top-(1-k) is a uniform random subset
             p.scores[...] = (rng.permutation(p.size) + 1).reshape(p.shape)
         if self.smart:
-            counts = smart_keep_counts([p.size for p in searched], search.config.prune_rate)
+            config = search.config
+            counts = smart_keep_counts([p.size for p in searched], config.prune_rate,
+                                       architecture_family(config.model))
             for p, n_keep in zip(searched, counts):
                 p.prune_rate = 1.0 - int(n_keep) / p.size
                 if p.n_keep() != n_keep:  # pragma: no cover - float rounding guard

@@ -1,4 +1,5 @@
-"""Helpers the study tables share: per-dataset configs from a preset, and mean ± std over seeds.
+"""Helpers the study tables share: per-dataset configs from a preset, mean ± std over seeds,
+and the rows of the cells that diverged (which carry no metrics, so the tables' means skip them).
 
 A study that runs on several data sets names them in its preset as sub-tables of
 ``[study]``, each holding the :class:`~sltsim.config.RunConfig` fields that differ from
@@ -135,3 +136,42 @@ def checked(path, build: Callable[[], list]) -> list:
     except ValueError as e:
         message = str(e)
         raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+
+
+def diverged_rows(records: Sequence[dict], status: str = "diverged") -> list[dict]:
+    """One row per setting with cells of ``status``: the config fields that vary over the grid
+    (``seed`` aside), the seeds, their count and the first reason, in first-seen order.
+
+    A study's own table averages its ``ok`` records, so a setting whose every seed diverged
+    would leave no row at all; these rows say where it went. Records without a config
+    (or with none of ``status``) give no row.
+    """
+    configs = [r["config"] for r in records if isinstance(r.get("config"), dict)]
+    names = sorted({name for c in configs for name in c})
+    varying = [n for n in names if n != "seed" and len({_hashable(c.get(n)) for c in configs}) > 1]
+    groups = group_by([r for r in records if r.get("status") == status and isinstance(r.get("config"), dict)],
+                      lambda r: tuple(_hashable(r["config"].get(n)) for n in varying))
+    rows = []
+    for group in groups.values():
+        row = {n: group[0]["config"].get(n) for n in varying}
+        seeds = sorted(r["config"].get("seed") for r in group)
+        row.update(status=status, seeds=len(seeds), seed_list=seeds, reason=group[0].get("reason", ""))
+        rows.append(row)
+    return rows
+
+
+def format_diverged(rows: Sequence[dict]) -> str:
+    """The rows of :func:`diverged_rows` as text, one line each ("" for none)."""
+    if not rows:
+        return ""
+    n = sum(r["seeds"] for r in rows)
+    lines = [f"{rows[0]['status']}: {n} cell{'s' * (n != 1)} with no metrics, left out of the means above"]
+    for row in rows:
+        where = ", ".join(f"{k}={row[k]}" for k in row if k not in ("status", "seeds", "seed_list", "reason"))
+        seeds = ",".join(str(s) for s in row["seed_list"])
+        lines.append(f"  {row['status']:<8} {where or 'every setting'} | seeds {seeds} | {row['reason']}")
+    return "\n".join(lines)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value

@@ -7,7 +7,15 @@ A study module does::
         sys.exit(run_study(main, sys.argv[1:], parser=study_parser("dying_edges", __doc__)))
 
 Bad flags print one line and exit 2 (as :mod:`sltsim.cli`); a ``ValueError`` raised by
-the study (a bad preset, an unreachable scheduler) prints one line and exits 2 too.
+the study (a bad preset, an unusable ``--out``, an unreachable scheduler) prints one line
+and exits 2 too, before any cell runs. Ctrl-C and SIGTERM stop the workers and exit
+130 and 143, keeping every stored record. A grid with failed cells prints how many and
+where their errors are, and exits 1.
+
+Where outputs go: the store ``<--out>/<study>.jsonl`` and the figures (``--figures``,
+by default the same folder). ``--out`` defaults to ``results/<preset>/<study>``, so
+each preset has its own store and ``python -m sltsim.figures --records results/<preset>``
+redraws that preset's figures only.
 """
 
 from __future__ import annotations
@@ -15,18 +23,34 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import warnings
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
+EXIT_CELLS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+#: The most seeds a study grid takes (``seeds`` in a preset, ``--seeds``).
+MAX_SEEDS = 1000
+RESULTS = Path("results")
 SCHEDULER_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s:/]+:\d+$")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse, then fill in the default ``--out`` and ``--figures``, which hang on the preset."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if getattr(namespace, "study", None) is not None and hasattr(namespace, "out"):
+            namespace.out = out_dir(namespace)
+            namespace.figures = figures_dir(namespace)
+        return namespace, extras
 
 
 def _positive_int(text: str) -> int:
@@ -36,6 +60,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _seed_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEEDS}, got {text!r}")
     return value
 
 
@@ -54,16 +85,20 @@ def study_parser(study: str, description: Optional[str]) -> argparse.ArgumentPar
     """
     parser = _Parser(prog=f"python -m sltsim.studies.{study}",
                      description=(description or "").strip().splitlines()[0] if description else None,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     presets = parser.add_mutually_exclusive_group()
     presets.add_argument("--quick", action="store_true",
                          help="run the small preset (sltsim/presets/%s.quick.toml): a minute or less" % study)
     presets.add_argument("--preset", default="default", metavar="NAME|PATH",
                          help=f"preset name (sltsim/presets/{study}.NAME.toml: quick, default, paper) or a TOML file")
-    parser.add_argument("--out", type=Path, default=Path("results") / study, metavar="DIR",
-                        help=f"folder of the record store {study}.jsonl; a rerun skips the cells it holds")
-    parser.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
-                        help="number of seeds per setting (overrides the preset)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help=f"folder of the record store {study}.jsonl (default results/PRESET/{study}); "
+                             "a rerun skips the cells it holds")
+    parser.add_argument("--seeds", type=_seed_count, default=None, metavar="N",
+                        help=f"number of seeds per setting, at most {MAX_SEEDS} (overrides the preset)")
+    parser.add_argument("--recompute-stale", action="store_true",
+                        help="compute again the stored cells that other code computed (another code "
+                             "fingerprint; a rerun warns about them and reuses them otherwise)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                        help="local worker processes (1 runs in this process)")
@@ -72,8 +107,9 @@ def study_parser(study: str, description: Optional[str]) -> argparse.ArgumentPar
     parser.add_argument("--json", action="store_true",
                         help="print the study's rows as one JSON list on the last line of stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--figures", type=Path, default=Path("figures"), metavar="DIR",
-                        help="folder the study's figures are written to")
+    parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                        help="folder the study's figures are written to (default: the --out folder); "
+                             "the committed figures/ is rewritten only when named here")
     parser.set_defaults(study=study)
     return parser
 
@@ -83,28 +119,122 @@ def preset_name(args: argparse.Namespace) -> str:
     return "quick" if args.quick else args.preset
 
 
+def preset_label(args: argparse.Namespace) -> str:
+    """The preset's short name, as records and default folders carry it: ``quick``,
+    ``default``, ``paper``, or a preset file's stem (``my.toml`` and ``dying_edges.my.toml``: ``my``)."""
+    name = preset_name(args)
+    text = str(name)
+    if "/" in text or "\\" in text or text.endswith(".toml"):
+        stem = Path(text).stem
+        return stem[len(args.study) + 1:] if stem.startswith(args.study + ".") else stem
+    return text
+
+
 def preset_from_args(args: argparse.Namespace, allowed: Optional[Mapping] = None) -> dict:
     """:func:`~sltsim.studies.presets.load_preset` for the flags, with ``--seeds`` applied
-    to the ``[study]`` table's ``seeds`` key."""
+    to the ``[study]`` table's ``seeds`` key. When the study takes ``seeds``, the preset
+    (or ``--seeds``) must give an integer from 1 to :data:`MAX_SEEDS`."""
     from sltsim.studies.presets import load_preset
 
     preset = load_preset(args.study, preset_name(args), allowed)
     if args.seeds is not None:
         preset["study"]["seeds"] = args.seeds
+    if allowed is not None and "seeds" in allowed:
+        seeds = preset["study"].get("seeds")
+        if seeds is None:
+            raise ValueError(f"[study] of {preset['path']} must set seeds = N (the seeds per setting, "
+                             f"1 to {MAX_SEEDS}), or pass --seeds N")
+        if isinstance(seeds, int) and not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"key 'seeds' in [study] of {preset['path']} must be an integer from 1 to "
+                             f"{MAX_SEEDS}, got {seeds}")
     return preset
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """``--out``, or by default ``results/<preset>/<study>``."""
+    return Path(args.out) if args.out is not None else RESULTS / preset_label(args) / args.study
+
+
+def figures_dir(args: argparse.Namespace) -> Path:
+    """``--figures``, or by default the ``--out`` folder."""
+    return Path(args.figures) if getattr(args, "figures", None) is not None else out_dir(args)
 
 
 def store_path(args: argparse.Namespace) -> Path:
     """``<--out>/<study>.jsonl``."""
-    return Path(args.out) / f"{args.study}.jsonl"
+    return out_dir(args) / f"{args.study}.jsonl"
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any cell runs, an ``--out`` or ``--figures`` that cannot be written: one
+    ``ValueError`` line naming the flag, the path and why. Creates the folders."""
+    for flag, folder in (("--out", out_dir(args)), ("--figures", figures_dir(args))):
+        _check_folder(flag, folder)
+    store = store_path(args)
+    if store.is_dir():
+        raise ValueError(f"--out {out_dir(args)}: the store {store} is a folder, not a file")
+    if store.exists() and not os.access(store, os.W_OK):
+        raise ValueError(f"--out {out_dir(args)}: the store {store} is not writable")
+
+
+def _check_folder(flag: str, folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {folder} cannot be created: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder} is not writable")
 
 
 def run_grid_from_args(args: argparse.Namespace, configs: Sequence, cell: Callable) -> list[dict]:
-    """:func:`~sltsim.studies.runner.run_grid` with the store, workers, scheduler and bar of the flags."""
+    """:func:`~sltsim.studies.runner.run_grid` with the store, workers, scheduler and bar of the
+    flags, after :func:`check_outputs` and a check that the store holds no other preset.
+
+    Records get ``preset`` (the preset's short name). When every cell failed, raises
+    :class:`CellsFailed` (exit 1, no tables); when some did, :func:`report` says so."""
     from sltsim.studies.runner import run_grid
 
-    return run_grid(configs, cell, store_path(args), workers=args.workers, scheduler=args.scheduler,
-                    progress=not args.no_progress, desc=args.study)
+    check_outputs(args)
+    _check_one_preset(args)
+    records = run_grid(configs, cell, store_path(args), workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.no_progress, desc=args.study,
+                       recompute_stale=getattr(args, "recompute_stale", False),
+                       tag={"preset": preset_label(args)})
+    args.grid_records = records
+    failed = [r for r in records if r.get("status") == "failed"]
+    args.failed_cells = (len({r["key"] for r in failed}), len({r["key"] for r in records}),
+                         failed[0].get("reason", "") if failed else "")
+    if failed and len(failed) == len(records):
+        raise CellsFailed(failure_line(args))
+    return records
+
+
+def _check_one_preset(args: argparse.Namespace) -> None:
+    from sltsim.studies.store import RecordStore
+
+    path = store_path(args)
+    if not path.is_file():
+        return
+    label = preset_label(args)
+    others = sorted({r["preset"] for r in RecordStore(path).records()
+                     if isinstance(r.get("preset"), str) and r["preset"] != label})
+    if others:
+        raise ValueError(f"--out {out_dir(args)} holds records of preset {', '.join(others)}, not of "
+                         f"{label}; a store holds one preset: give this run its own --out "
+                         f"(the default is {RESULTS / label / args.study})")
+
+
+class CellsFailed(Exception):
+    """Every cell of the grid failed: nothing to tabulate."""
+
+
+def failure_line(args: argparse.Namespace) -> str:
+    """'N of M cells failed (first: REASON); their errors ...' for the store of the flags."""
+    n, total, reason = args.failed_cells
+    return (f"{n} of {total} cells failed (first: {reason}); their errors and tracebacks are the records "
+            f"with status \"failed\" in {store_path(args)}; a rerun computes them again")
 
 
 def print_json(rows) -> None:
@@ -116,12 +246,23 @@ def print_json(rows) -> None:
 
 def report(args: argparse.Namespace, text: str, figures, rows) -> int:
     """The end of every study's main: its tables (``text``), the figures it wrote, and with
-    ``--json`` its rows as the last line of stdout. Returns the exit code 0."""
+    ``--json`` its rows as the last line of stdout. The grid's diverged cells follow the
+    tables as rows of their own (:func:`~sltsim.studies.aggregate.diverged_rows`), since
+    the tables' means leave them out. Returns the exit code: 0, or
+    :data:`EXIT_CELLS_FAILED` (with one stderr line) when some cells failed."""
     print(text)
+    from sltsim.studies.aggregate import diverged_rows, format_diverged
+
+    diverged = format_diverged(diverged_rows(getattr(args, "grid_records", [])))
+    if diverged:
+        print(diverged)
     for figure in figures:
         print(f"figure: {figure}")
     if args.json:
         print_json(rows)
+    if getattr(args, "failed_cells", (0,))[0]:
+        print(f"{getattr(args, 'prog', 'study')}: error: {failure_line(args)}", file=sys.stderr)
+        return EXIT_CELLS_FAILED
     return 0
 
 
@@ -135,17 +276,65 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
     ``main_fn``'s exit code (None counts as 0).
     """
     prog = parser.prog if parser is not None else _prog(main_fn)
-    try:
-        code = main_fn(parser.parse_args(argv) if parser is not None else argv)
-    except ValueError as e:
-        message = " ".join(str(e).split()) or type(e).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; the finished cells are stored and a rerun of the same "
-              "command computes only the others", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with _one_line_warnings(prog), _sigterm_interrupts():
+        try:
+            if parser is not None:
+                args = parser.parse_args(argv)
+                args.prog = prog
+            else:
+                args = argv
+            code = main_fn(args)
+        except ValueError as e:
+            message = " ".join(str(e).split()) or type(e).__name__
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except CellsFailed as e:
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return EXIT_CELLS_FAILED
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            print(f"{prog}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}; the finished "
+                  "cells are stored and a rerun of the same command computes only the others", file=sys.stderr)
+            return 128 + int(signum)
     return 0 if code is None else int(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, SLURM, docker stop), raised where Ctrl-C raises KeyboardInterrupt."""
+
+    signum = signal.SIGTERM
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread for the block (elsewhere: as is)."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _one_line_warnings(prog: str) -> Iterator[None]:
+    """Warnings (a stale store, a repaired line, a wait for a lock) as ``PROG: warning: MESSAGE``."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _prog(main_fn: Callable) -> str:

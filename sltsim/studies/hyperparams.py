@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
@@ -160,12 +161,11 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/hyperparams.{png,svg}."""
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
     if not rows:
         return []
-    fig, axes = plt.subplots(2, len(FACTORS), figsize=(12, 6.5), constrained_layout=True, sharey="row")
+    fig, axes = figstyle.subplots(2, len(FACTORS), width=figstyle.DOUBLE_COLUMN, height=4.8, sharey="row")
     units = {"lr": "learning rate $\\gamma$ (log scale)", "batch_size": "batch size $B$ (log scale)",
              "weight_decay": "weight decay on the scores (symlog scale)"}
     k = rows[0]["prune_rate"]
@@ -176,11 +176,11 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             for n, (data, group) in enumerate(group_by([r for r in rows if r["factor"] == field],
                                                        lambda r: r["data"]).items()):
                 x = np.array([r["value"] for r in group], float)
-                ax.errorbar(x, [r[col] for r in group], yerr=[r[col + "_std"] for r in group], marker="os^"[n % 3],
-                            color=f"C{n}", capsize=2, label=f"EP on {data} ({group[0]['quality_name']})")
+                ax.errorbar(x, [r[col] for r in group], yerr=[r[col + "_std"] for r in group],
+                            **figstyle.series(n), label=f"EP on {data} ({group[0]['quality_name']})")
                 base = [r["value"] for r in group if r["base"]]
-                if base:
-                    ax.axvline(base[0], ls=":", color="grey", lw=1)
+                if base and n == 0:
+                    figstyle.reference_line(ax, x=base[0], label="base value", linestyle=":")
             if field == "weight_decay":
                 positive = [r["value"] for r in rows if r["factor"] == field and r["value"] > 0]
                 linthresh = min(positive) if positive else 1e-5
@@ -191,17 +191,18 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                 if field == "batch_size":
                     ax.xaxis.set_major_formatter(ScalarFormatter())
             if col == "dying_ratio":
-                ax.axhline(k, ls="--", color="grey", lw=1, label=f"$d = k$ = {k:g} (never revived)")
+                figstyle.reference_line(ax, y=k, label=f"$d = k$ = {k:g} (never revived)")
                 ax.set_title(f"dying ratio vs {words}")
             else:
                 ax.set_title(f"quality of the mask vs {words}")
             ax.set_xlabel(units[field])
             if j == 0:
                 ax.set_ylabel(label)
-            ax.legend(fontsize=8)
-    fig.suptitle(f"EP at k = {k:g}, one factor at a time around the base point "
-                 "(mean ± std over seeds; dotted line: base value)", fontsize=11)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=4)
+    fig.suptitle(f"EP at k = {k:g}, one factor at a time around the base point (mean ± std over seeds)")
+    figstyle.finish(fig)
+    return save_figure(
+fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 
 def main(args) -> int:

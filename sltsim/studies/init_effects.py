@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sltsim.config import RunConfig
+from sltsim import figstyle
 from sltsim.figures import load_records, register, save_figure
 from sltsim.init import SCORE_INITS, WEIGHT_INITS
 from sltsim.search import run_search
@@ -38,7 +39,7 @@ DEFAULT_WEIGHT_INIT = RunConfig.__dataclass_fields__["weight_init"].default
 DEFAULT_SCORE_INIT = RunConfig.__dataclass_fields__["score_init"].default
 COLUMNS = ("quality", "test_acc", "dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dying",
            "ticket_remaining", "recall", "aligned_recall", "enrichment", "recall_above_chance")
-# Table 2 of the Soft iEP paper (seed 000), k = 0.7: (theta0, s0) -> test accuracy / dying ratio,
+# Table 2 of the Soft iEP paper, k = 0.7: (theta0, s0) -> test accuracy / dying ratio,
 # in %, for Conv8 CIFAR-10, Conv8 SVHN, ResNet-18 CIFAR-10, ResNet-18 SVHN.
 PAPER_SETTINGS = ("Conv8 CIFAR-10", "Conv8 SVHN", "ResNet18 CIFAR-10", "ResNet18 SVHN")
 PAPER_TABLE2 = {
@@ -200,14 +201,13 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``."""
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     if not rows:
         return []
     by_data = group_by(rows, lambda r: r["data"])
-    fig, axes = plt.subplots(len(by_data), 2, figsize=(11, 3.6 * len(by_data)), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = figstyle.subplots(len(by_data), 2, width=figstyle.DOUBLE_COLUMN, height=2.9 * len(by_data) + 0.3,
+                                  squeeze=False)
     for (data, group), ax_row in zip(by_data.items(), axes):
         weights = _order([r["weight_init"] for r in group], WEIGHT_INITS)
         scores = _order([r["score_init"] for r in group], SCORE_INITS)
@@ -229,13 +229,15 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                             color="white" if dark else "black")
             if DEFAULT_WEIGHT_INIT in weights and DEFAULT_SCORE_INIT in scores:
                 corner = (scores.index(DEFAULT_SCORE_INIT) - 0.5, weights.index(DEFAULT_WEIGHT_INIT) - 0.5)
-                ax.add_patch(Rectangle(corner, 1, 1, fill=False, lw=2.5, ec="red"))
-            ax.set_xticks(range(len(scores)), [s.replace("_", " ") for s in scores], rotation=20, fontsize=8)
-            ax.set_yticks(range(len(weights)), [w.replace("_", " ") for w in weights], fontsize=8)
-            ax.set(xlabel=r"score init $s_0$", ylabel=r"weight init $\theta_0$",
+                ax.add_patch(Rectangle(corner, 1, 1, fill=False, lw=2, ec=figstyle.OKABE_ITO["sky_blue"]))
+            left = ax is ax_row[0]  # the rows' names once, on the left
+            ax.set_xticks(range(len(scores)), [s.replace("_", "\n") for s in scores])
+            ax.set_yticks(range(len(weights)), [w.replace("_", " ") for w in weights] if left else [])
+            ax.set(xlabel=r"score init $s_0$", ylabel=r"weight init $\theta_0$" if left else "",
                    title=f"EP on {data}, k = {group[0]['prune_rate']:g}: {label.split(' (')[0]}")
             fig.colorbar(image, ax=ax, label=label)
-    fig.suptitle("Initialisation vs accuracy and dying ratio (red box: the EP default)", fontsize=11)
+    fig.suptitle("Initialisation vs accuracy and dying ratio (blue box: the EP default)")
+    figstyle.finish(fig)
     paths = save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
     planted = [r for r in rows if r["data"] == "planted" and math.isfinite(r["false_negative_dying"])]
     if planted:
@@ -244,29 +246,28 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
 
 
 def _plot_split(rows: list[dict], out_dir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
     labels = [f"{r['weight_init'].replace('_', ' ')} / {r['score_init'].replace('_', ' ')}"
               + (" (default)" if r["default"] else "") for r in rows]
     y = np.arange(len(rows))[::-1]
     fn = np.array([r["false_negative_dying"] for r in rows])
     tn = np.array([r["true_negative_dying"] for r in rows])
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.5), constrained_layout=True)
-    ax.barh(y, tn, color="C2", label="true-negative dying (not in ticket $P$)")
-    ax.barh(y, fn, left=tn, color="C3", label="false-negative dying (in ticket $P$)")
+    fig, ax = figstyle.subplots(1, 1, width=figstyle.DOUBLE_COLUMN, height=0.2 * len(rows) + 1.6)
+    ax.barh(y, tn, color=figstyle.OKABE_ITO["sky_blue"], label="true-negative dying (not in ticket $P$)")
+    ax.barh(y, fn, left=tn, color=figstyle.OKABE_ITO["vermillion"], hatch="///", edgecolor="white", lw=0,
+            label="false-negative dying (in ticket $P$)")
     ax.errorbar(tn + fn, y, xerr=[r["dying_ratio_std"] for r in rows], fmt="none", ecolor="black", lw=1,
                 capsize=2, label=r"$d_T$ ± std over seeds")
     share = np.array([r["ticket_remaining"] for r in rows])
     ax.plot((tn + fn) * (1 - share), y, "|", color="black", ms=14, mew=1.5,
             label=r"boundary if dying were blind to $P$ (fn $= d_T \cdot |P|/n$)")
     k = rows[0]["prune_rate"]
-    ax.axvline(k, ls=":", color="grey", lw=1, label=f"prune rate k = {k:g} (the most $d_T$ can be)")
+    figstyle.reference_line(ax, x=k, linestyle=":", label=f"prune rate k = {k:g} (the most $d_T$ can be)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set(xlabel="fraction of all searched edges", ylabel=r"weight init $\theta_0$ / score init $s_0$",
            title=f"Planted MLP, EP at k = {k:g}: dying edges = false + true negatives\n"
                  f"false-negative share of $d_T$ {min(fn / (fn + tn)):.3f} to {max(fn / (fn + tn)):.3f}, "
                  f"ticket share $|P|/n$ = {np.mean(share):.3f}")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
+    fig.legend(loc="outside lower center", ncol=2)
     return save_figure(fig, out_dir / f"{STUDY}_planted.png", formats=("png", "svg"))
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
+from sltsim.figstyle import OKABE_ITO
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
 from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
@@ -38,10 +40,12 @@ from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, mean_st
                                              setting_label, setting_labels)
 
 STUDY = "iterative"
-METHOD_STYLE = {  # the paper's colours: EP green, hard iEP blue, soft iEP red
-    "ep": ("C2", "o", "-"), "ep-budget": ("#006d2c", "h", "--"), "hard-ft": ("#9ecae1", "v", "-"),
-    "hard-lr": ("#08519c", "s", "-"), "hard-srw": ("#3182bd", "^", "-"), "hard-sri": ("#6baed6", "D", "-"),
-    "soft-lr": ("#cb181d", "*", "-"), "soft-lr-zero": ("#fd8d3c", "P", "--"), "soft-srw-zero": ("#fdae6b", "X", "--"),
+METHOD_STYLE = {  # the paper's scheme in Okabe-Ito colours: EP green, hard iEP blues/greys, soft iEP reds
+    "ep": (OKABE_ITO["bluish_green"], "o", "-"), "ep-budget": (OKABE_ITO["bluish_green"], "h", "--"),
+    "hard-ft": (OKABE_ITO["sky_blue"], "v", "--"),
+    "hard-lr": (OKABE_ITO["blue"], "s", "-"), "hard-srw": (OKABE_ITO["black"], "^", "-."),
+    "hard-sri": ("#999999", "D", ":"), "soft-lr": (OKABE_ITO["vermillion"], "*", "-"),
+    "soft-lr-zero": (OKABE_ITO["orange"], "P", "--"), "soft-srw-zero": (OKABE_ITO["reddish_purple"], "X", "-."),
 }
 STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict, "controls": list[str]}
 
@@ -137,16 +141,13 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
     return plot(table(load_records(records_dir, STUDY)), out_dir)
 
 
-def _panels(n: int, plt):
-    """n panels on a grid of at most two columns (unused cells hidden)."""
+def _panels(n: int):
+    """n panels on a grid of at most two columns; returns the figure, the panels and the
+    cells left over (one, when n is odd: it holds the legend)."""
     cols = min(n, 2)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows + 0.8), constrained_layout=True,
-                             squeeze=False)
-    flat = list(axes.flat)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
+    fig, axes = figstyle.subplots(rows, cols, width=figstyle.DOUBLE_COLUMN, height=2.5 * rows + 0.8, squeeze=False)
+    return fig, list(axes.flat)[:n], list(axes.flat)[n:]
 
 
 def _curve(ax, rows, method, col, dodge: float = 0.0, **style):
@@ -159,15 +160,18 @@ def _curve(ax, rows, method, col, dodge: float = 0.0, **style):
     x, y, e = map(np.array, zip(*pts))
     x = x * (1.0 + dodge / 100.0)
     colour, marker, line = METHOD_STYLE[method]
-    kw = dict(color=colour, marker=marker, linestyle=line, markersize=5, capsize=2, label=METHOD_LABELS[method])
+    kw = dict(color=colour, marker=marker, linestyle=line, label=METHOD_LABELS[method])
     kw.update(style)
     ax.errorbar(x, y, yerr=e, **kw)
 
 
-def _legend(fig, axes) -> None:
-    """One legend for all panels, below them."""
+def _legend(fig, axes, spare) -> None:
+    """One legend for all panels: in the spare cell if there is one, else below them."""
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    if spare:
+        figstyle.legend_panel(spare[0], handles, labels)
+    else:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
 
 
 def _remaining_axis(ax, rows):
@@ -177,19 +181,17 @@ def _remaining_axis(ax, rows):
     ax.set_xticklabels([f"{x:.3g}" for x in xs], rotation=45)
     ax.minorticks_off()
     ax.invert_xaxis()
-    ax.set_xlabel("remaining ratio $1-k$ (fraction of edges kept, log scale)")
+    ax.set_xlabel("remaining ratio $1-k$ (log scale)")
 
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/iterative_*.{png,svg}."""
-    import matplotlib.pyplot as plt
-
     if not rows:
         return []
     labels = list(dict.fromkeys(r["setting"] for r in rows))
     written = []
     # Fig. 3b: accuracy of every method against the remaining ratio
-    fig, axes = _panels(len(labels), plt)
+    fig, axes, spare = _panels(len(labels))
     for ax, label in zip(axes, labels):
         block = [r for r in rows if r["setting"] == label]
         for j, method in enumerate(METHOD_LABELS):
@@ -199,13 +201,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)" if regression
                else "test accuracy (fraction)", title=label)
         ax.grid(alpha=0.3)
-    _legend(fig, axes)
+    _legend(fig, axes, spare)
     fig.suptitle("Quality of each cycle's final mask (iEP) or of EP run at that $k$ (E epochs, and the "
                  "$i \\cdot E$ epochs iEP has spent)\n(mean ± std over seeds; points dodged sideways so that "
-                 "equal values stay visible)", fontsize=10)
+                 "equal values stay visible)")
+    figstyle.finish(fig)
     written += save_figure(fig, Path(out_dir) / f"{STUDY}_accuracy.png", formats=("png", "svg"))
     # Fig. 5a: dying ratio of EP, hard iEP (worst case and apparent) and soft iEP
-    fig, axes = _panels(len(labels), plt)
+    fig, axes, spare = _panels(len(labels))
     for ax, label in zip(axes, labels):
         block = [r for r in rows if r["setting"] == label]
         _curve(ax, block, "ep", "dying_ratio", dodge=-3)
@@ -216,30 +219,32 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         _curve(ax, block, "soft-lr", "dying_ratio", dodge=1)
         _curve(ax, block, "soft-lr-zero", "dying_ratio", dodge=3)
         xs = sorted({r["remaining"] for r in block})
-        ax.plot(xs, [1 - x for x in xs], ":", color="grey", lw=1, label="$d = k$ (no edge ever swapped in)")
+        figstyle.reference_line(ax, xy=(xs, [1 - x for x in xs]), linestyle=":",
+                                label="$d = k$ (no edge ever swapped in)")
         _remaining_axis(ax, block)
         ax.set(ylabel="dying ratio $d$ (fraction of all edges)", title=label, ylim=(-0.02, 1.0))
         ax.grid(alpha=0.3)
-    _legend(fig, axes)
-    fig.suptitle("Dying ratio of each cycle (Eq. 2, history reset at each cycle start); mean ± std over seeds",
-                 fontsize=10)
+    _legend(fig, axes, spare)
+    fig.suptitle("Dying ratio of each cycle (Eq. 2, history reset at each cycle start); mean ± std over seeds")
+    figstyle.finish(fig)
     written += save_figure(fig, Path(out_dir) / f"{STUDY}_dying.png", formats=("png", "svg"))
     # new: enrichment of P among each cycle's dying edges (1 = blind to P), planted settings only
     planted = [lb for lb in labels if any(r["setting"] == lb and not math.isnan(r["enrichment"]) for r in rows)]
     if planted:
-        fig, axes = _panels(len(planted), plt)
+        fig, axes, spare = _panels(len(planted))
         for ax, label in zip(axes, planted):
             block = [r for r in rows if r["setting"] == label]
             for j, method in enumerate(("ep", "ep-budget", "hard-lr", "soft-lr", "soft-lr-zero")):
                 _curve(ax, block, method, "enrichment", dodge=2.0 * (j - 2))
-            ax.axhline(1.0, ls=":", color="grey", lw=1, label="1: P dies as often as any edge (blind to P)")
+            figstyle.reference_line(ax, y=1.0, linestyle=":", label="1: P dies as often as any edge (blind to P)")
             _remaining_axis(ax, block)
             ax.set(ylabel="enrichment: P's dying share / the rest's", title=label, ylim=(0, None))
             ax.grid(alpha=0.3)
-        _legend(fig, axes)
+        _legend(fig, axes, spare)
         fig.suptitle("How much more (> 1) or less (< 1) often the planted ticket $P$'s edges die than the others "
                      "during a cycle\n(P sized at the last cycle's $k$; hard iEP: edges removed earlier count as "
-                     "dying); mean ± std over seeds", fontsize=10)
+                     "dying); mean ± std over seeds")
+        figstyle.finish(fig)
         written += save_figure(fig, Path(out_dir) / f"{STUDY}_enrichment.png", formats=("png", "svg"))
     return written
 

@@ -13,8 +13,8 @@ tables::
     model = "mlp:64,256,256,10"
     epochs = 20
 
-Anything else (another table, an unknown key, a value of the wrong type) is refused
-with a one-line ``ValueError`` naming the key and the file.
+Anything else (another table, an unknown key, a value of the wrong type, an empty
+list) is refused with a one-line ``ValueError`` naming the key and the file.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def preset_path(study: str, name_or_path) -> Path:
     text = str(name_or_path)
     if "/" in text or "\\" in text or text.endswith(".toml"):
         path = Path(text)
+        if path.is_dir():
+            raise ValueError(f"preset file {path} is a folder; give a TOML file")
         if not path.is_file():
             raise ValueError(f"preset file {path} does not exist")
         return path
@@ -82,6 +84,10 @@ def load_preset(study: str, name_or_path, allowed: Optional[Mapping[str, Any]] =
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: invalid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); a preset is a UTF-8 TOML file") from None
+    except OSError as e:
+        raise ValueError(f"preset file {path} cannot be read: {e.strerror or e}") from None
     for key, value in data.items():
         if key not in TABLES:
             raise ValueError(f"unknown key {key!r} in {path}; a preset has only the tables "
@@ -97,6 +103,8 @@ def load_preset(study: str, name_or_path, allowed: Optional[Mapping[str, Any]] =
             if not _matches(value, allowed[key]):
                 raise ValueError(f"key {key!r} in [study] of {path} must be {_describe(allowed[key])}, "
                                  f"got {value!r}")
+            if isinstance(value, (list, dict)) and not value:
+                raise ValueError(f"key {key!r} in [study] of {path} must hold at least one value, got {value!r}")
     config_values = dict(data.get("config", {}))
     _check_config(config_values, path)
     return {"study": study_values, "config": config_values, "path": path}

@@ -7,6 +7,18 @@ runs the others in process (``workers=1``), in a local process pool (``workers=N
 or on a Dask cluster (``scheduler="tcp://HOST:PORT"``), and appends every record
 the moment its cell finishes, so a killed run loses only the cells in flight.
 
+Provenance. Every record gets a ``provenance`` object (:mod:`sltsim.provenance`: the
+sltsim version, the code fingerprint, library versions, machine and UTC time); it never
+enters the key. A grid whose stored records another code made reuses them with a
+warning naming the fingerprints; ``recompute_stale=True`` computes them again, and the
+record of the current code is then the one returned.
+
+One grid per store. :func:`run_grid` holds an exclusive ``flock`` on the store's folder
+from reading the store to its last append: a second run on the same store waits (and
+says so), then reads what the first stored, so no cell is ever computed twice. Workers
+ignore SIGINT, and each watches its parent: a worker whose parent died (SIGKILL, an
+out-of-memory kill) exits within a second instead of computing on as an orphan.
+
 Determinism. OpenBLAS splits a matrix product differently with 1 and with 2
 threads, and the results differ in the last bits, so every cell runs with one
 BLAS thread (threadpoolctl) whatever the executor: a record is then the same bit
@@ -19,15 +31,21 @@ from __future__ import annotations
 import importlib
 import json
 import multiprocessing
+import os
+import signal
 import sys
+import threading
+import time
 import traceback
+import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from sltsim.studies.store import RecordStore, encode, strip_timing  # noqa: F401  (re-exported)
+from sltsim import provenance
+from sltsim.studies.store import RecordStore, encode, grid_lock, strip_timing  # noqa: F401  (re-exported)
 
 Cell = Callable[[object], dict]
 
@@ -36,7 +54,14 @@ POOL_CONTEXT = "spawn"
 #: Modules a forkserver imports once before forking workers (used when POOL_CONTEXT is "forkserver").
 PRELOAD = ["sltsim.search", "sltsim.studies.runner"]
 
+#: Seconds between a worker's checks that its parent is alive.
+PARENT_POLL_SECONDS = 0.5
+
 _blas_pinned = False
+
+
+class StaleRecordsWarning(UserWarning):
+    """Stored records that the grid reuses were computed by other code."""
 
 
 def search_cell(config) -> dict:
@@ -56,11 +81,13 @@ def failed_record(config, error: BaseException) -> dict:
 def evaluate_cell(cell: Cell, config) -> dict:
     """Run one cell and return its stored (JSON) form; an exception becomes a failed record.
 
-    The record gets ``key = config.key()`` when the cell set none; a cell that returns
-    another key, or something that is not a JSON-ready dict, fails.
+    The record gets ``key = config.key()`` when the cell set none, and this process's
+    ``provenance`` when it has none; a cell that returns another key, or something that
+    is not a JSON-ready dict, fails.
     """
     try:
-        record = cell(config)
+        with one_thread_per_cell(config):
+            record = cell(config)
         if not isinstance(record, dict):
             raise TypeError(f"cell {getattr(cell, '__name__', cell)} returned a "
                             f"{type(record).__name__}, expected a record dict")
@@ -68,16 +95,37 @@ def evaluate_cell(cell: Cell, config) -> dict:
         key = record.setdefault("key", config.key())
         if key != config.key():
             raise ValueError(f"cell returned key {key!r} for a config whose key is {config.key()!r}")
-        line = encode(record)
+        line = encode(provenance.stamp(record))
     except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
-        line = encode(failed_record(config, e))
+        line = encode(provenance.stamp(failed_record(config, e)))
     return json.loads(line)
+
+
+def one_thread_per_cell(config):
+    """Engine threads of a cell: ``config.threads`` when set, else 1 (cells run side by side)."""
+    from sltsim.engine import threads
+
+    return threads.using(getattr(config, "threads", 0) or 1)
 
 
 def _pinned_cell(cell: Cell, config) -> dict:
     """:func:`evaluate_cell` in a worker process, with BLAS held to one thread for good."""
     _pin_blas_for_process()
     return evaluate_cell(cell, config)
+
+
+def _init_worker(parent: int) -> None:
+    """A local pool worker: one BLAS thread, Ctrl-C left to the parent, and a daemon thread
+    that ends the worker when ``parent`` is no longer its parent (it died)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _pin_blas_for_process()
+    threading.Thread(target=_watch_parent, args=(parent,), name="sltsim-watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)  # the parent is gone: nobody will store this worker's results
 
 
 def _pin_blas_for_process() -> None:
@@ -123,13 +171,24 @@ def _executor(workers: int, scheduler: Optional[str], n_cells: int) -> Iterator[
     if POOL_CONTEXT == "forkserver":
         context.set_forkserver_preload(PRELOAD)
     pool = ProcessPoolExecutor(max_workers=min(workers, n_cells), mp_context=context,
-                               initializer=_pin_blas_for_process)
+                               initializer=_init_worker, initargs=(os.getpid(),))
     try:
         yield pool
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # Ctrl-C, SIGTERM, a broken store: stop the workers now
+        _terminate(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers (a running cell is lost: its record was not stored) and wait."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public accessor
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
 
 
 def importable(cell: Cell) -> Cell:
@@ -167,7 +226,8 @@ def _completed(executor: Optional[Executor], cell: Cell, configs: list) -> Itera
 
 def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers: int = 1,
              scheduler: Optional[str] = None, progress: bool = True, desc: str = "cells",
-             retry_failed: bool = True) -> list[dict]:
+             retry_failed: bool = True, recompute_stale: bool = False,
+             tag: Optional[dict] = None) -> list[dict]:
     """Run every config's cell that the store lacks; return all records in config order.
 
     Parameters
@@ -184,7 +244,12 @@ def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers
     progress : draw a tqdm bar on stderr (ETA, and counts of failed and diverged cells).
     desc : the bar's label.
     retry_failed : run again the cells stored with ``status: "failed"`` (an exception,
-        not a result); a stored ``"diverged"`` cell is a result and is kept.
+        not a result); a stored ``"diverged"`` cell is a result and is kept. A cell that
+        fails again with the same reason, under the same code, is not stored twice.
+    recompute_stale : run again the cells whose stored record another code computed (a
+        different code fingerprint, or no provenance). Without it they are reused, with a
+        :class:`StaleRecordsWarning` naming the fingerprints.
+    tag : fields added to every new record (e.g. ``{"preset": "quick"}``); never the key.
 
     Returns
     -------
@@ -192,45 +257,85 @@ def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers
 
     Raises
     ------
-    ValueError : bad ``workers``, or an unreachable scheduler.
+    ValueError : bad ``workers``, an unreachable scheduler, or a store with a corrupt line.
     RuntimeError : the executor itself broke; what was stored stays stored.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     store = store if isinstance(store, RecordStore) else RecordStore(store)
     keys = [c.key() for c in configs]
-    done = _stored_by_key(store.records(), retry_failed)
-    todo: dict[str, object] = {}
-    for key, config in zip(keys, configs):
-        if key not in done and key not in todo:
-            todo[key] = config
-    counts = {"failed": 0, "diverged": 0}
-    n_unique = len(set(keys))
-    bar = tqdm(total=n_unique, initial=n_unique - len(todo), desc=desc, unit="cell",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    bar.set_postfix(counts, refresh=False)
-    try:
-        if todo:
-            with _executor(workers, scheduler, len(todo)) as executor:
-                for record in _completed(executor, cell, list(todo.values())):
-                    record = store.append(record)
-                    done[record["key"]] = record
-                    if record.get("status") in counts:
-                        counts[record["status"]] += 1
-                        bar.set_postfix(counts, refresh=False)
-                    bar.update(1)
-    finally:
-        bar.close()
+    with grid_lock(store.path):
+        store.repair()
+        stored = store.records()
+        current = provenance.code_fingerprint()
+        done = _stored_by_key(stored, current)
+        failed_before = {k: r for k, r in done.items() if r.get("status") == "failed"}
+        reused = [done[k] for k in dict.fromkeys(keys) if k in done and not _redo(done[k], retry_failed, False, current)]
+        _warn_stale(store, reused, current, recompute_stale)
+        todo: dict[str, object] = {}
+        for key, config in zip(keys, configs):
+            if key not in todo and (key not in done or _redo(done[key], retry_failed, recompute_stale, current)):
+                todo[key] = config
+        counts = {"failed": 0, "diverged": 0}
+        n_unique = len(set(keys))
+        bar = tqdm(total=n_unique, initial=n_unique - len(todo), desc=desc, unit="cell",
+                   disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix(counts, refresh=False)
+        try:
+            if todo:
+                with _executor(workers, scheduler, len(todo)) as executor:
+                    for record in _completed(executor, cell, list(todo.values())):
+                        if tag:
+                            record = {**record, **tag}
+                        if not _same_failure(record, failed_before.get(record["key"])):
+                            record = store.append(record)
+                        done[record["key"]] = record
+                        if record.get("status") in counts:
+                            counts[record["status"]] += 1
+                            bar.set_postfix(counts, refresh=False)
+                        bar.update(1)
+        finally:
+            bar.close()
     return [done[key] for key in keys]
 
 
-def _stored_by_key(records: list[dict], retry_failed: bool) -> dict[str, dict]:
-    """The record kept for each key: the first that did not fail, else (unless retried) the last."""
+def _stored_by_key(records: list[dict], current: str) -> dict[str, dict]:
+    """The record kept for each key: the first that did not fail, made by the current code if
+    one was; else the first that did not fail; else the last failure."""
     chosen: dict[str, dict] = {}
     for record in records:
         previous = chosen.get(record["key"])
-        if previous is None or previous.get("status") == "failed":
+        if previous is None or _rank(record, current) > _rank(previous, current) or (
+                record.get("status") == "failed" and previous.get("status") == "failed"):
             chosen[record["key"]] = record
-    if retry_failed:
-        chosen = {k: r for k, r in chosen.items() if r.get("status") != "failed"}
     return chosen
+
+
+def _rank(record: dict, current: str) -> tuple[bool, bool]:
+    return record.get("status") != "failed", provenance.fingerprint_of(record) == current
+
+
+def _redo(record: dict, retry_failed: bool, recompute_stale: bool, current: str) -> bool:
+    if record.get("status") == "failed":
+        return retry_failed
+    return recompute_stale and provenance.fingerprint_of(record) != current
+
+
+def _same_failure(record: dict, before: Optional[dict]) -> bool:
+    """The cell failed again as it failed before, under the same code: storing it adds nothing."""
+    return (before is not None and record.get("status") == "failed"
+            and record.get("reason") == before.get("reason")
+            and provenance.fingerprint_of(record) == provenance.fingerprint_of(before))
+
+
+def _warn_stale(store: RecordStore, reused: list[dict], current: str, recompute: bool) -> None:
+    others = provenance.stale(reused, current)
+    if not others:
+        return
+    n = sum(others.values())
+    named = ", ".join(f"{count} by code {fp}" if fp else f"{count} without provenance"
+                      for fp, count in sorted(others.items(), key=lambda item: (item[0] is None, item[0] or "")))
+    action = ("they are computed again" if recompute else
+              "they are reused; pass --recompute-stale to compute them again")
+    warnings.warn(f"{store.path}: {n} of the {len(reused)} stored records this grid reuses were not made "
+                  f"by this code (code {current}): {named}; {action}", StaleRecordsWarning, stacklevel=3)

@@ -1,7 +1,7 @@
 """Study ``sanity_checks``: does the structure EP finds matter when no weight is trained?
 
-Seed 001 (Su et al. 2020, "Sanity-checking pruning methods: random tickets can win the
-jackpot") checks whether pruning relies on the data and on where in a layer it keeps
+Su et al., "Sanity-Checking Pruning Methods: Random Tickets can Win the Jackpot" (NeurIPS
+2020) checks whether pruning relies on the data and on where in a layer it keeps
 edges. Adapted to strong tickets, where the mask on the random weights theta0 *is* the
 network, at each prune rate k of the preset and for each ``[study.settings.NAME]``:
 
@@ -10,11 +10,11 @@ network, at each prune rate k of the preset and for each ``[study.settings.NAME]
   the same per-layer counts, random positions;
 - ``random-uniform``: a uniformly random mask at EP's own layer ratios (EP keeps 1 - k of
   every layer, so this is the rearranged mask without any search);
-- ``random-smart``: a uniformly random mask at the smart ratios of seed 001;
+- ``random-smart``: a uniformly random mask at the smart ratios of Su et al.;
 - ``ep-random-labels``: EP searched on permuted training labels
   (``RunConfig.random_labels``), evaluated on the true test labels.
 
-Unlike seed 001, nothing is trained after the mask is chosen: a random ticket here is a
+Unlike Su et al., nothing is trained after the mask is chosen: a random ticket here is a
 random subnetwork of random weights, not a sparse network trained from scratch, so
 there is no reason for it to beat chance; the question is only whether EP's positions
 carry what it learned. The table gives test accuracy (and on planted data the recall of
@@ -30,6 +30,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
@@ -52,9 +53,13 @@ CHECK_LABELS = {
 #: controls that exist only on planted settings (planted_controls' ticket_start and dense): the positive
 #: control (P has loss 0, so EP started there stays) and learnability (dense weight training, same teacher)
 PLANTED_CONTROLS = {"ep-from-ticket": "ticket_start", "dense": "dense"}
-CHECK_STYLE = {"ep": ("C2", "o", "-"), "rearranged-ep": ("C4", "s", "--"), "random-uniform": ("C7", "^", ":"),
-               "random-smart": ("C1", "D", ":"), "ep-random-labels": ("C3", "v", "-."),
-               "ep-from-ticket": ("k", "*", ":"), "dense": ("C5", "x", ":")}
+CHECK_STYLE = {"ep": (figstyle.OKABE_ITO["bluish_green"], "o", "-"),
+               "rearranged-ep": (figstyle.OKABE_ITO["reddish_purple"], "s", "--"),
+               "random-uniform": (figstyle.OKABE_ITO["black"], "^", ":"),
+               "random-smart": (figstyle.OKABE_ITO["orange"], "D", ":"),
+               "ep-random-labels": (figstyle.OKABE_ITO["vermillion"], "v", "-."),
+               "ep-from-ticket": (figstyle.OKABE_ITO["blue"], "*", ":"),
+               "dense": (figstyle.OKABE_ITO["sky_blue"], "x", ":")}
 #: the checks EP is compared with seed by seed (not the controls)
 PAIRED_CHECKS = ("rearranged-ep", "random-uniform", "random-smart", "ep-random-labels")
 COLUMNS = ("quality", "train_quality", "test_acc", "train_acc", "recall", "recall_above_chance", "enrichment", "dying_ratio",
@@ -219,12 +224,10 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
     if not rows:
         return []
     labels = list(dict.fromkeys(r["setting"] for r in rows))
-    fig, axes = plt.subplots(1, len(labels), figsize=(5.0 * len(labels), 4.2), constrained_layout=True, squeeze=False)
+    fig, axes = figstyle.subplots(1, len(labels), width=figstyle.DOUBLE_COLUMN, height=3.2, squeeze=False)
     for ax, label in zip(axes[0], labels):
         block = [r for r in rows if r["setting"] == label]
         for j, check in enumerate(CHECK_LABELS):
@@ -234,19 +237,20 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             x, y, e = zip(*pts)
             colour, marker, line = CHECK_STYLE[check]
             ax.errorbar([xi + 0.004 * (j - 2) for xi in x], y, yerr=e, color=colour, marker=marker, linestyle=line,
-                        capsize=2, markersize=5, label=CHECK_LABELS[check])
+                        label=CHECK_LABELS[check])
         if block[0]["quality_sign"] > 0:
-            ax.axhline(0.1, color="grey", lw=1, ls=":", label="chance (10 balanced classes)")
+            figstyle.reference_line(ax, y=0.1, linestyle=":", label="chance (10 balanced classes)")
             ax.set(ylabel="test accuracy (fraction)", ylim=(0, 1))
         else:
-            ax.axhline(1.0, color="grey", lw=1, ls=":", label="$1 - R^2 = 1$ (predicting the mean)")
+            figstyle.reference_line(ax, y=1.0, linestyle=":", label="$1 - R^2 = 1$ (predicting the mean)")
             ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)", ylim=(0, None))
-        ax.set(xlabel="prune rate $k$ (fraction of each layer's edges masked)", title=label)
+        ax.set(xlabel="prune rate $k$ (fraction masked)", title=label)
         ax.grid(alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=8)
-    fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random "
-                 "masks and EP on random labels; mean ± std over seeds", fontsize=10)
+    fig.legend(handles, names, loc="outside lower center", ncol=3)
+    fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random\n"
+                 "masks and EP on random labels; mean ± std over seeds")
+    figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import load_records, register, save_figure
 from sltsim.search import run_search
@@ -110,7 +111,6 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 def plot(records: list[dict], out_dir: Path) -> list[Path]:
     """Rank of each sampled edge at each cycle end (red: in the final mask), with the threshold."""
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     ok = [r for r in records if r.get("status") == "ok" and r["cycles"] and "score_ranks" in r["cycles"][0]]
@@ -119,33 +119,35 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     seed = min(r["config"]["seed"] for r in ok)
     order = list(METHOD_LABELS)
     shown = sorted((r for r in ok if r["config"]["seed"] == seed), key=lambda r: order.index(r["config"]["method"]))
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.4), constrained_layout=True,
-                             squeeze=False, sharey=True)
+    fig, axes = figstyle.subplots(1, len(shown), width=figstyle.DOUBLE_COLUMN, height=3.2, squeeze=False,
+                                  sharey=True)
+    unselected, selected = figstyle.OKABE_ITO["sky_blue"], figstyle.OKABE_ITO["vermillion"]
     for ax, record in zip(axes[0], shown):
         rank, threshold = trajectories(record)
         cycles = np.arange(1, rank.shape[0] + 1)
         final = rank[-1] < threshold[-1]
         for j in np.flatnonzero(~final):
-            ax.plot(cycles, rank[:, j], color="#3182bd", alpha=0.25, lw=0.8)
+            ax.plot(cycles, rank[:, j], color=unselected, alpha=0.3, lw=0.8)
         for j in np.flatnonzero(final):
-            ax.plot(cycles, rank[:, j], color="#cb181d", alpha=0.9, lw=1.3)
+            ax.plot(cycles, rank[:, j], color=selected, alpha=0.9, lw=1.3)
         ax.plot(cycles, threshold.mean(axis=1), color="black", lw=2.2)
         ax.set_ylim(1.0, 0.0)  # rank 0 (highest |s|) at the top
         remaining = [1.0 - k for k in cycle_prune_rates(record["config"])]
         ax.set_xticks(cycles)
-        ax.set_xticklabels([f"{i}\n{100 * r:.2g}%" for i, r in zip(cycles, remaining)], fontsize=7)
-        ax.set_xlabel("cycle $i$ / remaining ratio $1-k_i$ at its end (% of edges kept)")
-        ax.set_title(f"{METHOD_LABELS[record['config']['method']]}, {setting_label(record['config'])}, seed {seed}",
-                     fontsize=9)
+        every = -(-len(cycles) // 8)  # at most 8 labels, so that they stay apart at this width
+        ax.set_xticklabels([f"{i}\n{100 * r:.2g}%" if (i - 1) % every == 0 else "" for i, r in zip(cycles, remaining)])
+        ax.set_xlabel("cycle $i$ / remaining $1-k_i$ at its end")
+        ax.set_title(f"{METHOD_LABELS[record['config']['method']]}, {setting_label(record['config'])}, seed {seed}")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("normalised rank of $|s|$ in its layer (0 = top)")
-    handles = [Line2D([], [], color="#cb181d", lw=1.3, label="selected at the end (in $m^*_C$)"),
-               Line2D([], [], color="#3182bd", alpha=0.5, label="not selected at the end"),
+    handles = [Line2D([], [], color=selected, lw=1.3, label="selected at the end (in $m^*_C$)"),
+               Line2D([], [], color=unselected, alpha=0.6, label="not selected at the end"),
                Line2D([], [], color="black", lw=2.2, label="threshold: kept fraction $1-k_i$ (selected above it)")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2)
     n = rank.shape[1]
     fig.suptitle(f"Score rank of {n} randomly sampled edges at the end of each cycle (the same edges in "
-                 "every panel): an edge is selected while its line is above the threshold", fontsize=10)
+                 "every panel):\nan edge is selected while its line is above the threshold")
+    figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 

@@ -7,10 +7,14 @@ config's content hash, :meth:`sltsim.config.RunConfig.key`).
 
 Writing a record is a single ``os.write`` of the whole line on a file opened with
 ``O_APPEND``, then ``fsync``, under an exclusive ``flock``: two processes appending
-to the same store never interleave their lines. Reading drops a truncated or
-unparsable *last* line with a warning that names the file; the next append first
-truncates the file back to the end of its last good line. An unparsable line
-anywhere else is an error.
+to the same store never interleave their lines. Reading ignores a truncated or
+unparsable *last* line with a warning that names the file and the line;
+:meth:`RecordStore.repair` (which every grid run calls first) and the next append cut
+the file back to the end of its last good line. An unparsable line anywhere else is
+an error naming the file and the line.
+
+:func:`grid_lock` is the lock a whole grid run holds on the store's folder, and
+:func:`flat` the one-level view of a record for pandas (see ``docs/records.md``).
 
 JSON has no NaN or infinity: non-finite floats are stored as ``null`` (and NumPy
 scalars and arrays as plain numbers and lists), so a record read back may differ
@@ -34,6 +38,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 TIMING_SUFFIX = "_seconds"
+PROVENANCE = "provenance"  # sltsim.provenance.FIELD (not imported: the store stays dependency-free)
 
 
 def normalise(record: Any, _where: str = "record") -> Any:
@@ -72,17 +77,27 @@ def encode(record: dict) -> str:
 
 
 def strip_timing(record: Any) -> Any:
-    """A copy of ``record`` without its wall-clock fields, for comparing runs.
+    """A copy of ``record`` without its wall-clock fields and its provenance, for comparing runs.
 
-    Removes, at every depth, the keys named ``seconds`` or ending in ``_seconds``:
-    the only fields of a record allowed to differ between two runs of one config.
+    Removes, at every depth, the keys named ``seconds`` or ending in ``_seconds``, and the
+    top-level ``provenance`` (when and where it ran): the only fields of a record allowed
+    to differ between two runs of one config.
     """
     if isinstance(record, dict):
-        return {k: strip_timing(v) for k, v in record.items()
-                if not (k == "seconds" or k.endswith(TIMING_SUFFIX))}
-    if isinstance(record, list):
-        return [strip_timing(v) for v in record]
-    return record
+        return {k: _strip(v) for k, v in record.items() if k != PROVENANCE and not _is_timing(k)}
+    return _strip(record)
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if not _is_timing(k)}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _is_timing(key: str) -> bool:
+    return key == "seconds" or key.endswith(TIMING_SUFFIX)
 
 
 class RecordStore:
@@ -122,9 +137,36 @@ class RecordStore:
                 data = _read_all(fd)
         finally:
             os.close(fd)
-        out, good_size = _parse_lines(data, self.path)
-        self._cut = None if good_size is None else (good_size, len(data))
+        out, bad = _parse_lines(data, self.path)
+        self._cut = None if bad is None else (bad[0], len(data))
+        if bad is not None:
+            warnings.warn(f"{self.path}: ignoring line {bad[1]} ({bad[2]} bytes), the last, which is not a "
+                          "JSON record (a write cut short, or text appended by hand); the next study run on "
+                          "this store cuts it off", stacklevel=2)
         return out
+
+    def repair(self) -> bool:
+        """Cut an unparsable last line off the file (with a warning naming the line); True when
+        one was cut. An unparsable line before the last raises ``ValueError``, as
+        :meth:`records` does. Nothing happens to a missing file."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            with _locked(fd, exclusive=True):
+                data = _read_all(fd)
+                _, bad = _parse_lines(data, self.path)
+                if bad is None:
+                    return False
+                os.ftruncate(fd, bad[0])
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        warnings.warn(f"{self.path}: cut line {bad[1]} ({bad[2]} bytes), the last, which was not a JSON "
+                      "record (a write cut short, or text appended by hand); the records before it are kept",
+                      stacklevel=2)
+        return True
 
     def keys(self) -> set[str]:
         """The keys of the stored records."""
@@ -174,8 +216,8 @@ class RecordStore:
         os.ftruncate(fd, good)
 
 
-def _parse_lines(data: bytes, path: Path) -> tuple[list[dict], int | None]:
-    """The records in ``data``, and the size to cut the file to when its last line is bad."""
+def _parse_lines(data: bytes, path: Path) -> tuple[list[dict], tuple[int, int, int] | None]:
+    """The records in ``data``, and (offset, line number, length) of a bad last line."""
     lines = data.split(b"\n")  # lines[-1] follows the last newline: b"" when the file is whole
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     out: list[dict] = []
@@ -189,12 +231,67 @@ def _parse_lines(data: bytes, path: Path) -> tuple[list[dict], int | None]:
             if index != last:
                 raise ValueError(f"{path}: line {index + 1} is not a JSON record; "
                                  "fix or remove that line (only a last line is repaired)")
-            warnings.warn(f"{path}: dropping a truncated or unparsable last line "
-                          f"(line {index + 1}, {len(line)} bytes); its cell will be recomputed",
-                          stacklevel=3)
-            return out, start
+            return out, (start, index + 1, len(line))
         out.append(record)
     return out, None
+
+
+def flat(record: dict, sep: str = ".") -> dict:
+    """A record as one level of columns, for ``pandas.DataFrame([flat(r) for r in records])``.
+
+    Nested objects become dotted names (``config.lr``, ``provenance.code``,
+    ``per_layer.fc1.dying_ratio``); the list ``cycles`` becomes ``cycles.1.test_acc``,
+    ``cycles.2.test_acc`` (numbered from 1, as cycles are); other lists of plain values
+    (``config.coats``) stay lists, and lists of objects are numbered like ``cycles``
+    (from 0). Nothing is dropped or renamed otherwise, so ``flat`` loses no field.
+    """
+    out: dict = {}
+    _flatten(record, "", sep, out)
+    return out
+
+
+def _flatten(value: Any, prefix: str, sep: str, out: dict) -> None:
+    if isinstance(value, dict):
+        if not value and prefix:
+            out[prefix] = {}
+        for k, v in value.items():
+            _flatten(v, f"{prefix}{sep}{k}" if prefix else str(k), sep, out)
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        first = 1 if prefix == "cycles" else 0
+        for i, v in enumerate(value, first):
+            _flatten(v, f"{prefix}{sep}{i}", sep, out)
+    else:
+        out[prefix] = value
+
+
+@contextmanager
+def grid_lock(store_path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder of ``store_path`` (created if missing) for the
+    whole ``with`` block: one grid run per store at a time. A second run waits, after a
+    warning that says so. Where folders cannot be locked (no ``fcntl``, some network file
+    systems) the block runs unlocked."""
+    folder = Path(store_path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            warnings.warn(f"{folder}: another run holds this store; waiting for it to finish "
+                          "(the cells it stores are not computed again)", stacklevel=3)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - a file system without flock on folders
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.engine.models import parse_model_spec
 from sltsim.figures import load_records, register, save_figure
@@ -260,47 +261,48 @@ def draw(records_dir: Path, out_dir: Path) -> list[Path]:
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/width_scaling.{png,svg}."""
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
     if not rows:
         return []
     planted = [r for r in rows if r["data"] == "planted" and math.isfinite(r["gain_false_negative_dying"])]
-    fig, axes = plt.subplots(1, 2 if planted else 1, figsize=(12 if planted else 6.5, 4.3),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = figstyle.subplots(1, 2 if planted else 1, width=figstyle.DOUBLE_COLUMN if planted
+                                  else figstyle.SINGLE_COLUMN, height=3.4, squeeze=False)
     ax = axes[0, 0]
-    markers = "os^D"
     for n, (data, group) in enumerate(group_by(rows, lambda r: r["data"]).items()):
         w = np.array([r["width"] for r in group], float)
         for prefix, ls, what in (("gain", "-", "EP"), ("gain_budget", "--", "EP (C·E epochs)")):
             ax.errorbar(w * (1.03 if prefix == "gain_budget" else 1), [100 * r[f"{prefix}_quality"] for r in group],
-                        yerr=[100 * r[f"{prefix}_quality_ci"] for r in group], ls=ls, marker=markers[n % 4],
-                        color=f"C{n}", capsize=2, label=f"{data} ({group[0]['quality_name']}): soft iEP vs {what}")
-    ax.axhline(0, color="grey", lw=1)
+                        yerr=[100 * r[f"{prefix}_quality_ci"] for r in group], ls=ls,
+                        **figstyle.series(n, line=False),
+                        label=f"{data} ({group[0]['quality_name']}): soft iEP vs {what}")
+    figstyle.reference_line(ax, y=0, label="no gain")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     g = rows[0]
     ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
            ylabel="soft iEP's gain x 100 (accuracy up, or 1 - $R^2$ down; 95% interval)",
-           title=f"Soft iEP's gain over EP vs width (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
-    ax.legend(fontsize=8)
+           title=f"Soft iEP's gain over EP (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
+    ax.legend()
     if planted:
         ax = axes[0, 1]
         x = np.arange(len(planted))
         bar = 0.35
-        for j, (col, color, words) in enumerate((("false_negative_dying", "C3", "false-negative dying (in $P$)"),
-                                                 ("true_negative_dying", "C2", "true-negative dying (not in $P$)"))):
-            ax.bar(x + (j - 0.5) * bar, [r[f"gain_{col}"] for r in planted], bar,
+        for j, (col, color, hatch, words) in enumerate((
+                ("false_negative_dying", figstyle.OKABE_ITO["vermillion"], "///", "false-negative dying (in $P$)"),
+                ("true_negative_dying", figstyle.OKABE_ITO["sky_blue"], None, "true-negative dying (not in $P$)"))):
+            ax.bar(x + (j - 0.5) * bar, [r[f"gain_{col}"] for r in planted], bar, hatch=hatch, edgecolor="white",
                    yerr=[r[f"gain_{col}_ci"] for r in planted], color=color, capsize=2, label=words)
         expected = [r["gain_dying_ratio"] * r["ep_ticket_remaining"] for r in planted]
         ax.plot(x - 0.5 * bar, expected, "_", color="black", ms=22, mew=2,
-                label=r"false-negative change if dying ignored $P$ ($|P|/n \cdot \Delta d_T$)")
-        ax.axhline(0, color="grey", lw=1)
+                label=r"fn change if dying ignored $P$ ($|P|/n \cdot \Delta d_T$)")
+        figstyle.reference_line(ax, y=0, label="no change")
         ax.set_xticks(x, [str(r["width"]) for r in planted])
         ax.set(xlabel="hidden width of the searched MLP (units per layer)",
-               ylabel="soft iEP − EP dying edges (fraction of all edges, 95% interval)",
-               title="Planted MLP: soft iEP's extra dying edges (its last cycle vs EP)")
-        ax.legend(fontsize=8)
+               ylabel="soft iEP − EP (fraction of all edges, 95% interval)",
+               title="Planted MLP: soft iEP's extra dying edges")
+        ax.legend(loc="upper right")
+    figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
 

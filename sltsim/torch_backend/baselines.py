@@ -1,8 +1,10 @@
 """The baselines on the torch backend, each the mirror of its engine module.
 
-- ``iterand`` (:mod:`sltsim.search.iterand`, Chijiwa et al. 2021): EP, and after every
-  K-th step each weight that z(s) masks is redrawn from its initialiser with
-  probability lambda, from the ``"method"`` stream in the engine's order.
+- ``iterand`` (:mod:`sltsim.search.iterand`, Chijiwa et al. 2021): EP on the raw scores
+  (identity straight-through, as released), and before every K-th step each weight
+  that z(s) masks is redrawn from its initialiser with probability lambda, from the
+  ``"method"`` stream in the engine's order; ``iterand_ranking = "abs"``: |s| and a
+  redraw after every K-th update.
 - ``multicoat`` (:mod:`sltsim.search.multicoat`, Okoshi et al. 2022, linear): W_eff =
   (coats passed) * theta0, straight-through gradient times the number of coats.
 - ``random-uniform``, ``random-smart`` (:mod:`sltsim.search.random_ticket`, Su et al.
@@ -20,23 +22,50 @@ import numpy as np
 import torch
 
 from sltsim.init import WEIGHT_INITS
-from sltsim.search.random_ticket import RearrangedEdgePopup, smart_keep_counts
-from sltsim.torch_backend.cycle import evaluate
+from sltsim.search.multicoat import coats_of
+from sltsim.search.random_ticket import RearrangedEdgePopup, architecture_family, smart_keep_counts
+from sltsim.torch_backend.cycle import evaluate, steps_per_epoch
 from sltsim.torch_backend.init import _numpy_dtype
 from sltsim.torch_backend.methods import TorchEdgePopup, TorchMethod
 from sltsim.torch_backend.supermask import coat_multipliers, select
 
 
 class TorchIteRand(TorchEdgePopup):
+    """Raw ranking (as released): redraws before steps K, 2K, ...; abs: after every K-th update."""
+
     name = "iterand"
+
+    def prepare(self, run) -> None:
+        raw = run.config.iterand_ranking == "raw"
+        for t in run.searched:
+            t.ranking = "raw" if raw else "abs"
 
     def initial_state(self, run) -> dict:
         return {"events": 0, "redrawn": 0}
 
+    def start_cycle(self, run, cycle: int, state: dict, summaries: list):
+        config = run.config
+        if config.iterand_ranking == "raw" and config.iterand_period == 1 and self._total(run) > 0:
+            self._redraw(run, state)  # before step 1
+        return None
+
     def after_step(self, run, state: dict, cycle_state) -> None:
-        if cycle_state.step % run.config.iterand_period == 0:
-            state["redrawn"] += rerandomize(run, run.config.iterand_rate, run.rngs["method"])
-            state["events"] += 1
+        config, done = run.config, cycle_state.step
+        if config.iterand_ranking == "raw":
+            due = done < self._total(run) and (done + 1) % config.iterand_period == 0
+        else:
+            due = done % config.iterand_period == 0
+        if due:
+            self._redraw(run, state)
+
+    @staticmethod
+    def _total(run) -> int:
+        return run.config.epochs * steps_per_epoch(run)
+
+    @staticmethod
+    def _redraw(run, state: dict) -> None:
+        state["redrawn"] += rerandomize(run, run.config.iterand_rate, run.rngs["method"])
+        state["events"] += 1
 
     def end_cycle(self, run, cycle: int, state: dict, cycle_state) -> dict:
         n_searched = sum(t.size for t in run.searched)
@@ -68,16 +97,17 @@ class TorchMultiCoat(TorchEdgePopup):
     name = "multicoat"
 
     def prepare(self, run) -> None:
+        coats = coats_of(run.config)
         for t in run.searched:
-            if not all(k > t.prune_rate for k in run.config.coats):
+            if not all(k > t.prune_rate for k in coats):
                 raise ValueError(f"coats must each exceed the prune rate {t.prune_rate} of {t.name}, "
-                                 f"got {tuple(run.config.coats)}")
-        run.net.coats = tuple(run.config.coats)
+                                 f"got {coats}")
+        run.net.coats = coats
 
     def end_cycle(self, run, cycle: int, state: dict, cycle_state) -> dict:
         counts = coat_multipliers(run.masked, select(run.masked, run.net.global_topk), run.net.coats)
         kept = sum(int(torch.count_nonzero(c)) for c in counts)
-        return {"coat_prune_rates": [run.config.prune_rate, *run.config.coats],
+        return {"coat_prune_rates": [run.config.prune_rate, *run.net.coats],
                 "mean_multiplier_of_kept": sum(int(c.sum()) for c in counts) / max(kept, 1)}
 
 
@@ -97,7 +127,8 @@ class TorchRandomTicket(TorchMethod):
             ranks = np.asarray(rng.permutation(t.size) + 1, _numpy_dtype(t)).reshape(t.shape)
             t.scores.copy_(torch.from_numpy(ranks))
         if self.smart:
-            counts = smart_keep_counts([t.size for t in searched], run.config.prune_rate)
+            counts = smart_keep_counts([t.size for t in searched], run.config.prune_rate,
+                                       architecture_family(run.config.model))
             for t, n_keep in zip(searched, counts):
                 t.prune_rate = 1.0 - int(n_keep) / t.size
                 if t.n_keep() != n_keep:  # pragma: no cover - float rounding guard

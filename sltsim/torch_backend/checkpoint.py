@@ -18,6 +18,8 @@ from typing import Optional
 
 import torch
 
+from sltsim.torch_backend.checkpoint_path import check_path
+
 FORMAT = 1
 
 
@@ -40,21 +42,36 @@ def save(path: str, run, cycle: int, state, method_state: dict, summaries: list)
         "method": method_state,
         "summaries": summaries,
     }
+    check_path(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise ValueError(f"checkpoint {path} cannot be written ({_first_line(e)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    first = first if len(first) <= 100 else first[:97] + "..."
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def load(path: str, run) -> Optional[dict]:
     """Read a checkpoint of this run's config; None when ``path`` does not exist."""
+    check_path(path)
     if not os.path.exists(path):
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e})") from None
+        raise ValueError(f"checkpoint {path} cannot be read ({_first_line(e)}); "
+                         "it is not a checkpoint that this version wrote") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} is not a format-{FORMAT} sltsim torch checkpoint")
     if payload["key"] != run.config.key():

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
-from sltsim.engine.schedules import learning_rate
+from sltsim.engine.schedules import cycle_lr
 from sltsim.errors import Diverged
 from sltsim.torch_backend import distributed
 from sltsim.torch_backend.history import DeviceHistory
@@ -77,8 +77,8 @@ def lr_function(run, state: CycleState) -> LrFn:
     if state.held_lr is not None:
         held = state.held_lr
         return lambda step, total: held
-    warmup = config.warmup_epochs * steps_per_epoch(run)
-    return lambda step, total: learning_rate(config.lr, config.schedule, step, total, warmup)
+    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs,
+                    steps_per_epoch(run))
 
 
 def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
@@ -97,7 +97,8 @@ def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
 def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc: str = "EP",
               on_epoch_end: Optional[Callable[[CycleState], None]] = None,
               after_step: Optional[Callable[[CycleState], None]] = None) -> CycleState:
-    """Train from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss.
+    """Train from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss,
+    or on a NaN/inf score or weight at an epoch end.
 
     ``after_step(state)`` runs after every optimiser step (IteRand's redraws);
     ``on_epoch_end(state)`` after every epoch's accounting (checkpoints).
@@ -105,6 +106,7 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
     config, data = run.config, run.data
     total = epochs * steps_per_epoch(run)
     lr_fn = lr_function(run, state)
+    lr_max = torch.finfo(getattr(torch, config.dtype)).max
     run.model.train()
     bar = tqdm(range(state.epoch, epochs), desc=desc, unit="epoch", leave=False,
                disable=not progress or not run.is_main)
@@ -114,6 +116,9 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
         seen = 0
         for x, y, n_global in data.train_epoch(config.batch_size, run.rngs):
             lr = lr_fn(state.step, total)
+            if abs(lr) > lr_max:  # torch's SGD cannot take it; the engine's step would overflow to inf
+                raise Diverged(f"the learning rate {lr:g} at step {run.step} overflows {config.dtype}, so "
+                               f"the scores would become NaN or inf; try a lower lr than {config.lr}")
             loss_sum, correct, masks = train_step(run, x, y, n_global, lr)
             if state.history is not None:
                 state.history.update(masks)
@@ -125,11 +130,14 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
             run.step += 1
             if after_step is not None:
                 after_step(state)
-        totals = torch.cat([sums, sums.new_tensor([seen])])
-        loss, correct, nonfinite, seen = distributed.all_sum(totals, run.shard).tolist()  # logging point
+        totals = torch.cat([sums, sums.new_tensor([seen]), _nonfinite_tensors(run.net, sums.device)])
+        loss, correct, nonfinite, seen, bad_tensors = distributed.all_sum(totals, run.shard).tolist()  # logging point
         if nonfinite:
             raise Diverged(f"loss became non-finite in epoch {epoch + 1} (by step {run.step}); "
                            f"try a lower lr than {config.lr}")
+        if bad_tensors:
+            raise Diverged(f"{_nonfinite_names(run.net)} became NaN or inf in epoch {epoch + 1} "
+                           f"(by step {run.step}); try a lower lr than {config.lr}")
         row = {"epoch": epoch + 1, "lr": state.final_lr, "loss": loss / max(seen, 1),
                "train_acc_running": correct / max(seen, 1), "seconds": time.perf_counter() - t0}
         if state.history is not None:
@@ -144,6 +152,25 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
         if on_epoch_end is not None:
             on_epoch_end(state)
     return state
+
+
+@torch.no_grad()
+def _nonfinite_tensors(net, device) -> torch.Tensor:
+    """How many parameters (scores, and weights where they train) hold a NaN or inf, as a
+    1-element float64 tensor on the device: the engine refuses non-finite scores at every
+    selection, and this check at the epoch end makes the torch run diverge as well."""
+    params = list(net.parameters())
+    if not params:
+        return torch.zeros(1, dtype=torch.float64, device=device)
+    flags = [(~torch.isfinite(p)).any() for p in params]
+    return torch.stack(flags).sum().to(device=device, dtype=torch.float64).reshape(1)
+
+
+@torch.no_grad()
+def _nonfinite_names(net) -> str:
+    """The names of the parameters that hold a NaN or inf (host side: only once diverged)."""
+    names = [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())]
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "") or "a parameter"
 
 
 @torch.no_grad()

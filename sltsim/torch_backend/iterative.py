@@ -46,7 +46,8 @@ class TorchIterative(TorchMethod):
         if previous is None:
             return None
         v, config, searched = self.variant, run.config, run.searched
-        run.optimizer.state.clear()  # momentum restarts with each cycle, as the engine's reset_state
+        if not config.keep_momentum:
+            run.optimizer.state.clear()  # momentum restarts with each cycle, as the engine's reset_state
         with torch.no_grad():
             if v.scores == "rewind":
                 for t, s in zip(searched, state["s0"]):

@@ -93,14 +93,35 @@ def _settings(items) -> dict:
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _cell_indices(text: str, n: int) -> list[int]:
+    try:
+        chosen = [int(i) for i in text.split(",")]
+    except ValueError:
+        chosen = None
+    if not chosen or any(not 0 <= i < n for i in chosen):
+        raise ValueError(f"--cells must be comma-separated cell indices in [0, {n - 1}], got {text!r}")
+    return chosen
+
+
+def default_store(preset_path: str) -> Path:
+    """``results/<preset>/<preset>.jsonl`` under the working directory (never inside the package)."""
+    name = Path(preset_path).stem
+    return Path("results") / name / f"{name}.jsonl"
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sltsim.torch_backend.presets",
-                                     description="Run the cells of a torch-backend preset (sltsim/presets/torch_*.toml).")
+    parser = _Parser(prog="python -m sltsim.torch_backend.presets", allow_abbrev=False,
+                     description="Run the cells of a torch-backend preset (sltsim/presets/torch_*.toml).")
     parser.add_argument("preset", help="path of the preset TOML file")
     parser.add_argument("--data-dir", help="local directory of the data set (required to run)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides the preset)")
     parser.add_argument("--loader-workers", dest="loader_workers", type=int, default=None, help="DataLoader workers (overrides the preset)")
-    parser.add_argument("--store", default=None, help="JSON-lines record store (default studies/records/<preset>.jsonl)")
+    parser.add_argument("--store", default=None, help="JSON-lines record store (default results/<preset>/<preset>.jsonl)")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint every cell here and resume from it")
     parser.add_argument("--cells", default=None, help="comma-separated cell indices to run (default all)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -113,10 +134,10 @@ def main(argv=None) -> int:
         overrides.update(_settings(args.set))
         overrides["data_dir"] = args.data_dir or "<--data-dir>"
         configs = cells(preset, overrides)
+        chosen = range(len(configs)) if args.cells is None else _cell_indices(args.cells, len(configs))
     except ValueError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    chosen = range(len(configs)) if args.cells is None else [int(i) for i in args.cells.split(",")]
     if args.list:
         for i, c in enumerate(configs):
             print(f"{i:3d} {c.key()} {c.method:<14} k={c.final_prune_rate:.3f} cycles={c.cycles} seed={c.seed}")
@@ -128,11 +149,11 @@ def main(argv=None) -> int:
 
 
 def _run(configs, chosen, args) -> int:
+    from sltsim import provenance
     from sltsim.studies.store import RecordStore
     from sltsim.torch_backend import run_search
 
-    name = Path(args.preset).stem
-    store = RecordStore(args.store or Path(__file__).resolve().parents[2] / "studies" / "records" / f"{name}.jsonl")
+    store = RecordStore(args.store or default_store(args.preset))
     done = store.keys()
     rank = int(os.environ.get("RANK", "0"))
     for i in chosen:
@@ -147,7 +168,7 @@ def _run(configs, chosen, args) -> int:
             print(f"error: cell {i}: {e}", file=sys.stderr)
             return 2
         if rank == 0:
-            store.append(record)
+            store.append(provenance.stamp(record))
             print(f"cell {i} {config.method} k={record['prune_rate']:.3f} seed {config.seed}: "
                   f"test_acc {record.get('test_acc', float('nan')):.4f}, dying_ratio "
                   f"{record.get('dying_ratio', float('nan')):.4f}", flush=True)

@@ -10,7 +10,9 @@ sum over the tied positions: O(n), never a sort.
 The straight-through estimator of Ramanujan et al. (2020): the mask is computed
 from |s| by :class:`StraightThrough`, which is the identity in backward, so
 autograd of ``theta0 * mask(|s|)`` gives dL/ds = sign(s) * dL/dW_eff * theta0
-with sign(0) = 0 (torch's abs backward), the engine's ``_sgd_scores`` gradient.
+with sign(0) = 0 (torch's abs backward), the engine's ``_sgd_scores`` gradient. A
+tensor with ``ranking = "raw"`` (IteRand as released, :mod:`sltsim.search.iterand`)
+ranks s itself and its gradient is dL/dW_eff * theta0, without the sign.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class MaskedTensor(nn.Module):
         self.prune_rate = 0.0
         self.searched = True
         self.allowed: Optional[torch.Tensor] = None
+        # "abs": rank |s| (EP); "raw": rank s itself, identity straight-through (IteRand as released)
+        self.ranking = "abs"
 
     @property
     def size(self) -> int:
@@ -138,6 +142,11 @@ def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
 
 
 def _magnitudes(t: MaskedTensor) -> torch.Tensor:
+    """What the mask ranks, flat: |s|, or s itself for ``ranking == "raw"``."""
+    if t.ranking == "raw":
+        if t.allowed is not None:
+            raise ValueError(f"raw-score ranking does not support a restricted search space ({t.name})")
+        return t.scores.detach().reshape(-1)
     a = t.scores.detach().abs().reshape(-1)
     if t.allowed is not None:
         a = torch.where(t.allowed, a, a.new_tensor(_DISALLOWED))
@@ -207,7 +216,8 @@ def effective_weights(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Ten
     weights, it = {}, iter(multipliers if multipliers is not None else masks)
     for t in tensors:
         if t.searched:
-            m = StraightThrough.apply(t.scores.abs(), next(it).view(t.shape), grad_scale)
+            ranked = t.scores if t.ranking == "raw" else t.scores.abs()  # raw: dL/ds = dL/dW_eff * theta0
+            m = StraightThrough.apply(ranked, next(it).view(t.shape), grad_scale)
             weights[t.name] = t.theta0 * m
         else:
             weights[t.name] = t.theta0

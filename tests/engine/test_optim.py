@@ -71,8 +71,8 @@ def test_cosine_matches_torch_cosine_annealing():
 
 
 def test_warmup_and_step_schedules():
-    assert learning_rate(0.1, "constant", 0, 100, warmup_steps=10) == pytest.approx(0.01)
-    assert learning_rate(0.1, "constant", 9, 100, warmup_steps=10) == pytest.approx(0.1)
+    assert learning_rate(0.1, "constant", 0, 100, warmup=10) == pytest.approx(0.01)
+    assert learning_rate(0.1, "constant", 9, 100, warmup=10) == pytest.approx(0.1)
     assert learning_rate(0.1, "step", 49, 100) == pytest.approx(0.1)
     assert learning_rate(0.1, "step", 50, 100) == pytest.approx(0.01)
     assert learning_rate(0.1, "step", 80, 100) == pytest.approx(0.001)

@@ -69,11 +69,16 @@ def test_iterand_redraws_every_period_steps_deterministically():
     assert first["test_acc"] == second["test_acc"] and first["loss"] == second["loss"]
 
 
-def test_iterand_rate_zero_is_edge_popup():
+def test_iterand_abs_at_rate_zero_is_edge_popup():
     ep = run_search(RunConfig(method="ep", **TINY))
-    iterand = run_search(RunConfig(method="iterand", iterand_period=3, iterand_rate=0.0, **TINY))
+    iterand = run_search(RunConfig(method="iterand", iterand_period=3, iterand_rate=0.0, iterand_ranking="abs",
+                                   **TINY))
+    assert iterand["config"]["score_init"] == "kaiming_uniform"  # the |s| variant keeps EP's inits
     assert iterand["cycles"][0]["redrawn_weights"] == 0
     assert iterand["loss"] == ep["loss"] and iterand["dying_ratio"] == ep["dying_ratio"]
+    # the released ranking is not EP even without redraws
+    raw = run_search(RunConfig(method="iterand", iterand_period=3, iterand_rate=0.0, **TINY))
+    assert raw["loss"] != ep["loss"]
 
 
 # -- multicoated supermasks ----------------------------------------------------------------------
@@ -131,39 +136,6 @@ def test_multicoat_run_records_the_outer_coat_and_keeps_the_coats_for_evaluation
 
 
 # -- smart ratios and random tickets ----------------------------------------------------------------
-
-
-def test_smart_ratios_by_hand():
-    # mlp:64,256,256,10 at k = 0.8: keep 16896 edges; the last layer keeps 0.3 * 2560 = 768;
-    # c * (12 * 16384 + 6 * 65536) = 16128 gives c = 0.02734375, so 12c and 6c:
-    np.testing.assert_allclose(smart_keep_ratios([16384, 65536, 2560], 0.8), [0.328125, 0.1640625, 0.3])
-    # at k = 0.1 the first layer would need 1.53: clipped to 1, the second takes the rest
-    np.testing.assert_allclose(smart_keep_ratios([16384, 65536, 2560], 0.1),
-                               [1.0, (76032 - 768 - 16384) / 65536, 0.3])
-
-
-@given(st.lists(st.integers(10, 5000), min_size=2, max_size=6), prune_rates)
-def test_smart_ratios_decrease_with_depth_and_meet_the_global_target(sizes, k):
-    n = sum(sizes)
-    budget = keep_count(n, k)
-    assume(0.3 * sizes[-1] <= budget <= 0.3 * sizes[-1] + sum(sizes[:-1]))
-    try:
-        counts = smart_keep_counts(sizes, k)
-    except ValueError as e:  # a layer would keep no edge at all
-        assert "keep no edge" in str(e)
-        return
-    ratios = smart_keep_ratios(sizes, k)
-    assert ratios[-1] == 0.3
-    assert np.all(np.diff(ratios[:-1]) <= 1e-12), ratios
-    assert np.all((ratios > 0) & (ratios <= 1))
-    free = ratios[:-1] < 1
-    depth = len(sizes) - np.arange(1, len(sizes)) + 1
-    weight = (depth**2 + depth)[free]
-    if free.sum() >= 2:  # unclipped layers keep in proportion to (L-l+1)^2 + (L-l+1)
-        np.testing.assert_allclose(ratios[:-1][free] / weight, (ratios[:-1][free] / weight)[0], rtol=1e-9)
-    assert abs(float(np.dot(ratios, sizes)) - budget) < 1e-6 * n
-    assert int(counts.sum()) == budget
-    assert np.all(np.abs(counts - ratios * np.asarray(sizes)) < 1 + 1e-9)
 
 
 def test_smart_ratios_refuse_an_unreachable_target():
@@ -271,7 +243,9 @@ def test_dense_baseline_keeps_the_stated_number_of_parameters():
     (["--method", "multicoat", "--coats", "0.8,0.8"], "coats"),
     (["--method", "multicoat", "--prune-rate", "0.5", "--coats", "0.4,0.8"], "coats"),
     (["--method", "multicoat", "--coats", "0.8,x"], "coats"),
-    (["--method", "multicoat"], "coats"),
+    (["--method", "multicoat", "--prune-rate", "0.95"], "coats"),  # the default coats are below k
+    (["--method", "ep", "--iterand-ranking", "abs"], "iterand_ranking"),
+    (["--method", "iterand", "--iterand-ranking", "signed"], "iterand_ranking"),
     (["--method", "multicoat", "--coats", "0.8", "--global-topk"], "global_topk"),
     (["--method", "iterand", "--iterand-period", "0"], "iterand_period"),
     (["--method", "iterand", "--iterand-rate", "1.5"], "iterand_rate"),

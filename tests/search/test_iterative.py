@@ -179,9 +179,33 @@ def test_fine_tuning_holds_the_previous_final_lr():
     search, results, cap = _run("hard-ft", on_start=_record_lrs, epochs=2)
     lrs = cap["lrs"]
     assert lrs[1][0] == search.config.lr and lrs[1][-1] < lrs[1][0]
+    # per-epoch cosine over 2 epochs: the last epoch runs at lr * (1 + cos(pi / 2)) / 2
+    assert lrs[1][-1] == pytest.approx(search.config.lr * 0.5 * (1 + math.cos(math.pi / 2)), rel=1e-12)
     for i in (2, 3):
         assert set(lrs[i]) == {results[i - 2].final_lr} == {lrs[1][-1]}
     assert all(cap["velocity_zero"].values())
+
+
+def _ft_movement(granularity):
+    """(largest relative score change, k - d among the searchable edges) of each FT cycle after the first."""
+    search, results, cap = _run("hard-ft", epochs=3, schedule_granularity=granularity)
+    out = []
+    for i in (2, 3):
+        move = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(cap["end"][i]["scores"], cap["start"][i]))
+        out.append((move, results[i - 1].extra["k_minus_d_apparent"]))
+    return out
+
+
+def test_a_fine_tuning_cycle_moves_its_scores_and_changes_its_mask():
+    # at the last epoch's lr (per-epoch schedule) FT is a search, not a frozen one-shot prune:
+    # the scores move and edges leave the mask during the cycle (k - d > 0: selected, then dropped)
+    by_epoch = _ft_movement("epoch")
+    for move, k_minus_d in by_epoch:
+        assert move > 0.1 and k_minus_d > 0.02
+    # at the last step's lr of a per-step cosine it barely moves
+    by_step = _ft_movement("step")
+    for (move_e, _), (move_s, _) in zip(by_epoch, by_step):
+        assert move_s < move_e / 20
 
 
 def test_lr_rewinding_restarts_the_schedule():

@@ -52,3 +52,15 @@ def flaky_cell(config) -> dict:
     if config.seed == 2:
         return {"status": "diverged", "reason": "loss became nan at step 3", "prune_rate": config.prune_rate}
     return {"status": "ok", "prune_rate": config.prune_rate, "value": float("nan"), "cell_seconds": time.time()}
+
+
+def counted_flaky_cell(config) -> dict:
+    """:func:`flaky_cell`, logged as :func:`counted_cell` logs its calls."""
+    path = os.environ.get(CALLS)
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {config.key()}\n".encode())
+        finally:
+            os.close(fd)
+    return flaky_cell(config)

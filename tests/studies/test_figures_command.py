@@ -72,3 +72,55 @@ def test_the_command_runs_as_a_module_and_flags_are_checked():
     out = subprocess.run([sys.executable, "-m", "sltsim.figures", "--bogus"], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and out.stderr == "python -m sltsim.figures: error: unrecognized arguments: --bogus\n"
+
+
+def test_by_default_figures_go_beside_their_store_and_the_records_are_where_studies_write(demo, capsys,
+                                                                                        monkeypatch):
+    from sltsim.studies.cli import study_parser
+
+    records = demo / "results"
+    assert figures.main(["--records", str(records), "--study", "demo_study"]) == 0
+    assert capsys.readouterr().out.split() == [str(records / "demo_study" / "demo_study.png"),
+                                               str(records / "demo_study" / "demo_study.svg")]
+    # the default --records is the folder the studies' default preset writes to
+    default = figures.build_parser().parse_args([]).records
+    for study in ("dying_edges", "iterative"):
+        assert figures.records_path(default, study).parent == study_parser(study, None).parse_args([]).out
+    assert figures.build_parser().parse_args([]).out is None  # the committed figures/ only when named
+
+
+def test_a_corrupt_middle_line_exits_2_naming_the_file_and_the_line(demo, capsys):
+    path = figures.records_path(demo / "results", "demo_study")
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([lines[0], b"{not json", *lines[1:]]))
+    assert figures.main(["--records", str(demo / "results"), "--out", str(demo / "f"), "--study", "demo_study"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"python -m sltsim.figures: error: {path}: line 2 is not a JSON record; fix or remove that " \
+                  "line (only a last line is repaired)\n"
+    assert not (demo / "f").exists()
+
+
+def test_a_garbage_last_line_is_one_warning_line_and_the_figure_is_drawn(demo, capsys):
+    path = figures.records_path(demo / "results", "demo_study")
+    with open(path, "ab") as f:
+        f.write(b"garbage\n")
+    assert figures.main(["--records", str(demo / "results"), "--study", "demo_study"]) == 0
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("python -m sltsim.figures: warning: ")
+    assert "line 4" in err and "not a JSON record" in err and "recomputed" not in err
+    assert path.read_bytes().endswith(b"garbage\n")  # reading never rewrites a store
+
+
+def test_a_store_mixing_presets_is_refused(demo, capsys):
+    store = RecordStore(figures.records_path(demo / "results", "demo_study"))
+    store.append({"key": "q", "prune_rate": 0.3, "dying_ratio": 0.2, "preset": "quick"})
+    store.append({"key": "d", "prune_rate": 0.4, "dying_ratio": 0.3, "preset": "default"})
+    assert figures.main(["--records", str(demo / "results"), "--study", "demo_study"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "mixes the records of presets default, quick" in err
+
+
+def test_abbreviated_flags_are_refused():
+    out = subprocess.run([sys.executable, "-m", "sltsim.figures", "--rec", "x"], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 2 and "unrecognized arguments: --rec" in out.stderr

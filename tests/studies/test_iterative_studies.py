@@ -40,6 +40,9 @@ data = "planted"
 model = "mlp:16,32,32,10"
 n_train = 200
 n_test = 200
+task = "classification"
+ticket_remaining = 0.25
+sub_budget_ticket = true
 [study.settings.digits]
 data = "digits"
 model = "mlp:64,32,10"
@@ -69,6 +72,7 @@ data = "planted"
 model = "mlp:16,32,32,10"
 n_train = 200
 n_test = 200
+task = "classification"
 """,
 }
 MODULES = {"iterative": iterative, "score_ranks": score_ranks, "sanity_checks": sanity_checks}

@@ -25,6 +25,7 @@ model = "mlp:64,16,16,10"
 model = "mlp:32,32,32,10"
 n_train = 200
 n_test = 100
+task = "classification"
 
 [config]
 prune_rate = 0.7
@@ -129,7 +130,7 @@ def _record(seed=0, **fields):
 def test_init_effects_table_means_default_paper_rows_and_verdict():
     recs = []
     for seed, (acc_default, acc_scaled) in enumerate([(0.80, 0.90), (0.84, 0.94)]):
-        common = dict(data="planted", task="classification", prune_rate=0.7, seed=seed)
+        common = dict(data="planted", task="classification", prune_rate=0.7, seed=seed, sub_budget_ticket=True)
         recs.append(_record(**common, test_acc=acc_default, dying_ratio=0.60, false_negative_dying=0.06,
                             true_negative_dying=0.54))
         recs.append(_record(**common, weight_init="scaled_signed_constant", test_acc=acc_scaled,

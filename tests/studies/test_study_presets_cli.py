@@ -91,10 +91,13 @@ def test_flags_select_the_preset_and_the_store(tmp_path, capsys, monkeypatch):
     assert run_study(_main, ["--quick", "--out", str(tmp_path / "r")], parser=parser) == 0
     assert capsys.readouterr().out == f"3 {tmp_path / 'r' / 'demo.jsonl'}\n"
     assert run_study(_main, ["--preset", "quick", "--seeds", "7"], parser=parser) == 0
-    assert capsys.readouterr().out == f"7 {Path('results/demo/demo.jsonl')}\n"
+    # each preset has its own store by default, and the figures go beside it
+    assert capsys.readouterr().out == f"7 {Path('results/quick/demo/demo.jsonl')}\n"
     args = parser.parse_args([])
-    assert (args.preset, args.workers, args.scheduler, args.json, args.no_progress, args.figures) == (
-        "default", 1, None, False, False, Path("figures"))
+    assert (args.preset, args.workers, args.scheduler, args.json, args.no_progress, args.out, args.figures) == (
+        "default", 1, None, False, False, Path("results/default/demo"), Path("results/default/demo"))
+    assert parser.parse_args(["--preset", str(tmp_path / "demo.mine.toml")]).out == Path("results/mine/demo")
+    assert parser.parse_args(["--out", "o"]).figures == Path("o")
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help text"
 

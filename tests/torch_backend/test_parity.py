@@ -47,7 +47,7 @@ def assert_parity(config: RunConfig, steps: int = STEPS, batch: int = 32, seed: 
     rng = np.random.default_rng(seed)
     for step in range(steps):
         idx = rng.choice(len(X), batch, replace=False)
-        lr = learning_rate(config.lr, config.schedule, step, steps, warmup_steps=5)
+        lr = learning_rate(config.lr, config.schedule, step, steps, warmup=5)
         engine_loss = _engine_step(search, engine_history, X[idx], y[idx], lr)
         loss_sum, _, masks = train_step(run, Xt[idx], yt[idx], batch, lr)
         torch_history.update(masks)
@@ -80,11 +80,13 @@ def test_ties_in_index_order_match_the_engine():
     assert_parity(RunConfig(**MLP, score_init="signed_constant", momentum=0.0), steps=10)
 
 
-def test_run_search_records_agree():
+@pytest.mark.parametrize("schedule", [dict(), dict(schedule_granularity="step", warmup_epochs=1)],
+                         ids=["per-epoch", "per-step-warmup"])
+def test_run_search_records_agree(schedule):
     from sltsim.search import run_search as engine_run
     from sltsim.torch_backend import run_search as torch_run
 
-    config = RunConfig(**MLP, epochs=2, batch_size=64)
+    config = RunConfig(**MLP, epochs=2, batch_size=64, **schedule)
     a, b = engine_run(config), torch_run(config.replace(backend="torch"))
     assert a["status"] == b["status"] == "ok"
     assert a["dying_ratio"] == b["dying_ratio"] and a["per_layer"] == b["per_layer"]
@@ -103,3 +105,29 @@ def test_run_search_records_agree():
 def test_conv_net_parity_on_tiny_images(model, options):
     # digits as (1, 8, 8) images
     assert_parity(RunConfig(model=model, data="digits", dtype="float64", lr=0.1, prune_rate=0.5, **options), batch=16)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("iterand", dict(iterand_period=1, iterand_rate=0.2)),  # a redraw before every step, the first included
+    ("iterand", dict(iterand_period=4, iterand_ranking="abs")),  # the |s| variant and its clock
+    ("iterand", dict(iterand_period=3, global_topk=True)),  # one raw-score threshold over all layers
+    ("multicoat", dict(prune_rate=0.5)),  # the released inits and default coats
+    ("soft-lr-zero", dict(cycles=2, shrinkage=0.4, keep_momentum=True, lr=1.0)),
+    ("hard-ft", dict(cycles=2, shrinkage=0.4, warmup_epochs=1, epochs=3)),
+    ("random-smart", dict(model="conv2", prune_rate=0.9)),  # the l^2 rule
+    ("random-smart", dict(model="resnet8", prune_rate=0.9)),  # the ResNet rule
+], ids=["iterand-k1", "iterand-abs", "iterand-global", "multicoat-defaults", "zero-init-momentum",
+        "ft-warmup", "smart-plain", "smart-resnet"])
+def test_changed_methods_give_the_engine_record(method, options):
+    from sltsim.search import run_search as engine_run
+    from sltsim.torch_backend import run_search as torch_run
+    from tests.torch_backend.test_methods import _differences, _timeless
+
+    config = RunConfig(**{**dict(method=method, model="mlp:64,32,10", data="digits", dtype="float64", epochs=2),
+                          **options})
+    engine = _timeless(engine_run(config))
+    mirror = _timeless(torch_run(config.replace(backend="torch")))
+    mirror.pop("torch")
+    differences = [d for d in _differences(engine, mirror) if not d.startswith(("/config", "/key"))]
+    assert not differences, differences[:5]
+    assert engine["status"] == "ok"

@@ -1,0 +1,113 @@
+"""The documentation stands on its own: no link out of the repository, no word that only makes
+sense to its authors, internal links that resolve, and the API page's examples run."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "studies").glob("*.md")])
+# words that point at material outside the repository or mean nothing to a reader
+PRIVATE = re.compile(r"\bseeds? ?0\d\d\b|seeds/|shared/|our copy|\bhelpers?\b", re.IGNORECASE)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# files linked from docs/ that other branches add; remove a name once it is merged
+PENDING = {"docs/methods.md", "docs/records.md", "sltsim/ticket_plan.py", "sltsim/metrics/recovery.py"}
+README_FIXED_BY_LEAD = pytest.mark.xfail(
+    strict=True, reason="README.md (owned by the lead) still links ../shared/DESIGN.md; issue 13.8 replaces it")
+
+
+def _params(readme_mark=()):
+    for page in PAGES:
+        rel = page.relative_to(REPO).as_posix()
+        yield pytest.param(page, id=rel, marks=readme_mark if rel == "README.md" else ())
+
+
+def _targets(page: Path):
+    """(line number, link target) of every markdown link of ``page`` that is not a web address."""
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        for target in LINK.findall(line):
+            if not re.match(r"^(https?|mailto):", target) and not target.startswith("#"):
+                yield number, target
+
+
+def test_the_pages_exist():
+    names = {p.relative_to(REPO).as_posix() for p in PAGES}
+    for name in ("docs/index.md", "docs/glossary.md", "docs/data-flow.md", "docs/planted.md", "docs/api.md",
+                 "studies/README.md"):
+        assert name in names
+
+
+@pytest.mark.parametrize("page", list(_params(README_FIXED_BY_LEAD)))
+def test_no_link_leaves_the_repository_and_no_private_word(page):
+    found = []
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        for match in PRIVATE.finditer(line):
+            found.append(f"line {number}: {match.group(0)!r}")
+    for number, target in _targets(page):
+        path = target.split("#")[0]
+        if path.startswith(("/", "file:", "~")):
+            found.append(f"line {number}: absolute link {target!r}")
+            continue
+        resolved = (page.parent / path).resolve()
+        if not resolved.is_relative_to(REPO):
+            found.append(f"line {number}: link out of the repository {target!r}")
+    assert found == []
+
+
+@pytest.mark.parametrize("page", list(_params()))
+def test_internal_links_resolve(page):
+    broken = []
+    for number, target in _targets(page):
+        resolved = (page.parent / target.split("#")[0]).resolve()
+        if not resolved.is_relative_to(REPO):
+            continue  # reported by the test above
+        if not resolved.exists() and resolved.relative_to(REPO).as_posix() not in PENDING:
+            broken.append(f"line {number}: {target!r}")
+    assert broken == []
+
+
+def test_the_checker_catches_what_it_should(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("See [design](../shared/DESIGN.md), seed 000 and our copy of the paper.\n"
+                    "Fine: [glossary](glossary.md), seeds 0, 1, 2, [web](https://example.org/x).\n")
+    words = [m.group(0) for m in PRIVATE.finditer(page.read_text())]
+    assert words == ["shared/", "seed 000", "our copy"]
+    assert [t for _, t in _targets(page)] == ["../shared/DESIGN.md", "glossary.md"]
+
+
+def test_every_record_word_of_the_cli_summary_is_in_the_glossary():
+    """The fields the single-run summary prints and the config's fields are all explained."""
+    from sltsim.config import RunConfig
+
+    glossary = (REPO / "docs" / "glossary.md").read_text(encoding="utf-8")
+    for name in ("test_acc", "dying_ratio", "k_minus_d", "reverted_ratio", "false_negative_dying",
+                 "true_negative_dying", "recall", "teacher_agreement", "prune_rate", "enrichment",
+                 "recall_above_chance", "aligned_recall", "ticket_feasible", "status", "key", "cycles"):
+        assert f"`{name}`" in glossary, name
+    for f in dataclasses.fields(RunConfig):
+        if f.name in ("prune_rate", "shrinkage", "cycles", "global_topk", "random_labels", "coats",
+                      "weight_init", "score_init", "ticket_width", "ticket_remaining"):
+            assert f"`{f.name}`" in glossary, f.name
+
+
+def test_the_api_page_examples_run(tmp_path, monkeypatch):
+    """Every Python block of docs/api.md runs as written (from an empty folder), and its TOML
+    block is a valid run config."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from sltsim.config import RunConfig
+
+    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), {})
+    assert (tmp_path / "ticket.npz").exists() and (tmp_path / "runs.jsonl").exists()
+    (toml,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    config = RunConfig.from_dict(tomllib.loads(toml))
+    assert config.method == "soft-lr" and config.final_prune_rate == pytest.approx(0.9375)

@@ -1,0 +1,46 @@
+"""Committed study records, recomputed at 1 and 2 engine threads, are the same bits (timing aside).
+
+The records in studies/records/ were computed before the engine had threads; the
+ones here are cheap cells of three studies (planted and digits MLPs of several widths,
+a planted conv2), so this pins both "threads do not change a record" and "the
+threaded engine still computes what the studies committed".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sltsim.config import RunConfig
+from sltsim.studies.runner import evaluate_cell, search_cell
+from sltsim.studies.store import RecordStore, strip_timing
+
+RECORDS = Path(__file__).resolve().parents[1] / "studies" / "records"
+
+# (study, record key): cheap cells, chosen so that some products are large enough to split
+CELLS = (
+    ("dying_edges", "179946265b908811"),  # ep, mlp:32,256,10, planted
+    ("iterative", "749881489cacfaee"),  # ep, mlp:64,256,256,10, digits
+    ("iterative", "537ad6e1bde83104"),  # ep, mlp:32,256,256,10, planted
+    ("iterative", "474e84890ea46282"),  # ep, conv2, planted
+    ("width_scaling", "9d8a8e22d34d8e25"),  # ep, mlp:64,512,512,10, digits
+)
+
+
+def _committed(study: str, key: str) -> dict:
+    matches = [r for r in RecordStore(RECORDS / study / f"{study}.jsonl").records() if r["key"] == key]
+    assert len(matches) == 1, f"{study}: no single committed record with key {key}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("study, key", CELLS)
+def test_committed_record_is_recomputed_bit_for_bit_at_one_and_two_threads(study, key):
+    committed = _committed(study, key)
+    config = RunConfig.from_dict(committed["config"])
+    assert config.key() == key
+    want = json.dumps(strip_timing(committed), sort_keys=True)
+    for n in (1, 2):
+        got = evaluate_cell(search_cell, config.replace(threads=n))
+        assert json.dumps(strip_timing(got), sort_keys=True) == want, f"{study} {key} at {n} threads"
