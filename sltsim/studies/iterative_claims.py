@@ -72,16 +72,16 @@ def c3(pairs: list[dict], signs: dict[str, int]) -> list[str]:
             continue
         last = later[-1]
         for words, suffix in BASELINES:
-            hard_ep, soft_ep = f"acc H-EP{suffix}", f"acc S-EP{suffix}"
+            hard_ep, soft_ep = f"q H-EP{suffix}", f"q S-EP{suffix}"
             if not last.get(hard_ep + "_n"):
                 out.append(f"C3 {label} vs {words}: not run")
                 continue
-            soft_hard = _better(last, "acc S-H", sign)
+            soft_hard = _better(last, "q S-H", sign)
             hard_over = _better(last, hard_ep, sign)
             holds = "holds" if soft_hard == "yes" and hard_over == "yes" else "does not hold"
-            count = sum(_better(p, "acc S-H", sign) == "yes" and _better(p, hard_ep, sign) == "yes" for p in later)
+            count = sum(_better(p, "q S-H", sign) == "yes" and _better(p, hard_ep, sign) == "yes" for p in later)
             out.append(f"C3 {label} vs {words}, at 1-k = {last['remaining']:.3f}: soft - hard "
-                       f"{format_ci(last['acc S-H'], last['acc S-H_ci'])} ({soft_hard}), hard - EP "
+                       f"{format_ci(last['q S-H'], last['q S-H_ci'])} ({soft_hard}), hard - EP "
                        f"{format_ci(last[hard_ep], last[hard_ep + '_ci'])} ({hard_over}), soft - EP "
                        f"{format_ci(last[soft_ep], last[soft_ep + '_ci'])} ({_better(last, soft_ep, sign)}): "
                        f"soft > hard > EP {holds}; it holds at {count} of {len(later)} ratios after cycle 1")

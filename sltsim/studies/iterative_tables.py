@@ -263,7 +263,7 @@ def comparisons(records: list[dict]) -> list[dict]:
     for key, remaining in cells:
         col, _, _ = quality(c["configs"][key])
         row = {"setting": c["labels"][key], "remaining": remaining}
-        pairs = [(f"acc {name}", a, b, col) for name, a, b in QUALITY_PAIRS] + list(DYING_PAIRS)
+        pairs = [(f"q {name}", a, b, col) for name, a, b in QUALITY_PAIRS] + list(DYING_PAIRS)
         for name, a, b, column in pairs:
             diffs = _paired(c, key, remaining, a, b, column)
             row[name], row[name + "_std"] = mean_std(diffs)
@@ -344,9 +344,10 @@ def _format_pairs(rows: list[dict], names: list[str], title: str) -> list[str]:
 def format_comparisons(rows: list[dict]) -> str:
     """The paired differences, one block per setting: mean ± half-width of the 95% t-interval over
     seeds of a - b (a block shows only the pairs it has)."""
-    quality_names = [f"acc {name}" for name, _, _ in QUALITY_PAIRS]
+    quality_names = [f"q {name}" for name, _, _ in QUALITY_PAIRS]
     dying_names = [name for name, _, _, _ in DYING_PAIRS]
-    lines = _format_pairs(rows, quality_names, "paired differences of test accuracy a - b at the same seed, "
+    lines = _format_pairs(rows, quality_names, "paired differences q a - b of the quality (test_acc: higher is "
+                          "better; 1-R2 test: lower is better) at the same seed, "
                           "mean ± half-width of the 95% t-interval over seeds; " + PAIR_LEGEND)
     lines += [""] + _format_pairs(rows, dying_names, "paired differences of the dying edges a - b at the same seed "
                                   "(d, fn: fractions of all edges; enr: enrichment), mean ± 95% half-width")

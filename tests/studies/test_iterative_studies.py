@@ -190,9 +190,9 @@ def test_iterative_table_and_comparisons_on_synthetic_records():
     assert math.isnan(soft_quarter["revived_ratio"])
     pairs = iterative.comparisons(records)
     assert [p["remaining"] for p in pairs] == [0.5, 0.25]
-    assert pairs[0]["acc S-EP"] == pytest.approx(0.15) and pairs[0]["acc S-EP_n"] == 2
-    assert pairs[0]["acc S-EP_std"] == pytest.approx(np.std([0.1, 0.2], ddof=1))
-    assert math.isnan(pairs[0]["acc S-H"]) and pairs[0]["acc S-H_n"] == 0
+    assert pairs[0]["q S-EP"] == pytest.approx(0.15) and pairs[0]["q S-EP_n"] == 2
+    assert pairs[0]["q S-EP_std"] == pytest.approx(np.std([0.1, 0.2], ddof=1))
+    assert math.isnan(pairs[0]["q S-H"]) and pairs[0]["q S-H_n"] == 0
     text = iterative.format_table(rows)
     assert "soft iEP (LR)" in text and "0.650±0.212" in text
     # a hard-lr twin equal to soft-lr except at seed 1's second cycle; cycle 1 is not compared
