@@ -1,20 +1,32 @@
 """Study ``iterative``: EP against every iterative variant of Table 3, across remaining ratios.
 
-The analogue of the paper's Fig. 3b (accuracy against the remaining ratio 1 - k) and
+The analogue of the paper's Fig. 3b (quality against the remaining ratio 1 - k) and
 Fig. 5a (dying ratio against 1 - k) on small settings: each ``[study.settings.NAME]``
-table of the preset (a planted MLP, a planted conv net, digits, ...) overrides the
-shared ``[config]``. Every setting runs, for each seed:
+table of the preset (digits, a planted MLP, ...) overrides the shared ``[config]``.
+Every setting runs, for each seed:
 
 - each iterative method (``hard-ft``, ``hard-lr``, ``hard-srw``, ``hard-sri``,
   ``soft-lr``, ``soft-lr-zero``, ``soft-srw-zero``) once, with the setting's
   ``cycles`` C and ``shrinkage`` p: one run gives the whole curve, one point per cycle
-  (``record["cycles"][i]``: m*_i's accuracy, the cycle's dying ratios, fn/tn);
-- ``ep`` as a fresh run at each cycle's target k_i = 1 - (1 - p)^i (Table 3, first row).
+  (``record["cycles"][i]``: m*_i's quality, the cycle's dying ratios, fn/tn);
+- ``ep``: a fresh EP run of E epochs at each cycle's target k_i = 1 - (1 - p)^i (Table 3,
+  first row; the paper's protocol, in which an iterative method at cycle i has trained
+  i times as long);
+- ``ep-budget``: EP at k_i for i·E epochs, the epochs the iterative methods have spent
+  when they reach k_i: a gain over it cannot come from training longer;
+- with ``controls``, on planted settings, the controls of the E-epoch EP run at k_C
+  (:mod:`sltsim.studies.planted_controls`): EP started from P, a random mask, dense
+  training of the student on the same teacher.
 
-Cycle 1 of every iterative method is EP at k_1 from the same s0 and batches, so the
-first point of every curve coincides with EP's. The table gives mean ± sample std over
-seeds per setting x remaining ratio x method; a second table gives the paired (same
-seed) differences that the claims of Sec. 4-5 are about.
+On a planted setting every run searches one target: the ticket P is feasible at the last
+cycle's k_C, and an EP run at an earlier k_i plants the same P, marked sub-budget
+(:func:`same_target`). The quality of a mask is test accuracy, or on planted regression
+1 - R^2 against the teacher (:mod:`sltsim.studies.columns`). Cycle 1 of every iterative
+method is EP at k_1 from the same s0 and batches, so the first point of every curve
+coincides with EP's. The tables (:mod:`sltsim.studies.iterative_tables`) give mean ±
+sample std over seeds per setting x remaining ratio x arm and the paired (same seed)
+differences with 95% t-intervals; :mod:`sltsim.studies.iterative_claims` reads the
+paper's claims off them, against both EP arms.
 
 Run ``python -m sltsim.studies.iterative [--quick | --preset paper]``.
 """
