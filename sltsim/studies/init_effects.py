@@ -261,11 +261,13 @@ def _plot_split(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.plot((tn + fn) * (1 - share), y, "|", color="black", ms=14, mew=1.5,
             label=r"boundary if dying were blind to $P$ (fn $= d_T \cdot |P|/n$)")
     k = rows[0]["prune_rate"]
+    dying = fn + tn
+    shares = fn[dying > 0] / dying[dying > 0]  # pairs where no edge dies have no share
     figstyle.reference_line(ax, x=k, linestyle=":", label=f"prune rate k = {k:g} (the most $d_T$ can be)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set(xlabel="fraction of all searched edges", ylabel=r"weight init $\theta_0$ / score init $s_0$",
            title=f"Planted MLP, EP at k = {k:g}: dying edges = false + true negatives\n"
-                 f"false-negative share of $d_T$ {min(fn / (fn + tn)):.3f} to {max(fn / (fn + tn)):.3f}, "
+                 f"false-negative share of $d_T$ {shares.min():.3f} to {shares.max():.3f}, "
                  f"ticket share $|P|/n$ = {np.mean(share):.3f}")
     fig.legend(loc="outside lower center", ncol=2)
     return save_figure(fig, out_dir / f"{STUDY}_planted.png", formats=("png", "svg"))

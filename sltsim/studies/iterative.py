@@ -210,8 +210,10 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             _curve(ax, block, method, "quality", dodge=2.0 * (j - (len(METHOD_LABELS) - 1) / 2))
         _remaining_axis(ax, block)
         regression = block[0]["quality_sign"] < 0
-        ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)" if regression
-               else "test accuracy (fraction)", title=label)
+        ax.set(ylabel="$1 - R^2$ vs the teacher, test (log)" if regression else "test accuracy (fraction)",
+               title=label)
+        if regression:  # before the last cycle no mask of the budget fits the sparse teacher: 1 - R^2 >> 1
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     _legend(fig, axes, spare)
     fig.suptitle("Quality of each cycle's final mask (iEP) or of EP run at that $k$ (E epochs, and the "
