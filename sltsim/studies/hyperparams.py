@@ -171,7 +171,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     k = rows[0]["prune_rate"]
     for j, (field, _, words) in enumerate(FACTORS):
         for i, (col, label) in enumerate((("dying_ratio", "dying ratio $d_T$ (fraction of edges)"),
-                                          ("quality", "test accuracy, or 1 - $R^2$ (planted regression)"))):
+                                          ("quality", "accuracy, or $1 - R^2$ (planted)"))):
             ax = axes[i, j]
             for n, (data, group) in enumerate(group_by([r for r in rows if r["factor"] == field],
                                                        lambda r: r["data"]).items()):

@@ -243,11 +243,14 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             ax.set(ylabel="test accuracy (fraction)", ylim=(0, 1))
         else:
             figstyle.reference_line(ax, y=1.0, linestyle=":", label="$1 - R^2 = 1$ (predicting the mean)")
-            ax.set(ylabel="$1 - R^2$ against the teacher, test split (0 at $P$)", ylim=(0, None))
+            ax.set(ylabel="$1 - R^2$ vs the teacher, test (0 at $P$)", ylim=(-0.05, None))
         ax.set(xlabel="prune rate $k$ (fraction masked)", title=label)
         ax.grid(alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=3)
+    legend = {}  # every panel's entries once: the planted controls and reference lines are not in the first
+    for ax in axes[0]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(name, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=3)
     fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random\n"
                  "masks and EP on random labels; mean ± std over seeds")
     figstyle.finish(fig)

@@ -267,7 +267,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         return []
     planted = [r for r in rows if r["data"] == "planted" and math.isfinite(r["gain_false_negative_dying"])]
     fig, axes = figstyle.subplots(1, 2 if planted else 1, width=figstyle.DOUBLE_COLUMN if planted
-                                  else figstyle.SINGLE_COLUMN, height=3.4, squeeze=False)
+                                  else figstyle.SINGLE_COLUMN, height=4.6, squeeze=False)
     ax = axes[0, 0]
     for n, (data, group) in enumerate(group_by(rows, lambda r: r["data"]).items()):
         w = np.array([r["width"] for r in group], float)
@@ -283,7 +283,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
            ylabel="soft iEP's gain x 100 (accuracy up, or 1 - $R^2$ down; 95% interval)",
            title=f"Soft iEP's gain over EP (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7)  # below: the curves fill the panel
     if planted:
         ax = axes[0, 1]
         x = np.arange(len(planted))
@@ -301,7 +301,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set(xlabel="hidden width of the searched MLP (units per layer)",
                ylabel="soft iEP − EP (fraction of all edges, 95% interval)",
                title="Planted MLP: soft iEP's extra dying edges")
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7)
     figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
