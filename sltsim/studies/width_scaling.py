@@ -283,7 +283,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
            ylabel="soft iEP's gain x 100 (accuracy up, or 1 - $R^2$ down; 95% interval)",
            title=f"Soft iEP's gain over EP (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7)  # below: the curves fill the panel
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below: the curves fill the panel
     if planted:
         ax = axes[0, 1]
         x = np.arange(len(planted))
@@ -301,7 +301,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set(xlabel="hidden width of the searched MLP (units per layer)",
                ylabel="soft iEP − EP (fraction of all edges, 95% interval)",
                title="Planted MLP: soft iEP's extra dying edges")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16))
     figstyle.finish(fig)
     return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
 
