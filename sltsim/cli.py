@@ -179,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="append the record to this record store (one JSON line per run, as the studies "
                           "write); not written when the run is interrupted")
     out.add_argument("--save-ticket", type=Path, metavar="FILE.npz",
-                     help="save the final masks, scores and weights with the config (numpy backend; "
-                          "np.load(FILE, allow_pickle=False) reads it; see docs/api.md)")
+                     help="save the final masks, scores and weights with the config "
+                          "(np.load(FILE, allow_pickle=False) reads it; see docs/api.md)")
     out.add_argument("--json", action="store_true", help="print the record as one JSON line (last line of stdout)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     out.add_argument("--list-methods", action="store_true", help="list the search methods and exit")
@@ -281,7 +281,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.out is not None:
             _check_out(args.out)
         if args.save_ticket is not None:
-            check_ticket_path(args.save_ticket, config)
+            check_ticket_path(args.save_ticket)
     except ValueError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
