@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -236,13 +237,19 @@ def _check_out(path: Path) -> None:
         raise ValueError(f"out {str(path)!r} is not writable")
 
 
+#: the record fields the summary prints (those the run has, finite), in this order
+SUMMARY_FIELDS = ("test_acc", "train_acc", "loss", "test_loss", "dying_ratio", "k_minus_d", "reverted_ratio",
+                  "false_negative_dying", "true_negative_dying", "enrichment", "recall", "recall_above_chance",
+                  "aligned_recall", "teacher_agreement", "train_unexplained", "test_unexplained")
+
+
 def _summary(record: dict) -> str:
     cfg = record["config"]
     lines = [f"{cfg['method']} on {cfg['data']} with {cfg['model']}, k={record['prune_rate']:.3f}, seed {cfg['seed']}:"]
-    for name in ("test_acc", "train_acc", "loss", "dying_ratio", "k_minus_d", "reverted_ratio",
-                 "false_negative_dying", "true_negative_dying", "recall", "teacher_agreement"):
-        if name in record and isinstance(record[name], float):
-            lines.append(f"  {name:<22} {record[name]:.4f}")
+    for name in SUMMARY_FIELDS:
+        value = record.get(name)
+        if isinstance(value, float) and math.isfinite(value):  # NaN: not defined for this run (e.g. acc on regression)
+            lines.append(f"  {name:<22} {value:.4f}")
     return "\n".join(lines)
 
 

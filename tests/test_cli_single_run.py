@@ -263,3 +263,13 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, backend):
     assert rest_out == b"" and not out_store.exists()
     if backend == "torch":  # the checkpoint the message names survives
         assert (tmp_path / "run.ckpt").is_file()
+
+
+def test_the_summary_leaves_out_what_the_run_does_not_define(capsys):
+    """On a regression target accuracy is NaN in the record: the summary omits it, and prints the rest."""
+    code, out, _ = _run(capsys, "--data", "planted", "--task", "regression", "--model", "mlp:32,64,10",
+                        "--epochs", "1", "--no-progress")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert "test_acc" not in names and "nan" not in out
+    assert {"loss", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall"} <= set(names)
