@@ -385,3 +385,28 @@ def test_a_real_study_writes_only_under_results_by_default(tmp_path, monkeypatch
     assert written == ["results/tiny/dying_edges/dying_edges.jsonl", "results/tiny/dying_edges/dying_edges.png",
                        "results/tiny/dying_edges/dying_edges.svg"]
     assert json.loads((work / written[0]).read_text())["preset"] == "tiny"
+
+
+def _counted_study(args):
+    from sltsim.studies.cli import report, run_grid_from_args
+
+    records = run_grid_from_args(args, grid(1), counted_cell)
+    return report(args, f"{len(records)} records", [], [])
+
+
+def test_the_study_flag_recompute_stale_recomputes_and_the_warning_is_one_line(tmp_path, call_log, capsys):
+    preset = tmp_path / "p.toml"
+    preset.write_text("")
+    argv = ["--preset", str(preset), "--out", str(tmp_path / "r"), "--no-progress"]
+    parser = study_parser("demo", None)
+    assert run_study(_counted_study, argv, parser=parser) == 0
+    _made_by_other_code(RecordStore(tmp_path / "r" / "demo.jsonl"))
+    capsys.readouterr()
+    assert run_study(_counted_study, argv, parser=parser) == 0 and len(calls(call_log)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m sltsim.studies.demo: warning: ")
+    assert "2 by code 0123456789abcdef" in err[0] and "pass --recompute-stale" in err[0]
+    assert run_study(_counted_study, [*argv, "--recompute-stale"], parser=parser) == 0
+    assert len(calls(call_log)) == 4
+    assert run_study(_counted_study, argv, parser=parser) == 0 and len(calls(call_log)) == 4
+    assert capsys.readouterr().err.count("warning") == 1  # the --recompute-stale run's notice only
