@@ -325,6 +325,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return _interrupted(parser.prog, config)
+    from sltsim.provenance import stamp
+
+    record = stamp(record)  # the printed and the stored record are the same, provenance included
     if args.out is not None:
         from sltsim.studies.store import RecordStore
 

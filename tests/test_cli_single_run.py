@@ -79,6 +79,9 @@ def test_out_appends_records_like_a_study_store(capsys, tmp_path):
     assert [r["config"]["prune_rate"] for r in records] == [0.5, 0.7]
     assert records[1] == json.loads(json.dumps(_record(out)))  # what was printed is what was stored
     assert records[0]["key"] == RunConfig(model="mlp:64,32,10", epochs=2, prune_rate=0.5).key()
+    from sltsim.provenance import code_fingerprint
+
+    assert all(r["provenance"]["code"] == code_fingerprint() for r in records)  # as a study's records
 
 
 @pytest.mark.parametrize("flag, make, words", [
