@@ -173,7 +173,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in paths:
             print(path)
     if not drawn:
-        print(f"{parser.prog}: error: no figure drawn: no study has records under {args.records}",
+        print(f"{parser.prog}: error: no figure drawn: no study has records under {args.records} (a study "
+              "run with --preset NAME stores them under results/NAME; the committed ones are in studies/records)",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
