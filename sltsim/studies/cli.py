@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
-import warnings
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
+
+from sltsim.studies.interrupts import one_line_warnings, sigterm_interrupts
 
 EXIT_CELLS_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -276,7 +276,7 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
     ``main_fn``'s exit code (None counts as 0).
     """
     prog = parser.prog if parser is not None else _prog(main_fn)
-    with _one_line_warnings(prog), _sigterm_interrupts():
+    with one_line_warnings(prog), sigterm_interrupts():
         try:
             if parser is not None:
                 args = parser.parse_args(argv)
@@ -301,44 +301,6 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
                   "cells are stored and a rerun of the same command computes only the others", file=sys.stderr)
             return 128 + int(signum)
     return 0 if code is None else int(code)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, SLURM, docker stop), raised where Ctrl-C raises KeyboardInterrupt."""
-
-    signum = signal.SIGTERM
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the main thread for the block (elsewhere: as is)."""
-    def handler(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _one_line_warnings(prog: str) -> Iterator[None]:
-    """Warnings (a stale store, a repaired line, a wait for a lock) as ``PROG: warning: MESSAGE``."""
-    previous = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{prog}: warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
 
 
 def _prog(main_fn: Callable) -> str:

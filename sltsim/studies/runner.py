@@ -45,7 +45,8 @@ from typing import Callable, Iterator, Optional, Sequence
 from tqdm.auto import tqdm
 
 from sltsim import provenance
-from sltsim.studies.store import RecordStore, encode, grid_lock, strip_timing  # noqa: F401  (re-exported)
+from sltsim.studies.lock import grid_lock
+from sltsim.studies.store import RecordStore, encode, strip_timing  # noqa: F401  (re-exported)
 
 Cell = Callable[[object], dict]
 

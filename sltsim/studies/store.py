@@ -13,8 +13,8 @@ unparsable *last* line with a warning that names the file and the line;
 the file back to the end of its last good line. An unparsable line anywhere else is
 an error naming the file and the line.
 
-:func:`grid_lock` is the lock a whole grid run holds on the store's folder, and
-:func:`flat` the one-level view of a record for pandas (see ``docs/records.md``).
+:func:`flat` is the one-level view of a record for pandas (see ``docs/records.md``);
+:func:`sltsim.studies.lock.grid_lock` the lock a whole grid run holds on the store's folder.
 
 JSON has no NaN or infinity: non-finite floats are stored as ``null`` (and NumPy
 scalars and arrays as plain numbers and lists), so a record read back may differ
@@ -271,36 +271,6 @@ def _flatten(value: Any, prefix: str, sep: str, out: dict) -> None:
             _flatten(v, f"{prefix}{sep}{i}", sep, out)
     else:
         out[prefix] = value
-
-
-@contextmanager
-def grid_lock(store_path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the folder of ``store_path`` (created if missing) for the
-    whole ``with`` block: one grid run per store at a time. A second run waits, after a
-    warning that says so. Where folders cannot be locked (no ``fcntl``, some network file
-    systems) the block runs unlocked."""
-    folder = Path(store_path).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - Windows
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            warnings.warn(f"{folder}: another run holds this store; waiting for it to finish "
-                          "(the cells it stores are not computed again)", stacklevel=3)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # pragma: no cover - a file system without flock on folders
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 @contextmanager
