@@ -273,7 +273,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         sub = [r for r in std if r["method"] == m]
         im1 = _heatmap(axes[0, j], sub, "aligned_recall_above_chance", 0.0, 1.0, "viridis")
         axes[0, j].set_title(f"{METHOD_NAMES[m]}: aligned recall above chance")
-        im2 = _heatmap(axes[1, j], sub, "train_unexplained", 0.0, 0.5, "magma_r")
+        im2 = _heatmap(axes[1, j], sub, "train_unexplained", 0.0, 1.0, "magma_r")
         axes[1, j].set_title(f"{METHOD_NAMES[m]}: train 1 $-$ R$^2$")
         if j:
             for ax in axes[:, j]:
