@@ -214,11 +214,12 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         for ax, col in ((ax2, "enrichment"), (ax3, "recall_above_chance")):
             for j, (name, prefix, label) in enumerate(((None, "", "EP"), (None, "aligned_", "EP, aligned"),
                                                         ("random_mask", "", "random mask (null)"),
+                                                        ("random_mask", "aligned_", "random mask, aligned (null)"),
                                                         ("ticket_start", "", "EP started from $P$"))):
                 k, m, h = _series(sub, name, prefix + col)
                 if k.size:
                     ax.errorbar(k, m, yerr=h, label=f"{label}{tag}", **figstyle.series(n + j))
-        n += 4
+        n += 5
     ax1.set(xlabel="prune rate $k$", ylabel="fraction of all edges", title="EP's dying ratio", ylim=(0, 0.9))
     figstyle.reference_line(ax2, y=1.0, label="blind to $P$ (enrichment 1)")
     ax2.set(xlabel="prune rate $k$", ylabel="share of $P$ dying / of the rest",
