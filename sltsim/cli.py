@@ -99,26 +99,29 @@ GROUPS = {
     "model/data": "network and data set",
     "planted": "planted targets (--data planted)",
     "torch": "torch backend (--backend torch): how the run executes; not part of the record's key",
+    "execution": "engine threads of this run: how it executes, not what it computes (same bits at any count)",
     "output": "where the run's results go",
 }
 FALLBACK_GROUP = "other options"
 FIELD_GROUPS = {
     **dict.fromkeys(("method", "prune_rate", "seed", "weight_init", "score_init", "global_topk", "dense_first",
                      "dense_last", "score_bias", "track_history", "cycles", "shrinkage", "iterand_period",
-                     "iterand_rate", "coats", "random_labels"), "search"),
+                     "iterand_rate", "iterand_ranking", "coats", "method_inits", "keep_momentum",
+                     "random_labels"), "search"),
     **dict.fromkeys(("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
                      "warmup_epochs", "schedule_granularity"), "schedule"),
     **dict.fromkeys(("model", "data", "bias", "dtype", "backend"), "model/data"),
     **dict.fromkeys(("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
                      "label_noise", "sub_budget_ticket", "start_overlap"), "planted"),
     **dict.fromkeys(("data_dir", "download", "device", "loader_workers", "checkpoint", "resume"), "torch"),
+    "threads": "execution",
 }
 
 
 def choices() -> dict[str, tuple[str, ...]]:
     """The allowed values of the RunConfig fields that name one of a set, from the registries."""
     from sltsim.data import DATASETS
-    from sltsim.engine.schedules import SCHEDULES
+    from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
     from sltsim.init import SCORE_INITS, WEIGHT_INITS
     from sltsim.planted import PLANTS
     from sltsim.search import METHODS
@@ -129,6 +132,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "schedule": tuple(SCHEDULES), "weight_init": tuple(WEIGHT_INITS), "score_init": tuple(SCORE_INITS),
         "plant": tuple(PLANTS), "dtype": ("float32", "float64"), "backend": ("numpy", "torch"),
         "inputs": ("gaussian", "digits", "mnist1d"), "task": ("classification", "regression"),
+        "iterand_ranking": ("raw", "abs"), "schedule_granularity": tuple(GRANULARITIES),
     }
 
 

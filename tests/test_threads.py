@@ -121,7 +121,7 @@ def test_a_whole_record_is_the_same_at_one_two_and_three_threads(name, counted_c
 
 def test_a_study_cell_runs_on_one_thread_unless_given_more(monkeypatch):
     seen = []
-    monkeypatch.setattr("sltsim.search._run_search", lambda config, progress: seen.append(threads.current()) or {})
+    monkeypatch.setattr("sltsim.search._run_search", lambda config, progress, on_finish=None: seen.append(threads.current()) or {})
     evaluate_cell(search_cell, RunConfig(epochs=1))
     evaluate_cell(search_cell, RunConfig(epochs=1, threads=2))
     run_search(RunConfig(epochs=1))

@@ -66,7 +66,8 @@ def test_wheel_installs_and_runs_a_study_outside_the_source_tree(tmp_path):
     assert records, f"no record under {store}"
     assert all(r["status"] == "ok" for r in records), {r["status"] for r in records}
     for r in records:
-        assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["dying_ratio"] <= r["prune_rate"], r["key"]
+        assert 0.0 <= r["dying_ratio"] <= r["prune_rate"] + 1e-9, r["key"]  # d <= k, up to rounding
+        assert r["test_acc"] is None or 0.0 <= r["test_acc"] <= 1.0, r["key"]  # None on regression
     # the single-run entry point of the wheel works too, and reports the same version
     version_out = subprocess.run([str(python), "-m", "sltsim", "--version"], cwd=work, env=env,
                                  capture_output=True, text=True, timeout=120)
