@@ -10,7 +10,7 @@ Bad flags print one line and exit 2 (as :mod:`sltsim.cli`); a ``ValueError`` rai
 the study (a bad preset, an unusable ``--out``, an unreachable scheduler) prints one line
 and exits 2 too, before any cell runs. Ctrl-C and SIGTERM stop the workers and exit
 130 and 143, keeping every stored record. A grid with failed cells prints how many and
-where their errors are, and exits 1.
+where their errors are, and exits 1; so does a store that cannot be written (a full disk).
 
 Where outputs go: the store ``<--out>/<study>.jsonl`` and the figures (``--figures``,
 by default the same folder). ``--out`` defaults to ``results/<preset>/<study>``, so
@@ -290,6 +290,10 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
             return EXIT_BAD_INPUT
         except CellsFailed as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
+            return EXIT_CELLS_FAILED
+        except OSError as e:  # a full disk, a store made read-only mid-run
+            print(f"{prog}: error: cannot write ({' '.join(str(e).split())}); the records stored so far are "
+                  "whole and a rerun of the same command computes only the others", file=sys.stderr)
             return EXIT_CELLS_FAILED
         except KeyboardInterrupt as e:
             signum = getattr(e, "signum", signal.SIGINT)

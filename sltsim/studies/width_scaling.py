@@ -213,7 +213,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     g = rows[0]
-    ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
+    ax.set(xlabel="hidden width of the MLP (units per layer, log scale)",
            ylabel="test accuracy gain (percentage points)",
            title=f"Soft iEP's gain over EP (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
     ax.legend()
