@@ -21,7 +21,7 @@ RECORDS = Path(__file__).resolve().parents[1] / "studies" / "records"
 
 # (study, record key): cheap cells, chosen so that some products are large enough to split
 CELLS = (
-    ("dying_edges", "179946265b908811"),  # ep, mlp:32,256,10, planted
+    ("dying_edges", "97336262d4a04177"),  # ep, mlp:32,256,10, planted (feasible ticket, regression), k = 0.832
     ("iterative", "749881489cacfaee"),  # ep, mlp:64,256,256,10, digits
     ("iterative", "537ad6e1bde83104"),  # ep, mlp:32,256,256,10, planted
     ("iterative", "474e84890ea46282"),  # ep, conv2, planted
@@ -40,7 +40,8 @@ def test_committed_record_is_recomputed_bit_for_bit_at_one_and_two_threads(study
     committed = _committed(study, key)
     config = RunConfig.from_dict(committed["config"])
     assert config.key() == key
-    want = json.dumps(strip_timing(committed), sort_keys=True)
+    # "preset" names the study preset that stored the record; a cell run alone has none
+    want = json.dumps(strip_timing({k: v for k, v in committed.items() if k != "preset"}), sort_keys=True)
     for n in (1, 2):
         got = evaluate_cell(search_cell, config.replace(threads=n))
         assert json.dumps(strip_timing(got), sort_keys=True) == want, f"{study} {key} at {n} threads"
