@@ -25,7 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-_local = threading.local()
+class _Setting(threading.local):
+    threads: int | None = None  # None: no using() around the calling thread
+
+
+_local = _Setting()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -48,19 +52,19 @@ def check_threads(threads, what: str = "threads") -> int:
 
 def current() -> int:
     """Threads the calling thread's run may use: the innermost :func:`using`, else 1."""
-    return getattr(_local, "threads", None) or 1
+    return _local.threads or 1
 
 
 def ambient() -> int | None:
     """The innermost :func:`using` of the calling thread, or None outside any."""
-    return getattr(_local, "threads", None)
+    return _local.threads
 
 
 @contextmanager
 def using(threads: int) -> Iterator[int]:
     """Run the engine on ``threads`` threads inside the block (this calling thread only)."""
     threads = check_threads(threads)
-    old = getattr(_local, "threads", None)
+    old = _local.threads
     _local.threads = threads
     try:
         yield threads
