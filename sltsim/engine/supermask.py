@@ -126,6 +126,8 @@ def _account(param: MaskedParam, history, index: int, kept: int, new_ever: int, 
 
 
 _NO_EVER = np.zeros(0, np.uint8)
+#: Fewest searched edges for which select runs the layers side by side on several threads.
+PARALLEL_EDGES = 1 << 16
 _NO_COUNTS = np.zeros((1, 3), np.int64)
 
 
@@ -207,7 +209,8 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
         counts, count_flips = (history.counts, not history._first) if track else (_NO_COUNTS, False)
 
         ever = history.ever if track else None
-        if threads.current() > 1 and len(searched) > 1 and all(p.allowed is None for p in searched):
+        if (threads.current() > 1 and len(searched) > 1 and sum(p.size for p in searched) >= PARALLEL_EDGES
+                and all(p.allowed is None for p in searched)):
             # layers are independent (each its own threshold, arrays and counts row): side by side
             nonfinite = threads.run([(lambda i=i, p=p: _select_unrestricted(p, i, ever, counts, count_flips))
                                      for i, p in enumerate(searched)])
