@@ -73,14 +73,13 @@ def using(threads: int) -> Iterator[int]:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    # one pool per process, shared by the runs of all its threads; a larger request replaces
+    # it by a larger one and leaves the old one be (a run may still be handing it work)
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < workers:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sltsim-engine")
-            _pool_size = workers
-            if old is not None:
-                old.shutdown(wait=False)
+            _pool_size = max(workers, available() - 1)
+            _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="sltsim-engine")
         return _pool
 
 
@@ -110,7 +109,7 @@ def run(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> li
                 errors.append(e)
 
     helpers = min(threads, n) - 1
-    pool = _executor(max(helpers, _pool_size))
+    pool = _executor(helpers)
     futures = [pool.submit(drain) for _ in range(helpers)]
     drain()
     for f in futures:
