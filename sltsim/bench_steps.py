@@ -114,11 +114,13 @@ def torch_step(case: Case, seed: int = 0, history: bool = True) -> Callable[[], 
     return step
 
 
-def forward_flops(case: Case) -> int:
+def forward_flops(case: Case, step: bool = False) -> int:
     """Multiply-adds x 2 of one forward pass of ``case``'s model over its batch (dense and conv layers).
 
-    Shapes are found by passing one example through the layers; only Dense and Conv2d
-    are counted (ReLU, pools and the loss are O(activations), not GEMMs).
+    With ``step``, of the step's products instead: forward, weight gradient, and input
+    gradient of every layer but the first (which has none). Shapes are found by passing
+    one example through the layers; only Dense and Conv2d are counted (ReLU, pools and
+    the loss are O(activations), not GEMMs).
     """
     from sltsim.engine.conv import Conv2d
     from sltsim.engine.dense import Dense
@@ -128,11 +130,12 @@ def forward_flops(case: Case) -> int:
     flops = 0
     for layer in model.layers:
         Y, _ = layer.forward(X, train=False)
+        products = (3 if layer.input_grad else 2) if step else 1
         if isinstance(layer, Dense):
-            flops += 2 * layer.n_in * layer.n_out
+            flops += 2 * layer.n_in * layer.n_out * products
         elif isinstance(layer, Conv2d):
             kh, kw = layer.kernel
-            flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw
+            flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw * products
         X = Y
     return flops * case.batch
 
