@@ -23,6 +23,8 @@ from sltsim.engine.threads import current, run
 SLICE_ELEMENTS = 1 << 20
 """Largest column matrix (numbers) built at once, 4 MB in float32."""
 
+_thread_scratch = threading.local()
+
 
 def _pair(value, what: str) -> tuple[int, int]:
     pair = (value, value) if np.isscalar(value) else tuple(value)
@@ -156,15 +158,17 @@ class Conv2d:
         return self.c_out, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
 
     def _buffer(self, key: str, shape: tuple, dtype, threads: int) -> np.ndarray:
-        # scratch reused across calls, one per engine thread when the call runs on several;
-        # only used inside one forward or backward call
+        # scratch reused across calls. On one thread the layer's own, used inside one forward
+        # or backward call; on several, the calling thread's, shared by every layer and used
+        # inside one slice's task only (a thread runs one task at a time)
+        workspace = self._workspace
         if threads > 1:
-            key = (key, threading.get_ident())
+            workspace = _thread_scratch.__dict__.setdefault("workspace", {})
         size = math.prod(shape)
-        buf = self._workspace.get(key)
+        buf = workspace.get(key)
         if buf is None or buf.dtype != dtype or buf.size < size:
             buf = np.empty(size, dtype)
-            self._workspace[key] = buf
+            workspace[key] = buf
         return buf[:size].reshape(shape)
 
     def forward(self, X: np.ndarray, train: bool = True):
@@ -233,7 +237,7 @@ class Conv2d:
                         dW += partial
             else:
                 # every slice's product at once, then the same sum in the same order
-                partials = self._buffer("partials", (len(slices), C_out, K), dtype, 1)
+                partials = self._buffer("partials", (len(slices), C_out, K), dtype, 1)  # the layer's own
                 run([(lambda i=i, b0=b0, b1=b1: backward_slice(b0, b1, dY, dX, partials[i]))
                      for i, (b0, b1) in enumerate(slices)], threads)
                 np.copyto(dW, partials[0])
