@@ -14,8 +14,10 @@ NumPy/Numba engine and of the torch backend on the CPU, in one process:
   gradients of all layers but the first) / the float32 GFLOP/s of a large one-thread
   matmul measured right before the case (``floor_t_ms``: OpenBLAS's own rate at
   ``threads`` threads); ``floor_x`` / ``floor_x_t``: step / floor;
-- ``phases_ms``: the step's parts (top-k, forward, loss, backward, SGD) on one thread, and
-  ``overhead_ms`` = numpy_ms - floor_ms: what a small model spends above its GEMMs;
+- ``phases_ms``: the step's parts (top-k, forward, loss, backward, SGD) on one thread;
+  ``products_ms``: the step's matrix products alone, at the engine's shapes, one thread;
+  ``overhead_ms`` = numpy_ms - floor_ms: what a step spends above its floor, of which
+  products_ms - floor_ms is the BLAS at these shapes and numpy_ms - products_ms the rest;
 - ``history_overhead_pct``: step with history vs without, one-thread, alternating steps;
 - ``peak_mb``: peak of the engine's allocations (``tracemalloc``, which NumPy reports
   its array buffers to) from building the case through three steps.
@@ -46,7 +48,8 @@ from typing import Callable
 import numpy as np
 
 from sltsim.bench_report import machine, table
-from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, same_bits_at, step_phases, torch_step
+from sltsim.bench_steps import (Case, engine_search, engine_step, forward_flops, products_ms, same_bits_at, step_phases,
+                                torch_step)
 from sltsim.engine import threads as engine_threads
 
 CASES = (
@@ -193,6 +196,7 @@ def bench_case(case: Case, repeats: int, warmup: int, gemm_size: int, n_threads:
         "gemm_gflops": {str(k): v for k, v in gflops.items()}, "floor_ms": floor, "floor_t_ms": floor_t,
         "floor_x": one["numpy"] / floor, "floor_x_t": many["numpy"] / floor_t,
         "phases_ms": phases, "overhead_ms": one["numpy"] - floor,
+        "products_ms": products_ms(case, max(3, min(repeats, 50))),
         "same_bits": same_bits_at(case, (1, max(2, n_threads))),
         "history_overhead_pct": 100.0 * (hist["on"] / hist["off"] - 1.0), "history_steps": n,
         "peak_mb": engine_peak_mb(case), "peak_how": "tracemalloc (engine's NumPy allocations)",

@@ -32,7 +32,8 @@ def test_quick_json_has_the_required_fields(quick_rows):
     cases = [r for r in quick_rows if r["name"] in {c.name for c in QUICK_CASES}]
     assert [r["name"] for r in cases] == [c.name for c in QUICK_CASES]
     for r in cases:
-        for key in REQUIRED[1:] + ("numpy_t_ms", "torch_t_ms", "floor_t_ms", "history_overhead_pct", "overhead_ms"):
+        for key in REQUIRED[1:] + ("numpy_t_ms", "torch_t_ms", "floor_t_ms", "history_overhead_pct", "overhead_ms",
+                                    "products_ms"):
             assert isinstance(r[key], float) and np.isfinite(r[key]), (r["name"], key)
         assert r["numpy_ms"] > 0 and r["torch_ms"] > 0 and r["floor_ms"] > 0 and r["peak_mb"] > 0
         assert r["ratio"] == pytest.approx(r["numpy_ms"] / r["torch_ms"])
