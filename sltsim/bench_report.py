@@ -159,6 +159,7 @@ def table(rows: list[dict]) -> str:
                      "and ratios at several threads are not to be trusted")
     lines.append(f"numpy/torch ms: median per step, 1 thread (a study cell); {t}t: {t} threads (a single run: "
                  "engine threads, BLAS on one per piece; torch.set_num_threads); speedup = torch/numpy; "
-                 f"floor = the step's GEMM FLOPs at the matmul rate of 1 / {t} threads (measured before each case); bits: the same bits at 1 and "
-                 f"{max(2, t)} threads; hist % = step with MaskHistory vs without; peak = tracemalloc peak of the engine")
+                 f"floor = the step's GEMM FLOPs at the matmul rate of 1 / {t} threads (measured before each case); "
+                 f"bits: the same bits at 1 and {max(2, t)} threads; hist % = step with MaskHistory vs without; "
+                 "peak = tracemalloc peak of the engine")
     return "\n".join(lines)
