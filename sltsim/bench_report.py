@@ -81,7 +81,8 @@ def _obstacle(r: dict, field: str) -> str:
     if field in ("speedup_t", "floor_x_t"):
         scaling = r["thread_scaling"]
         ideal = r["floor_ms"] / r["floor_t_ms"]
-        text = f"{r['threads']} threads run the step {scaling:.2f}x faster than 1 (GEMM rate {ideal:.2f}x)"
+        text = (f"on {r['threads']} threads the step runs at {scaling:.2f}x its 1-thread speed "
+                f"(OpenBLAS's own large matmul: {ideal:.2f}x)")
         if field == "speedup_t":
             return text + f"; torch gains {r['torch_ms'] / r['torch_t_ms']:.2f}x"
         return text + "; " + _largest_phase(r)
