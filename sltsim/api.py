@@ -48,7 +48,7 @@ def run(config: RunConfig | Mapping, *, progress: bool = False, save_ticket: str
     progress : show a progress bar on stderr.
     save_ticket : path of a ``.npz`` file to write the ticket found to (see the module
         docstring); written atomically once the run has finished, and not at all for a
-        diverged run. NumPy backend only.
+        diverged run. Either backend.
 
     Returns
     -------
@@ -59,26 +59,26 @@ def run(config: RunConfig | Mapping, *, progress: bool = False, save_ticket: str
     """
     if not isinstance(config, RunConfig):
         config = RunConfig.from_dict(dict(config))
-    target = None if save_ticket is None else check_ticket_path(save_ticket, config)
+    target = None if save_ticket is None else check_ticket_path(save_ticket)
     if config.backend == "torch":
         from sltsim.torch_backend import run_search
 
-        return run_search(config, progress=progress)
-    from sltsim.search import run_search
+        collect = torch_ticket_arrays
+    else:
+        from sltsim.search import run_search
 
+        collect = ticket_arrays
     found = {}
     record = run_search(config, progress=progress,
-                        on_finish=None if target is None else (lambda search: found.update(arrays=ticket_arrays(search))))
+                        on_finish=None if target is None else (lambda search: found.update(arrays=collect(search))))
     if target is not None and record["status"] == "ok":
         write_ticket(target, found["arrays"], config, record)
     return record
 
 
-def check_ticket_path(path, config: RunConfig) -> Path:
+def check_ticket_path(path) -> Path:
     """``path`` as a Path, or a one-line ValueError when a ticket cannot be saved there."""
     path = Path(path)
-    if config.backend != "numpy":
-        raise ValueError(f"save_ticket needs backend numpy (the reference engine), got backend {config.backend!r}")
     if path.suffix != ".npz":
         raise ValueError(f"save_ticket must name a .npz file, got {str(path)!r}")
     if path.is_dir():
@@ -100,6 +100,30 @@ def ticket_arrays(search) -> dict[str, np.ndarray]:
         arrays[f"weight/{p.name}"] = p.theta0.copy()
         arrays[f"effective/{p.name}"] = p.w_eff.copy()
     arrays["searched"] = np.array(json.dumps([p.name for p in search.params if p.searched]))
+    return arrays
+
+
+def torch_ticket_arrays(run) -> dict[str, np.ndarray]:
+    """:func:`ticket_arrays` of a finished torch-backend run (the final masks from its scores)."""
+    import torch
+
+    from sltsim.torch_backend.supermask import coat_multipliers, effective_weights, select
+
+    net = run.net
+    masked = net.masked
+    with torch.no_grad():
+        masks = select(masked, net.global_topk)
+        multipliers = coat_multipliers(masked, masks, net.coats) if net.coats else None
+        effective = effective_weights(masked, masks, multipliers)
+        searched = iter(masks)
+        arrays = {}
+        for t in masked:
+            mask = next(searched).view(t.shape) if t.searched else torch.ones(t.shape, dtype=torch.bool)
+            arrays[f"mask/{t.name}"] = mask.to(torch.uint8).cpu().numpy()
+            arrays[f"score/{t.name}"] = t.scores.detach().cpu().numpy().copy()
+            arrays[f"weight/{t.name}"] = t.theta0.detach().cpu().numpy().copy()
+            arrays[f"effective/{t.name}"] = effective[t.name].detach().cpu().numpy().copy()
+    arrays["searched"] = np.array(json.dumps([t.name for t in masked if t.searched]))
     return arrays
 
 

@@ -10,11 +10,14 @@ NumPy/Numba engine and of the torch backend on the CPU, in one process:
   checked in this run, steps at 1 and at max(2, threads) threads);
 - ``torch_ms`` / ``torch_t_ms``: ``torch.set_num_threads(1)`` / ``(threads)``;
 - ``speedup``: torch_ms / numpy_ms; ``speedup_t``: torch_t_ms / numpy_t_ms (equal threads);
-- ``floor_ms``: the GEMM floor, 3 x forward FLOPs / the float32 GFLOP/s of a large
-  one-thread matmul measured in this run (``floor_t_ms``: OpenBLAS's own rate at
+- ``floor_ms``: the GEMM floor, the step's product FLOPs (forward, weight gradients, input
+  gradients of all layers but the first) / the float32 GFLOP/s of a large one-thread
+  matmul measured right before the case (``floor_t_ms``: OpenBLAS's own rate at
   ``threads`` threads); ``floor_x`` / ``floor_x_t``: step / floor;
-- ``phases_ms``: the step's parts (top-k, forward, loss, backward, SGD) on one thread, and
-  ``overhead_ms`` = numpy_ms - floor_ms: what a small model spends above its GEMMs;
+- ``phases_ms``: the step's parts (top-k, forward, loss, backward, SGD) on one thread;
+  ``products_ms``: the step's matrix products alone, at the engine's shapes, one thread;
+  ``overhead_ms`` = numpy_ms - floor_ms: what a step spends above its floor, of which
+  products_ms - floor_ms is the BLAS at these shapes and numpy_ms - products_ms the rest;
 - ``history_overhead_pct``: step with history vs without, one-thread, alternating steps;
 - ``peak_mb``: peak of the engine's allocations (``tracemalloc``, which NumPy reports
   its array buffers to) from building the case through three steps.
@@ -45,7 +48,8 @@ from typing import Callable
 import numpy as np
 
 from sltsim.bench_report import machine, table
-from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, same_bits_at, step_phases, torch_step
+from sltsim.bench_steps import (Case, engine_search, engine_step, forward_flops, products_ms, same_bits_at, step_phases,
+                                torch_step)
 from sltsim.engine import threads as engine_threads
 
 CASES = (
@@ -148,9 +152,15 @@ def engine_peak_mb(case: Case) -> float:
         tracemalloc.stop()
 
 
-def bench_case(case: Case, repeats: int, warmup: int, gflops: dict, n_threads: int,
+def bench_case(case: Case, repeats: int, warmup: int, gemm_size: int, n_threads: int,
                history_budget_s: float = HISTORY_BUDGET_S, case_budget_s: float = CASE_BUDGET_S) -> dict:
-    """One row: engine and torch at one and ``n_threads`` threads, floor, phases, history overhead, memory."""
+    """One row: engine and torch at one and ``n_threads`` threads, floor, phases, history overhead, memory.
+
+    The matmul rates of the floors are measured right before the case, so that a change of
+    machine load between cases moves a case's floor with its steps.
+    """
+    gflops = {1: gemm_gflops(1, gemm_size)}
+    gflops[n_threads] = gemm_gflops(n_threads, gemm_size)
     search = engine_search(case)
     with_history = engine_step(search, history=True, max_steps=warmup + 1)
     torch_fn = torch_step(case)
@@ -172,9 +182,9 @@ def bench_case(case: Case, repeats: int, warmup: int, gflops: dict, n_threads: i
         many = many_threads({"numpy": with_history, "torch": torch_fn}, n_threads, repeats, warmup)
     else:
         many = one
-    flops = forward_flops(case)
-    floor = 3 * flops / (gflops[1] * 1e9) * 1e3
-    floor_t = 3 * flops / (gflops[n_threads] * 1e9) * 1e3
+    flops, step_flops = forward_flops(case), forward_flops(case, step=True)
+    floor = step_flops / (gflops[1] * 1e9) * 1e3
+    floor_t = step_flops / (gflops[n_threads] * 1e9) * 1e3
     row = {
         "name": case.name, "model": case.model, "batch": case.batch, "input_shape": list(case.input_shape),
         "threads": n_threads,
@@ -182,9 +192,11 @@ def bench_case(case: Case, repeats: int, warmup: int, gflops: dict, n_threads: i
         "numpy_t_ms": many["numpy"], "torch_t_ms": many["torch"],
         "ratio": one["numpy"] / one["torch"], "speedup": one["torch"] / one["numpy"],
         "speedup_t": many["torch"] / many["numpy"], "thread_scaling": one["numpy"] / many["numpy"],
-        "forward_gflop": flops / 1e9, "floor_ms": floor, "floor_t_ms": floor_t,
+        "forward_gflop": flops / 1e9, "step_gflop": step_flops / 1e9,
+        "gemm_gflops": {str(k): v for k, v in gflops.items()}, "floor_ms": floor, "floor_t_ms": floor_t,
         "floor_x": one["numpy"] / floor, "floor_x_t": many["numpy"] / floor_t,
         "phases_ms": phases, "overhead_ms": one["numpy"] - floor,
+        "products_ms": products_ms(case, max(3, min(repeats, 50))),
         "same_bits": same_bits_at(case, (1, max(2, n_threads))),
         "history_overhead_pct": 100.0 * (hist["on"] / hist["off"] - 1.0), "history_steps": n,
         "peak_mb": engine_peak_mb(case), "peak_how": "tracemalloc (engine's NumPy allocations)",
@@ -308,7 +320,7 @@ def run(quick: bool = False, repeats: int | None = None, cold: bool = True, topk
     for case in cases:
         say(f"{case.name} ...")
         reps = repeats if not case.model.startswith("conv") or quick else max(5, repeats // 3)
-        row = bench_case(case, reps, warmup, gflops, n_threads, 0.2 if quick else HISTORY_BUDGET_S,
+        row = bench_case(case, reps, warmup, size, n_threads, 0.2 if quick else HISTORY_BUDGET_S,
                          0.0 if quick else CASE_BUDGET_S)
         rows.append(dict(row, quick=quick))
     if topk:

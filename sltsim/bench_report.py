@@ -69,7 +69,11 @@ def _largest_phase(r: dict) -> str:
     if not phases:
         return ""
     name, ms = max(phases.items(), key=lambda item: item[1])
-    return f"largest part of the 1-thread step: {name} {ms:.3g} ms of {r['numpy_ms']:.3g}"
+    text = f"largest part of the 1-thread step: {name} {ms:.3g} ms of {r['numpy_ms']:.3g}"
+    if r.get("products_ms") is not None:
+        text += (f"; its products alone take {r['products_ms']:.3g} ms ({r['products_ms'] / r['floor_ms']:.2f}x "
+                 f"the floor), the rest {r['numpy_ms'] - r['products_ms']:.3g} ms")
+    return text
 
 
 def _obstacle(r: dict, field: str) -> str:
@@ -77,7 +81,8 @@ def _obstacle(r: dict, field: str) -> str:
     if field in ("speedup_t", "floor_x_t"):
         scaling = r["thread_scaling"]
         ideal = r["floor_ms"] / r["floor_t_ms"]
-        text = f"{r['threads']} threads run the step {scaling:.2f}x faster than 1 (GEMM rate {ideal:.2f}x)"
+        text = (f"on {r['threads']} threads the step runs at {scaling:.2f}x its 1-thread speed "
+                f"(OpenBLAS's own large matmul: {ideal:.2f}x)")
         if field == "speedup_t":
             return text + f"; torch gains {r['torch_ms'] / r['torch_t_ms']:.2f}x"
         return text + "; " + _largest_phase(r)
@@ -109,8 +114,12 @@ def target_lines(rows: list[dict]) -> list[str]:
 
 def _phases(r: dict) -> str:
     parts = " + ".join(f"{k} {v:.3f}" for k, v in r["phases_ms"].items())
-    return (f"{r['name']}: 1-thread step {r['numpy_ms']:.3f} ms = {parts} ms (+ glue); floor {r['floor_ms']:.3f} ms, "
+    text = (f"{r['name']}: 1-thread step {r['numpy_ms']:.3f} ms = {parts} ms (+ glue); floor {r['floor_ms']:.3f} ms, "
             f"{r['overhead_ms']:+.3f} ms above it")
+    if r.get("products_ms") is not None:
+        text += (f"; the products alone {r['products_ms']:.3f} ms, so BLAS at these shapes "
+                 f"{r['products_ms'] - r['floor_ms']:+.3f} ms and the other work {r['numpy_ms'] - r['products_ms']:.3f} ms")
+    return text
 
 
 def table(rows: list[dict]) -> str:
@@ -151,6 +160,7 @@ def table(rows: list[dict]) -> str:
                      "and ratios at several threads are not to be trusted")
     lines.append(f"numpy/torch ms: median per step, 1 thread (a study cell); {t}t: {t} threads (a single run: "
                  "engine threads, BLAS on one per piece; torch.set_num_threads); speedup = torch/numpy; "
-                 f"floor = 3 x forward FLOPs at the matmul rate of 1 / {t} threads; bits: the same bits at 1 and "
-                 f"{max(2, t)} threads; hist % = step with MaskHistory vs without; peak = tracemalloc peak of the engine")
+                 f"floor = the step's GEMM FLOPs at the matmul rate of 1 / {t} threads (measured before each case); "
+                 f"bits: the same bits at 1 and {max(2, t)} threads; hist % = step with MaskHistory vs without; "
+                 "peak = tracemalloc peak of the engine")
     return "\n".join(lines)

@@ -114,11 +114,13 @@ def torch_step(case: Case, seed: int = 0, history: bool = True) -> Callable[[], 
     return step
 
 
-def forward_flops(case: Case) -> int:
+def forward_flops(case: Case, step: bool = False) -> int:
     """Multiply-adds x 2 of one forward pass of ``case``'s model over its batch (dense and conv layers).
 
-    Shapes are found by passing one example through the layers; only Dense and Conv2d
-    are counted (ReLU, pools and the loss are O(activations), not GEMMs).
+    With ``step``, of the step's products instead: forward, weight gradient, and input
+    gradient of every layer but the first (which has none). Shapes are found by passing
+    one example through the layers; only Dense and Conv2d are counted (ReLU, pools and
+    the loss are O(activations), not GEMMs).
     """
     from sltsim.engine.conv import Conv2d
     from sltsim.engine.dense import Dense
@@ -128,11 +130,12 @@ def forward_flops(case: Case) -> int:
     flops = 0
     for layer in model.layers:
         Y, _ = layer.forward(X, train=False)
+        products = (3 if layer.input_grad else 2) if step else 1
         if isinstance(layer, Dense):
-            flops += 2 * layer.n_in * layer.n_out
+            flops += 2 * layer.n_in * layer.n_out * products
         elif isinstance(layer, Conv2d):
             kh, kw = layer.kernel
-            flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw
+            flops += 2 * Y.shape[1] * Y.shape[2] * Y.shape[3] * layer.c_in * kh * kw * products
         X = Y
     return flops * case.batch
 
@@ -189,3 +192,57 @@ def same_bits_at(case: Case, thread_counts: tuple, steps: int = 3) -> bool:
         state = b"".join(a.tobytes() for p in search.params for a in (p.scores, p.mask, p.grad))
         seen.add((state, np.array(losses).tobytes()))
     return len(seen) == 1
+
+
+def products_ms(case: Case, repeats: int = 20) -> float:
+    """Median ms of the step's matrix products alone, at the shapes the engine runs them (one thread).
+
+    Dense: ``X @ W.T``, ``dY.T @ X`` and (all but the first layer) ``dY @ W``; Conv2d: the
+    same three per batch slice (``W @ cols``, ``dY @ cols.T``, ``W.T @ dY``), on random
+    operands. The gap between this and the step is the step's other work.
+    """
+    import statistics
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    from sltsim.engine import conv
+    from sltsim.engine.dense import Dense
+
+    rng = np.random.default_rng(0)
+    model = build_model(case.model, case.input_shape, N_CLASSES)
+    X = np.zeros((1, *case.input_shape), np.float32)
+    shapes = []  # (A shape, B shape, A transposed, B transposed, times)
+    B = case.batch
+    for layer in model.layers:
+        Y, _ = layer.forward(X, train=False)
+        if isinstance(layer, Dense):
+            n_in, n_out = layer.n_in, layer.n_out
+            shapes += [((B, n_in), (n_out, n_in), False, True, 1), ((B, n_out), (B, n_in), True, False, 1)]
+            if layer.input_grad:
+                shapes.append(((B, n_out), (n_out, n_in), False, False, 1))
+        elif isinstance(layer, conv.Conv2d):
+            kh, kw = layer.kernel
+            K, P, C_out = layer.c_in * kh * kw, Y.shape[2] * Y.shape[3], layer.c_out
+            n = max(1, min(B, conv.SLICE_ELEMENTS // (K * P)))
+            for b0 in range(0, B, n):
+                m = min(B, b0 + n) - b0
+                shapes += [((C_out, K), (K, m * P), False, False, 1), ((C_out, m * P), (K, m * P), False, True, 1)]
+                if layer.input_grad:
+                    shapes.append(((C_out, K), (C_out, m * P), True, False, 1))
+        X = Y
+    operands = []
+    for a, b, ta, tb, _ in shapes:
+        A = rng.standard_normal(a).astype(np.float32)
+        Bm = rng.standard_normal(b).astype(np.float32)
+        operands.append((A.T if ta else A, Bm.T if tb else Bm))
+    outs = [np.empty((A.shape[0], Bm.shape[1]), np.float32) for A, Bm in operands]
+    times = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i in range(repeats + 2):
+            t0 = time.perf_counter()
+            for (A, Bm), out in zip(operands, outs):
+                np.matmul(A, Bm, out=out)
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)

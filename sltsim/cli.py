@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -198,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="append the record to this record store (one JSON line per run, as the studies "
                           "write); not written when the run is interrupted")
     out.add_argument("--save-ticket", type=Path, metavar="FILE.npz",
-                     help="save the final masks, scores and weights with the config (numpy backend; "
-                          "np.load(FILE, allow_pickle=False) reads it; see docs/api.md)")
+                     help="save the final masks, scores and weights with the config "
+                          "(np.load(FILE, allow_pickle=False) reads it; see docs/api.md)")
     out.add_argument("--json", action="store_true", help="print the record as one JSON line (last line of stdout)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     out.add_argument("--list-methods", action="store_true", help="list the search methods and exit")
@@ -255,13 +256,19 @@ def _check_out(path: Path) -> None:
         raise ValueError(f"out {str(path)!r} is not writable")
 
 
+#: the record fields the summary prints (those the run has, finite), in this order
+SUMMARY_FIELDS = ("test_acc", "train_acc", "loss", "test_loss", "dying_ratio", "k_minus_d", "reverted_ratio",
+                  "false_negative_dying", "true_negative_dying", "enrichment", "recall", "recall_above_chance",
+                  "aligned_recall", "teacher_agreement", "train_unexplained", "test_unexplained")
+
+
 def _summary(record: dict) -> str:
     cfg = record["config"]
     lines = [f"{cfg['method']} on {cfg['data']} with {cfg['model']}, k={record['prune_rate']:.3f}, seed {cfg['seed']}:"]
-    for name in ("test_acc", "train_acc", "loss", "dying_ratio", "k_minus_d", "reverted_ratio",
-                 "false_negative_dying", "true_negative_dying", "recall", "teacher_agreement"):
-        if name in record and isinstance(record[name], float):
-            lines.append(f"  {name:<22} {record[name]:.4f}")
+    for name in SUMMARY_FIELDS:
+        value = record.get(name)
+        if isinstance(value, float) and math.isfinite(value):  # NaN: not defined for this run (e.g. acc on regression)
+            lines.append(f"  {name:<22} {value:.4f}")
     return "\n".join(lines)
 
 
@@ -300,7 +307,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.out is not None:
             _check_out(args.out)
         if args.save_ticket is not None:
-            check_ticket_path(args.save_ticket, config)
+            check_ticket_path(args.save_ticket)
     except ValueError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -318,6 +325,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return _interrupted(parser.prog, config)
+    from sltsim.provenance import stamp
+
+    record = stamp(record)  # the printed and the stored record are the same, provenance included
     if args.out is not None:
         from sltsim.studies.store import RecordStore
 

@@ -271,9 +271,18 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
-        """Build from a mapping, refusing unknown keys and values of the wrong type."""
+        """Build from a mapping, refusing unknown keys and values of the wrong type.
+
+        A planted-only field at its old default (:data:`KEY_DEFAULTS`) on another data set is
+        read as unset: configs stored before regression became the planted default carry
+        ``task = "classification"`` on every data set, where it did nothing.
+        """
         known = {f.name: f for f in fields(cls)}
         values = dict(values)
+        if values.get("data", known["data"].default) != "planted":
+            for name, old in KEY_DEFAULTS.items():
+                if values.get(name, old) == old:
+                    values.pop(name, None)
         stated = values.pop(DERIVED_FIELD, None)
         # tuple fields (coats) arrive as lists from TOML and JSON records
         values = {k: tuple(v) if k in known and isinstance(known[k].default, tuple) and isinstance(v, list) else v
@@ -326,8 +335,7 @@ def _check_planted_only(config: "RunConfig") -> None:
         return
     for name in PLANTED_ONLY:
         value = getattr(config, name)
-        default = RunConfig.__dataclass_fields__[name].default
-        if value != default and value != KEY_DEFAULTS.get(name, default):  # old records keep their old default
+        if value != RunConfig.__dataclass_fields__[name].default:
             raise ValueError(f"{name} applies to data planted only, got {name}={value!r} with data {config.data}")
 
 

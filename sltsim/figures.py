@@ -152,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{', '.join(sorted(figures)) or 'none'}", file=sys.stderr)
         return EXIT_BAD_INPUT
     studies = [args.study] if args.study is not None else sorted(figures)
-    drawn = 0
+    drawn, skipped = 0, []
     for study in studies:
         out = args.out if args.out is not None else records_path(args.records, study).parent
         try:
@@ -168,13 +168,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.study is not None:
                 print(f"{parser.prog}: error: {e}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-            print(f"skipped {study}: {e}", file=sys.stderr)
+            skipped.append(f"skipped {study}: {e}")
             continue
         drawn += 1
         for path in paths:
             print(path)
-    if not drawn:
-        print(f"{parser.prog}: error: no figure drawn: no study has records under {args.records}",
+    if drawn:  # with nothing drawn, the one error line below says it all
+        for line in skipped:
+            print(line, file=sys.stderr)
+    else:
+        print(f"{parser.prog}: error: no figure drawn: no study has records under {args.records} (a study "
+              "run with --preset NAME stores them under results/NAME; the committed ones are in studies/records)",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

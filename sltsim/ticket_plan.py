@@ -13,8 +13,9 @@ cycle's). P is then a zero-loss mask inside the search space. :func:`plan_ticket
   that meets the budget anyway stays feasible, so one setting can serve several k).
 - the ticket width (the fraction of each hidden group's units in the ticket): by default
   the smallest width at which every tensor's edges fill at most ``DEFAULT_TICKET_FILL``
-  of the block between its ticket units (the smallest that fits at all where none fills
-  it so little). An explicit width that cannot hold a tensor's edges, or leaves a ticket
+  of the block between its ticket units; where none fills it so little, the full width
+  (which fills it least: P is a share 1 - k of every tensor), or, where the full width
+  leaves a ticket unit without an edge, the smallest width that fits. An explicit width that cannot hold a tensor's edges, or leaves a ticket
   unit without an edge, is refused naming the tensor, the numbers and the widths that fit.
 
 The fit of a tensor with ``rows`` kept out-units and ``cols`` kept in-units (``repeat``
@@ -135,7 +136,9 @@ def plan_ticket(params, prune_rate: float, remaining=None, width=None, sub_budge
                 f"sub_budget_ticket = true to plant it anyway (records mark it ticket_feasible: false)")
     if width is None:
         chosen = smallest_width(params, links, sizes, edges, DEFAULT_TICKET_FILL)
-        if chosen is None:
+        if chosen is None and _fits(_fit(params, links, _units(sizes, 1.0), edges)):
+            chosen = 1.0  # no width holds the edges half full: the full width fills its block least
+        if chosen is None:  # the full width leaves ticket units without an edge: the smallest that fits
             chosen = smallest_width(params, links, sizes, edges)
         if chosen is None:
             name, e, block, cover = next(f for f in _fit(params, links, _units(sizes, 1.0), edges) if not _fits([f]))

@@ -32,7 +32,8 @@ def test_quick_json_has_the_required_fields(quick_rows):
     cases = [r for r in quick_rows if r["name"] in {c.name for c in QUICK_CASES}]
     assert [r["name"] for r in cases] == [c.name for c in QUICK_CASES]
     for r in cases:
-        for key in REQUIRED[1:] + ("numpy_t_ms", "torch_t_ms", "floor_t_ms", "history_overhead_pct", "overhead_ms"):
+        for key in REQUIRED[1:] + ("numpy_t_ms", "torch_t_ms", "floor_t_ms", "history_overhead_pct", "overhead_ms",
+                                    "products_ms"):
             assert isinstance(r[key], float) and np.isfinite(r[key]), (r["name"], key)
         assert r["numpy_ms"] > 0 and r["torch_ms"] > 0 and r["floor_ms"] > 0 and r["peak_mb"] > 0
         assert r["ratio"] == pytest.approx(r["numpy_ms"] / r["torch_ms"])
@@ -71,6 +72,8 @@ def test_forward_flops_count_dense_and_conv_layers():
     # conv2 on 3x8x8: conv 3->64 and 64->64 at 8x8 (padding 1), pool to 4x4, fc 1024->256->256->10
     expected = 2 * (64 * 8 * 8 * 3 * 9 + 64 * 8 * 8 * 64 * 9 + 1024 * 256 + 256 * 256 + 256 * 10)
     assert forward_flops(Case("c", "conv2", (3, 8, 8), 2)) == 2 * expected
+    # the step: forward and weight gradient of every layer, input gradient of all but the first
+    assert forward_flops(Case("m", "mlp:5,7,10", (5,), 4), step=True) == 4 * 2 * (5 * 7 * 2 + 7 * 10 * 3)
 
 
 def test_alternate_runs_every_function_and_returns_medians():
@@ -106,7 +109,7 @@ def test_a_missed_many_thread_target_says_what_stands_in_the_way():
            "phases_ms": {"select": 1.0, "forward": 120.0, "loss": 0.1, "backward": 270.0, "sgd": 2.0}}
     lines = target_lines([row])
     speed = next(line for line in lines if "speedup_t" in line)
-    assert "NOT met" in speed and "2 threads run the step 1.05x faster than 1" in speed and "torch gains 1.94x" in speed
+    assert "NOT met" in speed and "on 2 threads the step runs at 1.05x its 1-thread speed" in speed and "torch gains 1.94x" in speed
     floor = next(line for line in lines if "floor_x_t" in line)
     assert "NOT met" in floor and "backward 270 ms" in floor
     assert any("same_bits True" in line and line.endswith("met") for line in lines)

@@ -79,6 +79,9 @@ def test_out_appends_records_like_a_study_store(capsys, tmp_path):
     assert [r["config"]["prune_rate"] for r in records] == [0.5, 0.7]
     assert records[1] == json.loads(json.dumps(_record(out)))  # what was printed is what was stored
     assert records[0]["key"] == RunConfig(model="mlp:64,32,10", epochs=2, prune_rate=0.5).key()
+    from sltsim.provenance import code_fingerprint
+
+    assert all(r["provenance"]["code"] == code_fingerprint() for r in records)  # as a study's records
 
 
 @pytest.mark.parametrize("flag, make, words", [
@@ -123,6 +126,53 @@ def test_save_ticket_holds_the_masks_scores_and_weights_that_give_the_recorded_a
         weights.append(effective)
     # an independent forward pass (x -> relu(x W1^T) -> W2^T) with the saved weights
     data = build_search(config).data
+    hidden = np.maximum(data.X_test @ weights[0].T, 0)
+    accuracy = float(np.mean(np.argmax(hidden @ weights[1].T, axis=1) == data.y_test))
+    assert abs(accuracy - record["test_acc"]) <= 1.0 / len(data.y_test)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_multicoat_ticket_saves_the_coat_counts_in_its_effective_weights(capsys, tmp_path, backend):
+    if backend == "torch":
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    from sltsim.engine.topk import keep_count
+
+    path = tmp_path / "ticket.npz"
+    code, _, _ = _run(capsys, *SMALL, "--backend", backend, "--method", "multicoat", "--prune-rate", "0.5",
+                      "--coats", "0.75", "--save-ticket", str(path))
+    assert code == 0
+    ticket = np.load(path, allow_pickle=False)
+    for name in json.loads(str(ticket["searched"])):
+        mask, weight, effective = ticket[f"mask/{name}"], ticket[f"weight/{name}"], ticket[f"effective/{name}"]
+        coats = np.rint(np.divide(effective, weight, out=np.zeros_like(effective), where=weight != 0))
+        np.testing.assert_array_equal(effective, coats * weight)
+        assert set(np.unique(coats)) <= {0.0, 1.0, 2.0}
+        np.testing.assert_array_equal(coats > 0, mask == 1)  # the outer coat is the mask
+        assert int((coats == 2).sum()) == keep_count(mask.size, 0.75)  # the inner coat
+
+
+def test_save_ticket_on_the_torch_backend(capsys, tmp_path):
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    from sltsim.engine.topk import keep_count
+    from sltsim.search.loop import build_search
+
+    path = tmp_path / "ticket.npz"
+    code, out, _ = _run(capsys, *SMALL, "--backend", "torch", "--prune-rate", "0.7", "--save-ticket", str(path),
+                        "--json")
+    assert code == 0
+    record = _record(out)
+    ticket = np.load(path, allow_pickle=False)
+    assert json.loads(str(ticket["config"]))["backend"] == "torch"
+    names = json.loads(str(ticket["searched"]))
+    assert names == ["fc1.weight", "fc2.weight"]
+    weights = []
+    for name in names:
+        mask, score, weight = ticket[f"mask/{name}"], ticket[f"score/{name}"], ticket[f"weight/{name}"]
+        assert mask.dtype == np.uint8 and int(mask.sum()) == keep_count(mask.size, 0.7)
+        assert np.abs(score)[mask == 1].min() >= np.abs(score)[mask == 0].max()
+        np.testing.assert_array_equal(ticket[f"effective/{name}"], mask * weight)
+        weights.append(ticket[f"effective/{name}"])
+    data = build_search(RunConfig(model="mlp:64,32,10", epochs=2, prune_rate=0.7)).data  # the same digits split
     hidden = np.maximum(data.X_test @ weights[0].T, 0)
     accuracy = float(np.mean(np.argmax(hidden @ weights[1].T, axis=1) == data.y_test))
     assert abs(accuracy - record["test_acc"]) <= 1.0 / len(data.y_test)
@@ -180,8 +230,6 @@ def test_python_api_run_is_the_cli_run(capsys, tmp_path):
     assert strip_timing(json.loads(json.dumps(run(config)))) == strip_timing(_record(out))
     as_dict = run({"model": "mlp:64,32,10", "epochs": 2, "prune_rate": 0.7}, save_ticket=tmp_path / "t.npz")
     assert as_dict["status"] == "ok" and (tmp_path / "t.npz").exists()
-    with pytest.raises(ValueError, match="save_ticket needs backend numpy"):
-        run(RunConfig(backend="torch"), save_ticket=tmp_path / "torch.npz")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -218,3 +266,13 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, backend):
     assert rest_out == b"" and not out_store.exists()
     if backend == "torch":  # the checkpoint the message names survives
         assert (tmp_path / "run.ckpt").is_file()
+
+
+def test_the_summary_leaves_out_what_the_run_does_not_define(capsys):
+    """On a regression target accuracy is NaN in the record: the summary omits it, and prints the rest."""
+    code, out, _ = _run(capsys, "--data", "planted", "--task", "regression", "--model", "mlp:32,64,10",
+                        "--epochs", "1", "--no-progress")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert "test_acc" not in names and "nan" not in out
+    assert {"loss", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall"} <= set(names)

@@ -111,3 +111,20 @@ def test_the_api_page_examples_run(tmp_path, monkeypatch):
     (toml,) = re.findall(r"```toml\n(.*?)```", text, re.S)
     config = RunConfig.from_dict(tomllib.loads(toml))
     assert config.method == "soft-lr" and config.final_prune_rate == pytest.approx(0.9375)
+
+
+def test_every_field_of_the_committed_records_is_in_the_glossary():
+    """Every key of a stored record and of its cycle summaries is explained in docs/glossary.md."""
+    import json
+
+    glossary = (REPO / "docs" / "glossary.md").read_text(encoding="utf-8")
+    keys = set()
+    stores = sorted((REPO / "studies" / "records").glob("*/*.jsonl"))
+    assert stores
+    for store in stores:
+        for line in store.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            keys |= set(record)
+            for cycle in record.get("cycles") or []:
+                keys |= set(cycle)
+    assert sorted(k for k in keys if f"`{k}`" not in glossary) == []

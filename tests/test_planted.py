@@ -94,11 +94,28 @@ def test_feasible_ticket_holds_exactly_the_budget_and_no_dead_unit(seed, k, hidd
     assert plan.feasible
     ticket = draw_ticket(model.params, plan.remaining, plan.width, np.random.default_rng(seed), edges=plan.edges)
     _check_ticket(model.params, ticket, prune_rate=k)
-    if width is None:  # the default width is the smallest that holds the edges half full
-        links = {link.name: link for link in ticket.links}
-        fills = [ticket.masks[p.name].sum() / (len(ticket.units[links[p.name].out_group])
-                                               * len(ticket.units[links[p.name].in_group])) for p in model.params]
-        assert max(fills) <= 0.5 + 1e-9 or plan.width == 1.0 or max(fills) <= 1.0
+    if width is None:  # the default width is the smallest that holds the edges half full (or the full width)
+        try:
+            draw_ticket(model.params, plan.remaining, 1.0, np.random.default_rng(seed), edges=plan.edges)
+            full_fits = True
+        except ValueError:
+            full_fits = False
+        assert _max_fill(model.params, ticket) <= 0.5 + 1e-9 or plan.width == 1.0 or not full_fits
+        smaller = (round(plan.width * hidden) - 1) / hidden  # one unit fewer in every hidden layer
+        if smaller > 0:
+            try:
+                small = draw_ticket(model.params, plan.remaining, smaller, np.random.default_rng(seed),
+                                    edges=plan.edges)
+            except ValueError:  # does not fit at all
+                return
+            assert _max_fill(model.params, small) > 0.5 + 1e-9
+
+
+def _max_fill(params, ticket):
+    """The largest share of its block between ticket units that P fills, over the tensors."""
+    links = {link.name: link for link in ticket.links}
+    return max(ticket.masks[p.name].sum() / (len(ticket.units[links[p.name].out_group])
+                                             * len(ticket.units[links[p.name].in_group])) for p in params)
 
 
 @pytest.mark.parametrize("model", ["mlp:32,256,10", "mlp:32,256,256,10"])

@@ -21,7 +21,7 @@ RECORDS = Path(__file__).resolve().parents[1] / "studies" / "records"
 
 # (study, record key): cheap cells, chosen so that some products are large enough to split
 CELLS = (
-    ("dying_edges", "179946265b908811"),  # ep, mlp:32,256,10, planted
+    ("dying_edges", "97336262d4a04177"),  # ep, mlp:32,256,10, planted (feasible ticket, regression), k = 0.832
     ("iterative", "749881489cacfaee"),  # ep, mlp:64,256,256,10, digits
     ("iterative", "135deaf61da7418c"),  # ep, mlp:32,256,10, planted regression, a sub-budget ticket
     ("width_scaling", "9d8a8e22d34d8e25"),  # ep, mlp:64,512,512,10, digits

@@ -76,9 +76,11 @@ def matmuls(products: list) -> None:
 
     On :func:`~sltsim.engine.threads.current` threads; the products run side by side,
     each split by rows when threads are left over and the split is exact (module doc).
+    Products of fewer than :data:`MIN_PIECE_FLOPS` in all run in turn on the calling
+    thread: handing them out would cost more than it saves.
     """
     threads = current()
-    if threads <= 1:
+    if threads <= 1 or sum(2 * A.shape[0] * A.shape[1] * B.shape[1] for A, B, _ in products) < MIN_PIECE_FLOPS:
         for A, B, out in products:
             np.matmul(A, B, out=out)
         return

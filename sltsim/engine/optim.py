@@ -56,7 +56,7 @@ class SGD:
     def step(self, lr: float) -> None:
         c = self.config
         n_threads = threads.current()
-        if n_threads <= 1:
+        if n_threads <= 1 or sum(p.size for p in self.params) < 2 * PIECE:
             for p, v in zip(self.params, self.velocity):
                 if self.target == "scores":
                     _sgd_scores(p.flat("scores"), p.flat("grad"), p.flat("theta0"), v,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sltsim.engine.conv import _check_image, _pair, conv_output_size
+from sltsim.engine import threads
 from sltsim.engine.conv_kernels import _avg_pool_backward, _avg_pool_forward, _max_pool_backward, _max_pool_forward
 
 
@@ -23,6 +24,21 @@ def _pool_geometry(x_shape, kernel, stride, what: str):
     if Ho < 1 or Wo < 1:
         raise ValueError(f"{what} window {(kh, kw)} does not fit input of shape {tuple(x_shape)}")
     return kh, kw, sh, sw, Ho, Wo
+
+
+PIECE = 1 << 16
+"""Fewest input numbers per range of images when a pool runs on several threads."""
+
+
+def _by_images(kernel_on, n_images: int, x: np.ndarray) -> None:
+    # kernel_on(b0, b1) for ranges of images, side by side on several threads: every image
+    # is pooled on its own, so any ranges give the same bits
+    n_threads = threads.current()
+    if n_threads <= 1 or x.size < 2 * PIECE or n_images < 2:
+        kernel_on(0, n_images)
+        return
+    pieces = min(n_threads, x.size // PIECE)
+    threads.run([(lambda a=a, b=b: kernel_on(a, b)) for a, b in threads.bounds(n_images, pieces)], n_threads)
 
 
 def max_pool2d(x: np.ndarray, kernel, stride=None) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +60,8 @@ def max_pool2d(x: np.ndarray, kernel, stride=None) -> tuple[np.ndarray, np.ndarr
     B, C = x.shape[:2]
     y = np.empty((B, C, Ho, Wo), x.dtype)
     argmax = np.empty((B, C, Ho, Wo), np.int64)
-    _max_pool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, y, argmax)
+    x = np.ascontiguousarray(x)
+    _by_images(lambda a, b: _max_pool_forward(x[a:b], kh, kw, sh, sw, y[a:b], argmax[a:b]), B, x)
     return y, argmax
 
 
@@ -59,7 +76,8 @@ def max_pool2d_backward(dy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, 
     if dy.shape != argmax.shape or dy.shape[:2] != tuple(x_shape[:2]):
         raise ValueError(f"max_pool2d_backward: dy {dy.shape}, argmax {argmax.shape} and x {x_shape} disagree")
     dx = np.empty(tuple(x_shape), dy.dtype)
-    _max_pool_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), dx)
+    dy, argmax = np.ascontiguousarray(dy), np.ascontiguousarray(argmax)
+    _by_images(lambda a, b: _max_pool_backward(dy[a:b], argmax[a:b], dx[a:b]), dx.shape[0], dx)
     return dx
 
 

@@ -126,6 +126,8 @@ def _account(param: MaskedParam, history, index: int, kept: int, new_ever: int, 
 
 
 _NO_EVER = np.zeros(0, np.uint8)
+#: Fewest searched edges for which select runs the layers side by side on several threads.
+PARALLEL_EDGES = 1 << 16
 _NO_COUNTS = np.zeros((1, 3), np.int64)
 
 
@@ -163,6 +165,14 @@ def _restricted_threshold(params: Sequence[MaskedParam], n_keep: int, buffer: np
     return threshold, n_keep - sum(_count_greater(p, threshold) for p in params)
 
 
+def _select_unrestricted(p: MaskedParam, index: int, ever, counts: np.ndarray, count_flips: bool) -> int:
+    """Top-k of one unrestricted layer (and row ``index`` of the history counts); returns the non-finite count."""
+    track = ever is not None
+    return _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
+                         p.mask.reshape(-1), p.w_eff.reshape(-1), ever[index] if track else _NO_EVER, track,
+                         p._threshold_hint, counts, index, count_flips)[3]
+
+
 def select(params: Sequence[MaskedParam], global_topk: bool = False,
            history: "MaskHistory | None" = None, global_buffer: np.ndarray | None = None) -> None:
     """Set every searched param's mask and w_eff from its scores, and update the history.
@@ -198,23 +208,19 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
         track = history is not None
         counts, count_flips = (history.counts, not history._first) if track else (_NO_COUNTS, False)
 
-        def one_layer(i: int, p: MaskedParam) -> int:
-            # the hot path: one kernel call per layer, history counts (row i) included
-            return _select_layer(p.scores.reshape(-1), p.theta0.reshape(-1), p._buffer, p.n_keep(),
-                                 p.mask.reshape(-1), p.w_eff.reshape(-1),
-                                 history.ever[i] if track else _NO_EVER, track, p._threshold_hint,
-                                 counts, i, count_flips)[3]
-
-        if threads.current() > 1 and len(searched) > 1 and all(p.allowed is None for p in searched):
+        ever = history.ever if track else None
+        if (threads.current() > 1 and len(searched) > 1 and sum(p.size for p in searched) >= PARALLEL_EDGES
+                and all(p.allowed is None for p in searched)):
             # layers are independent (each its own threshold, arrays and counts row): side by side
-            nonfinite = threads.run([(lambda i=i, p=p: one_layer(i, p)) for i, p in enumerate(searched)])
+            nonfinite = threads.run([(lambda i=i, p=p: _select_unrestricted(p, i, ever, counts, count_flips))
+                                     for i, p in enumerate(searched)])
             for i, p in enumerate(searched):
                 if nonfinite[i]:
                     _account(p, None, i, 0, 0, 0, nonfinite[i])
         else:
             for i, p in enumerate(searched):
-                if p.allowed is None:
-                    nonfinite = one_layer(i, p)
+                if p.allowed is None:  # the hot path: one kernel call per layer, history counts included
+                    nonfinite = _select_unrestricted(p, i, ever, counts, count_flips)
                     if nonfinite:
                         _account(p, None, i, 0, 0, 0, nonfinite)
                 else:

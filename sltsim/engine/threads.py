@@ -25,7 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-_local = threading.local()
+class _Setting(threading.local):
+    threads: int | None = None  # None: no using() around the calling thread
+
+
+_local = _Setting()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -48,19 +52,19 @@ def check_threads(threads, what: str = "threads") -> int:
 
 def current() -> int:
     """Threads the calling thread's run may use: the innermost :func:`using`, else 1."""
-    return getattr(_local, "threads", None) or 1
+    return _local.threads or 1
 
 
 def ambient() -> int | None:
     """The innermost :func:`using` of the calling thread, or None outside any."""
-    return getattr(_local, "threads", None)
+    return _local.threads
 
 
 @contextmanager
 def using(threads: int) -> Iterator[int]:
     """Run the engine on ``threads`` threads inside the block (this calling thread only)."""
     threads = check_threads(threads)
-    old = getattr(_local, "threads", None)
+    old = _local.threads
     _local.threads = threads
     try:
         yield threads
@@ -69,14 +73,13 @@ def using(threads: int) -> Iterator[int]:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    # one pool per process, shared by the runs of all its threads; a larger request replaces
+    # it by a larger one and leaves the old one be (a run may still be handing it work)
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < workers:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sltsim-engine")
-            _pool_size = workers
-            if old is not None:
-                old.shutdown(wait=False)
+            _pool_size = max(workers, available() - 1)
+            _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="sltsim-engine")
         return _pool
 
 
@@ -106,7 +109,7 @@ def run(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> li
                 errors.append(e)
 
     helpers = min(threads, n) - 1
-    pool = _executor(max(helpers, _pool_size))
+    pool = _executor(helpers)
     futures = [pool.submit(drain) for _ in range(helpers)]
     drain()
     for f in futures:

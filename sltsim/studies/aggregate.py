@@ -149,6 +149,8 @@ def diverged_rows(records: Sequence[dict], status: str = "diverged") -> list[dic
     configs = [r["config"] for r in records if isinstance(r.get("config"), dict)]
     names = sorted({name for c in configs for name in c})
     varying = [n for n in names if n != "seed" and len({_hashable(c.get(n)) for c in configs}) > 1]
+    if all(c.get("final_prune_rate") == c.get("prune_rate") for c in configs):  # derived, says nothing new
+        varying = [n for n in varying if n != "final_prune_rate"]
     groups = group_by([r for r in records if r.get("status") == status and isinstance(r.get("config"), dict)],
                       lambda r: tuple(_hashable(r["config"].get(n)) for n in varying))
     rows = []

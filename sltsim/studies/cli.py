@@ -10,7 +10,7 @@ Bad flags print one line and exit 2 (as :mod:`sltsim.cli`); a ``ValueError`` rai
 the study (a bad preset, an unusable ``--out``, an unreachable scheduler) prints one line
 and exits 2 too, before any cell runs. Ctrl-C and SIGTERM stop the workers and exit
 130 and 143, keeping every stored record. A grid with failed cells prints how many and
-where their errors are, and exits 1.
+where their errors are, and exits 1; so does a store that cannot be written (a full disk).
 
 Where outputs go: the store ``<--out>/<study>.jsonl`` and the figures (``--figures``,
 by default the same folder). ``--out`` defaults to ``results/<preset>/<study>``, so
@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
-import warnings
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
+
+from sltsim.studies.interrupts import one_line_warnings, sigterm_interrupts
 
 EXIT_CELLS_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -276,7 +276,7 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
     ``main_fn``'s exit code (None counts as 0).
     """
     prog = parser.prog if parser is not None else _prog(main_fn)
-    with _one_line_warnings(prog), _sigterm_interrupts():
+    with one_line_warnings(prog), sigterm_interrupts():
         try:
             if parser is not None:
                 args = parser.parse_args(argv)
@@ -291,50 +291,16 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
         except CellsFailed as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_CELLS_FAILED
+        except OSError as e:  # a full disk, a store made read-only mid-run
+            print(f"{prog}: error: cannot write ({' '.join(str(e).split())}); the records stored so far are "
+                  "whole and a rerun of the same command computes only the others", file=sys.stderr)
+            return EXIT_CELLS_FAILED
         except KeyboardInterrupt as e:
             signum = getattr(e, "signum", signal.SIGINT)
             print(f"{prog}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}; the finished "
                   "cells are stored and a rerun of the same command computes only the others", file=sys.stderr)
             return 128 + int(signum)
     return 0 if code is None else int(code)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, SLURM, docker stop), raised where Ctrl-C raises KeyboardInterrupt."""
-
-    signum = signal.SIGTERM
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the main thread for the block (elsewhere: as is)."""
-    def handler(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _one_line_warnings(prog: str) -> Iterator[None]:
-    """Warnings (a stale store, a repaired line, a wait for a lock) as ``PROG: warning: MESSAGE``."""
-    previous = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{prog}: warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
 
 
 def _prog(main_fn: Callable) -> str:

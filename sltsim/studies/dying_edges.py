@@ -108,6 +108,11 @@ def table(records: list[dict]) -> list[dict]:
     return rows
 
 
+def _num(value, digits=3) -> str:
+    """A number, or '-' when it is undefined (NaN: e.g. fn / d_T where nothing dies)."""
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
 def _get(row, name, col, digits=2):
     sub = row.get(name)
     return ci(sub, col, digits) if sub else "-"
@@ -128,7 +133,7 @@ def format_table(rows: list[dict]) -> str:
                      else f"{'':>9} {'':>5}")
             lines.append(
                 f"{r['prune_rate']:>5.3f} | {ci(r, 'dying_ratio', 3):>9} {ci(r, 'k_minus_d', 3):>9} | "
-                f"{r['fn_share']:>6.3f} {r['ticket_remaining']:>5.3f} | {r['ticket_dying_ratio']:>7.3f} "
+                f"{_num(r['fn_share']):>6} {r['ticket_remaining']:>5.3f} | {r['ticket_dying_ratio']:>7.3f} "
                 f"{r['non_ticket_dying_ratio']:>5.3f} | {ci(r, 'enrichment'):>10} {ci(r, 'aligned_enrichment'):>10} | "
                 f"{ci(r, 'recall_above_chance'):>13} {ci(r, 'aligned_recall_above_chance'):>10} | "
                 f"{ci(r, 'train_unexplained'):>10} {ci(r, 'test_unexplained'):>10} | {paper}")
@@ -160,7 +165,7 @@ def format_table(rows: list[dict]) -> str:
                              f"{ci(b, 'enrichment'):>10} | {ci(b, 'train_unexplained'):>10}")
         lines.append("")
     lines.append(
-        "d_T: dying ratio (Eq. 2); fn/d_T: share of the dying edges in P, beside its base rate |P|/n (what a "
+        "d_T: dying ratio (Eq. 2); '-': undefined (no edge dies); fn/d_T: share of the dying edges in P, beside its base rate |P|/n (what a "
         "search blind to P gives); P dying / rest: share of P's / the other edges that are dying; enrichment = "
         "P dying / rest (1 = blind to P, 0 = P never dies); aligned: scored on the image of P under the unit "
         "alignment (exact replicas count as recovered); recall>chance = (recall - (1-k)) / k (0 = blind, 1 = P "
@@ -209,11 +214,12 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
         for ax, col in ((ax2, "enrichment"), (ax3, "recall_above_chance")):
             for j, (name, prefix, label) in enumerate(((None, "", "EP"), (None, "aligned_", "EP, aligned"),
                                                         ("random_mask", "", "random mask (null)"),
+                                                        ("random_mask", "aligned_", "random mask, aligned (null)"),
                                                         ("ticket_start", "", "EP started from $P$"))):
                 k, m, h = _series(sub, name, prefix + col)
                 if k.size:
                     ax.errorbar(k, m, yerr=h, label=f"{label}{tag}", **figstyle.series(n + j))
-        n += 4
+        n += 5
     ax1.set(xlabel="prune rate $k$", ylabel="fraction of all edges", title="EP's dying ratio", ylim=(0, 0.9))
     figstyle.reference_line(ax2, y=1.0, label="blind to $P$ (enrichment 1)")
     ax2.set(xlabel="prune rate $k$", ylabel="share of $P$ dying / of the rest",

@@ -272,15 +272,15 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     for j, m in enumerate(methods):
         sub = [r for r in std if r["method"] == m]
         im1 = _heatmap(axes[0, j], sub, "aligned_recall_above_chance", 0.0, 1.0, "viridis")
-        axes[0, j].set_title(f"{METHOD_NAMES[m]}: aligned recall above chance")
-        im2 = _heatmap(axes[1, j], sub, "train_unexplained", 0.0, 0.5, "magma_r")
-        axes[1, j].set_title(f"{METHOD_NAMES[m]}: train 1 $-$ R$^2$")
+        axes[0, j].set_title(f"{METHOD_NAMES[m]}: recall of $P$")
+        im2 = _heatmap(axes[1, j], sub, "train_unexplained", 0.0, 1.0, "magma_r")
+        axes[1, j].set_title(f"{METHOD_NAMES[m]}: train loss")
         if j:
             for ax in axes[:, j]:
                 ax.set_ylabel("")
         axes[0, j].set_xlabel("")
-    fig.colorbar(im1, ax=axes[0, :], shrink=0.9, label="(recall $-$ (1$-k$)) / $k$").ax.set_label("<colorbar>")
-    fig.colorbar(im2, ax=axes[1, :], shrink=0.9, label="1 $-$ R$^2$ (0 at $P$)").ax.set_label("<colorbar>")
+    fig.colorbar(im1, ax=axes[0, :], shrink=0.9, label="aligned recall above chance,\n(recall $-$ (1$-k$)) / $k$").ax.set_label("<colorbar>")
+    fig.colorbar(im2, ax=axes[1, :], shrink=0.9, label="train loss as 1 $-$ R$^2$ (0 at $P$)").ax.set_label("<colorbar>")
     figstyle.finish(fig)
     out += save_figure(fig, Path(out_dir) / f"{STUDY}_phase.png")
     basin = [r for r in std if r["basin"]]

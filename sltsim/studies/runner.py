@@ -23,7 +23,8 @@ Determinism. OpenBLAS splits a matrix product differently with 1 and with 2
 threads, and the results differ in the last bits, so every cell runs with one
 BLAS thread (threadpoolctl) whatever the executor: a record is then the same bit
 for bit in process, in a pool and on a cluster of identical machines. Machines
-with other CPUs may pick other BLAS kernels and differ in the last bits.
+with other CPUs may pick other BLAS kernels and differ in the last bits. A cell's
+engine runs on one thread (``config.threads`` when set): cells run side by side.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from typing import Callable, Iterator, Optional, Sequence
 from tqdm.auto import tqdm
 
 from sltsim import provenance
-from sltsim.studies.store import RecordStore, encode, grid_lock, strip_timing  # noqa: F401  (re-exported)
+from sltsim.studies.lock import grid_lock
+from sltsim.studies.store import RecordStore, encode, strip_timing  # noqa: F401  (re-exported)
 
 Cell = Callable[[object], dict]
 

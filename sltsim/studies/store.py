@@ -5,7 +5,7 @@ SIGKILL loses at most the cells in flight. The file is plain JSON lines (no pick
 anywhere): each line is one record, a JSON object with a ``key`` field (the
 config's content hash, :meth:`sltsim.config.RunConfig.key`).
 
-Writing a record is a single ``os.write`` of the whole line on a file opened with
+Writing a record is one write of the whole line (retried when short) on a file opened with
 ``O_APPEND``, then ``fsync``, under an exclusive ``flock``: two processes appending
 to the same store never interleave their lines. Reading ignores a truncated or
 unparsable *last* line with a warning that names the file and the line;
@@ -13,8 +13,8 @@ unparsable *last* line with a warning that names the file and the line;
 the file back to the end of its last good line. An unparsable line anywhere else is
 an error naming the file and the line.
 
-:func:`grid_lock` is the lock a whole grid run holds on the store's folder, and
-:func:`flat` the one-level view of a record for pandas (see ``docs/records.md``).
+:func:`flat` is the one-level view of a record for pandas (see ``docs/records.md``);
+:func:`sltsim.studies.lock.grid_lock` the lock a whole grid run holds on the store's folder.
 
 JSON has no NaN or infinity: non-finite floats are stored as ``null`` (and NumPy
 scalars and arrays as plain numbers and lists), so a record read back may differ
@@ -173,7 +173,9 @@ class RecordStore:
         return {r["key"] for r in self.records()}
 
     def append(self, record: dict) -> dict:
-        """Append ``record`` as one line: one ``os.write`` on an ``O_APPEND`` fd, then fsync.
+        """Append ``record`` as one line on an ``O_APPEND`` fd under the writer's lock, then fsync.
+        A write that fails (a full disk) is cut back off before the ``OSError`` is raised, so the
+        file keeps whole lines only.
 
         Returns the stored form of the record (see :func:`normalise`). Raises
         ``ValueError`` when the record has no string ``key``.
@@ -188,10 +190,17 @@ class RecordStore:
         try:
             with _locked(fd, exclusive=True):
                 self._repair(fd)
-                written = os.write(fd, payload)
-                if written != len(payload):  # a full disk; the partial line is repaired later
-                    raise OSError(f"{self.path}: wrote {written} of {len(payload)} bytes")
-                os.fsync(fd)
+                size = os.fstat(fd).st_size
+                try:
+                    _write_all(fd, payload)
+                    os.fsync(fd)
+                except OSError as e:  # a full disk: take the partial line back, then say why
+                    try:
+                        os.ftruncate(fd, size)
+                    except OSError:  # the next append or repair() cuts it
+                        pass
+                    raise OSError(e.errno, f"{self.path}: cannot append a record of {len(payload)} bytes: "
+                                           f"{e.strerror or e}") from None
         finally:
             os.close(fd)
         return stored
@@ -265,36 +274,6 @@ def _flatten(value: Any, prefix: str, sep: str, out: dict) -> None:
 
 
 @contextmanager
-def grid_lock(store_path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the folder of ``store_path`` (created if missing) for the
-    whole ``with`` block: one grid run per store at a time. A second run waits, after a
-    warning that says so. Where folders cannot be locked (no ``fcntl``, some network file
-    systems) the block runs unlocked."""
-    folder = Path(store_path).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - Windows
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            warnings.warn(f"{folder}: another run holds this store; waiting for it to finish "
-                          "(the cells it stores are not computed again)", stacklevel=3)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # pragma: no cover - a file system without flock on folders
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
 def _locked(fd: int, exclusive: bool) -> Iterator[None]:
     if fcntl is None:  # no advisory locks (Windows): single writer only
         yield
@@ -304,6 +283,16 @@ def _locked(fd: int, exclusive: bool) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    """Write all of ``payload``; a short write is retried, so a full disk raises ENOSPC."""
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # pragma: no cover - os.write raises rather than returning 0
+            raise OSError(f"wrote nothing of the last {len(view)} bytes")
+        view = view[written:]
 
 
 def _read_all(fd: int) -> bytes:

@@ -280,7 +280,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     g = rows[0]
-    ax.set(xlabel="hidden width of the searched MLP (units per layer, log scale)",
+    ax.set(xlabel="hidden width of the MLP (units per layer, log scale)",
            ylabel="soft iEP's gain x 100 (accuracy up, or 1 - $R^2$ down; 95% interval)",
            title=f"Soft iEP's gain over EP (k = {g['prune_rate']:g}, {g['cycles']} cycles)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below: the curves fill the panel

@@ -83,11 +83,13 @@ class _Stop(Exception):
     """Raised by ``stop_after_epochs`` to leave the run as an interruption would."""
 
 
-def run_search(config, progress: bool = False) -> dict:
+def run_search(config, progress: bool = False, on_finish=None) -> dict:
     """Run one config on the torch backend to its record (a plain, JSON-ready dict).
 
     Raises ValueError (one line) for a method the backend does not mirror and for a
-    missing or malformed data directory.
+    missing or malformed data directory. ``on_finish(run)``, if given, is called with the
+    finished run (not a diverged one) before its resources are released, e.g. to save the
+    ticket found.
     """
     method = methods.get(config.method)
     run = build_run(config, train_weights=method.trains_weights)
@@ -96,6 +98,9 @@ def run_search(config, progress: bool = False) -> dict:
             summaries = run_method(run, method, progress)
         except Diverged as e:
             return summarise(run, [], status="diverged", reason=str(e))
-        return summarise(run, summaries, record_fields=method.record_fields)
+        record = summarise(run, summaries, record_fields=method.record_fields)
+        if on_finish is not None and record["status"] == "ok":
+            on_finish(run)
+        return record
     finally:
         run.close()

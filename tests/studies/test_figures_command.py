@@ -124,3 +124,9 @@ def test_abbreviated_flags_are_refused():
     out = subprocess.run([sys.executable, "-m", "sltsim.figures", "--rec", "x"], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and "unrecognized arguments: --rec" in out.stderr
+
+
+def test_no_records_anywhere_is_one_line(tmp_path, capsys):
+    assert figures.main(["--records", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no figure drawn: no study has records under" in err and "skipped" not in err

@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.studies import study_cells
 from tests.studies.study_cells import calls, counted_cell, flaky_cell, grid
@@ -218,3 +220,193 @@ def test_records_do_not_depend_on_the_callers_blas_threads(tmp_path):
             records.append(run_grid([config], search_cell, tmp_path / f"t{threads}.jsonl", progress=False))
             assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {threads}
     assert strip_timing(records[0]) == strip_timing(records[1])
+
+
+def test_every_record_carries_its_provenance_outside_the_key(tmp_path):
+    import datetime
+
+    from sltsim import __version__, provenance
+
+    configs = grid(1)
+    records = run_grid(configs, flaky_cell, tmp_path / "s.jsonl", progress=False)
+    for config, record in zip(configs, records):
+        p = record["provenance"]
+        assert record["key"] == config.key()  # as before: provenance is not hashed
+        assert p["sltsim"] == __version__ and p["code"] == provenance.code_fingerprint()
+        assert set(p["libraries"]) >= {"numpy", "numba", "scipy"} and p["libraries"]["numpy"] == np.__version__
+        when = datetime.datetime.fromisoformat(p["utc"].replace("Z", "+00:00"))
+        assert abs((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()) < 600
+        assert p["machine"]["cpus"] == os.cpu_count() and p["python"] == sys.version.split()[0]
+
+
+def test_the_code_fingerprint_follows_every_source_file(tmp_path, monkeypatch):
+    """Editing any .py file of the package changes the fingerprint; the reference hashes a copy."""
+    import hashlib
+    import shutil
+
+    import sltsim
+    from sltsim import provenance
+
+    root = Path(sltsim.__file__).resolve().parent
+    copy = tmp_path / "sltsim"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+    def fingerprint(folder):
+        digest = hashlib.sha256()
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:16]
+
+    assert provenance.code_fingerprint() == fingerprint(copy)
+    (copy / "studies" / "aggregate.py").write_text((copy / "studies" / "aggregate.py").read_text() + "\n# edit\n")
+    assert fingerprint(copy) != provenance.code_fingerprint()
+
+
+def _made_by_other_code(store: RecordStore, fingerprint: str = "0123456789abcdef") -> None:
+    lines = [json.loads(line) for line in store.path.read_text().splitlines()]
+    for record in lines:
+        record["provenance"]["code"] = fingerprint
+    store.path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+def test_records_of_other_code_are_reused_with_a_warning_and_recomputed_on_request(tmp_path, call_log):
+    from sltsim import provenance
+    from sltsim.studies.runner import StaleRecordsWarning
+
+    store = RecordStore(tmp_path / "s.jsonl")
+    configs = grid(1)
+    first = run_grid(configs, counted_cell, store, progress=False)
+    _made_by_other_code(store)
+    n_calls = len(calls(call_log))
+    with pytest.warns(StaleRecordsWarning, match=r"2 of the 2 stored records this grid reuses were not made by "
+                                                 r"this code \(code [0-9a-f]{16}\): 2 by code 0123456789abcdef; "
+                                                 r"they are reused; pass --recompute-stale"):
+        reused = run_grid(configs, counted_cell, store, progress=False)
+    assert len(calls(call_log)) == n_calls and [r["provenance"]["code"] for r in reused] == ["0123456789abcdef"] * 2
+    with pytest.warns(StaleRecordsWarning, match="they are computed again"):
+        fresh = run_grid(configs, counted_cell, store, progress=False, recompute_stale=True)
+    assert len(calls(call_log)) == n_calls + 2
+    assert [r["provenance"]["code"] for r in fresh] == [provenance.code_fingerprint()] * 2
+    assert [strip_timing(r) for r in fresh] == [strip_timing(r) for r in first]  # same code, same bits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the store now holds this code's records: they win, silently
+        again = run_grid(configs, counted_cell, store, progress=False)
+    assert again == fresh and len(calls(call_log)) == n_calls + 2 and len(store.records()) == 4
+
+
+def test_records_without_provenance_count_as_other_code(tmp_path):
+    from sltsim.studies.runner import StaleRecordsWarning
+
+    store = RecordStore(tmp_path / "s.jsonl")
+    configs = grid(1)[:1]
+    store.append({"key": configs[0].key(), "status": "ok", "test_acc": 0.5})
+    with pytest.warns(StaleRecordsWarning, match="1 without provenance"):
+        assert run_grid(configs, flaky_cell, store, progress=False)[0]["test_acc"] == 0.5
+
+
+def always_failing_cell(config) -> dict:
+    raise RuntimeError(f"cell {config.seed} cannot run")
+
+
+def flaky_cell_with_config(config) -> dict:
+    return dict(flaky_cell(config), config=config.to_dict())
+
+
+def _failing_study(args):
+    from sltsim.studies.cli import report, run_grid_from_args
+
+    every = args.preset.endswith("all.toml")
+    records = run_grid_from_args(args, grid(2 if every else 3), always_failing_cell if every else flaky_cell_with_config)
+    return report(args, f"table of {sum(r['status'] == 'ok' for r in records)} ok records", [], [])
+
+
+def test_a_study_whose_cells_all_fail_exits_1_naming_the_count_and_the_store(tmp_path, capsys):
+    preset = tmp_path / "all.toml"
+    preset.write_text("")
+    argv = ["--preset", str(preset), "--out", str(tmp_path / "r"), "--no-progress"]
+    for _ in range(3):  # the store does not grow with reruns that fail the same way
+        assert run_study(_failing_study, argv, parser=study_parser("demo", None)) == 1
+        out, err = capsys.readouterr()
+        assert out == ""  # no blank tables
+        assert err.splitlines() == [
+            f"python -m sltsim.studies.demo: error: 4 of 4 cells failed (first: RuntimeError: cell 0 cannot run); "
+            f"their errors and tracebacks are the records with status \"failed\" in {tmp_path / 'r' / 'demo.jsonl'}; "
+            "a rerun computes them again"]
+        stored = RecordStore(tmp_path / "r" / "demo.jsonl").records()
+        assert len(stored) == 4 and all("RuntimeError: cell" in r["traceback"] for r in stored)
+
+
+def test_a_study_with_some_failed_cells_prints_its_tables_then_exits_1(tmp_path, capsys):
+    preset = tmp_path / "some.toml"
+    preset.write_text("")
+    argv = ["--preset", str(preset), "--out", str(tmp_path / "r"), "--no-progress"]
+    assert run_study(_failing_study, argv, parser=study_parser("demo", None)) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "table of 2 ok records"
+    # seed 2 diverged at both prune rates: a row of its own after the table
+    assert "diverged: 2 cells with no metrics, left out of the means above" in out
+    assert "  diverged prune_rate=0.3 | seeds 2 | loss became nan at step 3" in out
+    assert err.splitlines() == [
+        f"python -m sltsim.studies.demo: error: 2 of 6 cells failed (first: ZeroDivisionError: seed 1 always fails); "
+        f"their errors and tracebacks are the records with status \"failed\" in {tmp_path / 'r' / 'demo.jsonl'}; "
+        "a rerun computes them again"]
+
+
+def test_diverged_rows_name_the_varying_fields_and_the_seeds():
+    from sltsim.studies.aggregate import diverged_rows, format_diverged
+
+    configs = [RunConfig(prune_rate=k, seed=s, lr=lr) for k in (0.3, 0.6) for s in range(3) for lr in (0.1, 1e30)]
+    records = [{"key": c.key(), "config": c.to_dict(),
+                "status": "diverged" if c.lr > 1 and (c.prune_rate == 0.6 or c.seed == 1) else "ok",
+                "reason": "scores became NaN or inf"} for c in configs]
+    rows = diverged_rows(records)
+    assert [(r["lr"], r["prune_rate"], r["seed_list"]) for r in rows] == [(1e30, 0.3, [1]), (1e30, 0.6, [0, 1, 2])]
+    assert all(set(r) == {"lr", "prune_rate", "status", "seeds", "seed_list", "reason"} for r in rows)
+    text = format_diverged(rows).splitlines()
+    assert text[0] == "diverged: 4 cells with no metrics, left out of the means above"
+    assert text[2] == "  diverged lr=1e+30, prune_rate=0.6 | seeds 0,1,2 | scores became NaN or inf"
+    assert format_diverged(diverged_rows([r for r in records if r["status"] == "ok"])) == ""
+
+
+def test_a_real_study_writes_only_under_results_by_default(tmp_path, monkeypatch, capsys):
+    """No --out, no --figures: the store and the figures land in results/<preset>/<study>, nothing else."""
+    from sltsim.studies import dying_edges
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text('[study]\nprune_rates = [0.5]\nseeds = 1\n[config]\ndata = "planted"\nmodel = "mlp:32,64,10"\n'
+                      "epochs = 1\nn_train = 200\nn_test = 100\n")
+    code = run_study(dying_edges.main, ["--preset", str(preset), "--no-progress"],
+                     parser=study_parser("dying_edges", dying_edges.__doc__))
+    assert code == 0, capsys.readouterr().err
+    written = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
+    assert written == ["results/tiny/dying_edges/dying_edges.jsonl", "results/tiny/dying_edges/dying_edges.png",
+                       "results/tiny/dying_edges/dying_edges.svg"]
+    assert json.loads((work / written[0]).read_text())["preset"] == "tiny"
+
+
+def _counted_study(args):
+    from sltsim.studies.cli import report, run_grid_from_args
+
+    records = run_grid_from_args(args, grid(1), counted_cell)
+    return report(args, f"{len(records)} records", [], [])
+
+
+def test_the_study_flag_recompute_stale_recomputes_and_the_warning_is_one_line(tmp_path, call_log, capsys):
+    preset = tmp_path / "p.toml"
+    preset.write_text("")
+    argv = ["--preset", str(preset), "--out", str(tmp_path / "r"), "--no-progress"]
+    parser = study_parser("demo", None)
+    assert run_study(_counted_study, argv, parser=parser) == 0
+    _made_by_other_code(RecordStore(tmp_path / "r" / "demo.jsonl"))
+    capsys.readouterr()
+    assert run_study(_counted_study, argv, parser=parser) == 0 and len(calls(call_log)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m sltsim.studies.demo: warning: ")
+    assert "2 by code 0123456789abcdef" in err[0] and "pass --recompute-stale" in err[0]
+    assert run_study(_counted_study, [*argv, "--recompute-stale"], parser=parser) == 0
+    assert len(calls(call_log)) == 4
+    assert run_study(_counted_study, argv, parser=parser) == 0 and len(calls(call_log)) == 4
+    assert capsys.readouterr().err.count("warning") == 1  # the --recompute-stale run's notice only

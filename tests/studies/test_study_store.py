@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 
 import numpy as np
 import pytest
 
-from sltsim.studies.store import RecordStore, normalise, strip_timing
+from sltsim.studies.store import RecordStore, flat, normalise, strip_timing
 
 
 def test_append_then_read_round_trips_plain_json(tmp_path):
@@ -98,3 +99,69 @@ def test_concurrent_appends_never_interleave(tmp_path):
     records = store.records()
     assert len(records) == 240 and len(store.keys()) == 240
     assert all(r["pad"] == r["key"][0] * len(r["pad"]) for r in records)
+
+
+def test_strip_timing_also_drops_the_provenance_but_only_at_the_top():
+    record = {"key": "a", "provenance": {"utc": "t"}, "cycles": [{"provenance": 1, "x_seconds": 2.0}]}
+    assert strip_timing(record) == {"key": "a", "cycles": [{"provenance": 1}]}
+
+
+def test_repair_cuts_an_appended_garbage_line_once_and_says_what_it_was(tmp_path):
+    store = RecordStore(tmp_path / "s.jsonl")
+    store.append({"key": "a"})
+    store.append({"key": "b"})
+    good = store.path.read_bytes()
+    with open(store.path, "ab") as f:
+        f.write(b"some garbage\n")
+    with pytest.warns(UserWarning) as caught:
+        assert [r["key"] for r in store.records()] == ["a", "b"]
+    (message,) = [str(w.message) for w in caught]
+    assert "line 3" in message and "not a JSON record" in message and "recomputed" not in message
+    assert store.path.read_bytes() == good + b"some garbage\n"  # reading alone never rewrites
+    with pytest.warns(UserWarning, match=r"cut line 3 \(12 bytes\)"):
+        assert store.repair() is True
+    assert store.path.read_bytes() == good
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning any more: the file is whole
+        assert store.repair() is False and len(store.records()) == 2
+    assert RecordStore(tmp_path / "missing.jsonl").repair() is False
+
+
+def test_repair_refuses_a_bad_middle_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"key": "a"}\nnot json\n{"key": "b"}\n')
+    with pytest.raises(ValueError, match=f"{path}: line 2 is not a JSON record"):
+        RecordStore(path).repair()
+    assert path.read_text() == '{"key": "a"}\nnot json\n{"key": "b"}\n'
+
+
+def test_flat_gives_one_level_of_columns_and_loses_nothing():
+    record = {"key": "k", "status": "ok", "test_acc": 0.5,
+              "config": {"lr": 0.1, "coats": [0.75, 0.875], "shrinkage": None},
+              "cycles": [{"test_acc": 0.4, "epochs": [{"epoch": 1, "loss": 2.0}]}, {"test_acc": 0.5, "epochs": []}],
+              "per_layer": {"fc1": {"size": 10, "dying_ratio": 0.1}},
+              "provenance": {"code": "abc", "libraries": {"numpy": "2"}}}
+    assert flat(record) == {
+        "key": "k", "status": "ok", "test_acc": 0.5,
+        "config.lr": 0.1, "config.coats": [0.75, 0.875], "config.shrinkage": None,
+        "cycles.1.test_acc": 0.4, "cycles.1.epochs.0.epoch": 1, "cycles.1.epochs.0.loss": 2.0,
+        "cycles.2.test_acc": 0.5, "cycles.2.epochs": [],
+        "per_layer.fc1.size": 10, "per_layer.fc1.dying_ratio": 0.1,
+        "provenance.code": "abc", "provenance.libraries.numpy": "2"}
+    assert flat({"key": "k", "config": {"lr": 1.0}}, sep="/") == {"key": "k", "config/lr": 1.0}
+
+
+def test_flat_of_a_real_record_has_every_config_field_as_a_column(tmp_path):
+    from sltsim.config import RunConfig
+    from sltsim.studies.runner import run_grid, search_cell
+
+    config = RunConfig(model="mlp:64,16,10", epochs=1, batch_size=256, method="hard-ft", cycles=2, shrinkage=0.5)
+    (record,) = run_grid([config], search_cell, tmp_path / "s.jsonl", progress=False)
+    row = flat(record)
+    for name, value in record["config"].items():
+        assert row[f"config.{name}"] == value
+    assert row["config.final_prune_rate"] == 0.75 and row["prune_rate"] == 0.75
+    assert row["cycles.2.prune_rate"] == 0.75 and row["cycles.1.prune_rate"] == 0.5
+    assert row["provenance.code"] == record["provenance"]["code"]
+    assert all(not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], (dict, list)))
+               for v in row.values())
