@@ -18,53 +18,25 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-import numpy as np
-
 #: two-sided coverage of every interval the studies print
 LEVEL = 0.95
 
 
-def finite(values: Iterable) -> np.ndarray:
-    """The finite values among ``values`` (None and NaN dropped), as a float array."""
-    return np.asarray([v for v in values if v is not None and math.isfinite(v)], float)
-
-
-def t_half_width(std: float, n: int, level: float = LEVEL) -> float:
-    """Half-width of the t-interval of a mean of ``n`` values with sample std ``std``.
-
-    ``inf`` for n = 1, NaN for n = 0; 0 when every value is equal (std 0, n >= 2).
-    """
-    if n <= 0:
-        return math.nan
-    if n == 1:
-        return math.inf
-    from scipy.stats import t
-
-    return float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-
-
 def mean_ci(values: Iterable, level: float = LEVEL) -> tuple[float, float, int]:
-    """(mean, half-width of its ``level`` t-interval, n) of the finite ``values``.
+    """(mean, half-width of its ``level`` t-interval, n) of the finite ``values``
+    (:func:`sltsim.metrics.recovery.interval`), with an infinite half-width for one value.
 
     (nan, nan, 0) when there are none.
     """
-    arr = finite(values)
-    if arr.size == 0:
-        return math.nan, math.nan, 0
-    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-    return float(arr.mean()), t_half_width(std, int(arr.size), level), int(arr.size)
+    from sltsim.metrics.recovery import interval
+
+    mean, half, n = interval(values, level)
+    return mean, (math.inf if n == 1 else half), n
 
 
 def excludes_zero(mean: float, half: float) -> bool:
     """Whether the interval mean ± half lies entirely on one side of 0."""
     return math.isfinite(mean) and math.isfinite(half) and abs(mean) > half
-
-
-def sign_word(mean: float, half: float, above: str = "above", below: str = "below", tie: str = "within") -> str:
-    """``above`` / ``below`` when the interval excludes 0 on that side, else ``tie``."""
-    if not excludes_zero(mean, half):
-        return tie
-    return above if mean > 0 else below
 
 
 def format_ci(mean: float, half: float, fmt: str = "+.3f") -> str:
