@@ -20,6 +20,24 @@ def sampled_numerical_grad(f, x: np.ndarray, index, eps: float = 1e-6) -> np.nda
     return out
 
 
+def kinks(f, x: np.ndarray, index, eps: float = 1e-6, rtol: float = 1e-3, atol: float = 1e-8) -> np.ndarray:
+    """True at the flat entries ``index`` of ``x`` where ``f`` is not differentiable within ``eps``:
+    its forward and backward one-sided differences disagree (e.g. a ReLU whose input is exactly 0,
+    where central differences average the two slopes and a backprop takes one of them)."""
+    flat = x.reshape(-1)
+    base = f()
+    out = np.empty(len(index), dtype=bool)
+    for n, i in enumerate(index):
+        old = flat[i]
+        flat[i] = old + eps
+        forward = (f() - base) / eps
+        flat[i] = old - eps
+        backward = (base - f()) / eps
+        flat[i] = old
+        out[n] = not np.isclose(forward, backward, rtol=rtol, atol=atol)
+    return out
+
+
 def numerical_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f(x) / dx by central differences at every entry of ``x``, in its shape."""
     return sampled_numerical_grad(f, x, range(x.size), eps).reshape(x.shape)

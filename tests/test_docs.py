@@ -12,16 +12,12 @@ PAGES = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "stu
 # words that point at material outside the repository or mean nothing to a reader
 PRIVATE = re.compile(r"\bseeds? ?0\d\d\b|seeds/|shared/|our copy|\bhelpers?\b", re.IGNORECASE)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-# files linked from docs/ that other branches add; remove a name once it is merged
-PENDING = {"docs/methods.md", "docs/records.md", "sltsim/ticket_plan.py", "sltsim/metrics/recovery.py"}
-README_FIXED_BY_LEAD = pytest.mark.xfail(
-    strict=True, reason="README.md (owned by the lead) still links ../shared/DESIGN.md; issue 13.8 replaces it")
+WEB = re.compile(r"\b(?:https?|ftp)://|\bwww\.", re.IGNORECASE)
 
 
-def _params(readme_mark=()):
+def _params():
     for page in PAGES:
-        rel = page.relative_to(REPO).as_posix()
-        yield pytest.param(page, id=rel, marks=readme_mark if rel == "README.md" else ())
+        yield pytest.param(page, id=page.relative_to(REPO).as_posix())
 
 
 def _targets(page: Path):
@@ -39,12 +35,14 @@ def test_the_pages_exist():
         assert name in names
 
 
-@pytest.mark.parametrize("page", list(_params(README_FIXED_BY_LEAD)))
+@pytest.mark.parametrize("page", list(_params()))
 def test_no_link_leaves_the_repository_and_no_private_word(page):
     found = []
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
         for match in PRIVATE.finditer(line):
             found.append(f"line {number}: {match.group(0)!r}")
+        for match in WEB.finditer(line):  # a web address is a link out too, in a link or in text
+            found.append(f"line {number}: web address {match.group(0)!r}")
     for number, target in _targets(page):
         path = target.split("#")[0]
         if path.startswith(("/", "file:", "~")):
@@ -63,7 +61,7 @@ def test_internal_links_resolve(page):
         resolved = (page.parent / target.split("#")[0]).resolve()
         if not resolved.is_relative_to(REPO):
             continue  # reported by the test above
-        if not resolved.exists() and resolved.relative_to(REPO).as_posix() not in PENDING:
+        if not resolved.exists():
             broken.append(f"line {number}: {target!r}")
     assert broken == []
 
