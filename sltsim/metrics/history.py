@@ -106,9 +106,6 @@ class MaskHistory:
     def dying_ratio_apparent_per_layer(self) -> dict[str, float]:
         return {n: _ratio_dying(e, s) for n, e, s in zip(self.names, self.n_ever, self.n_searchable)}
 
-    def dying_ratio_per_layer(self) -> dict[str, float]:
-        return {n: float(1.0 - e / s) for n, e, s in zip(self.names, self.n_ever, self.sizes)}
-
     def reverted_ratio(self) -> float:
         """Fraction of all searched edges that were selected once but are masked now."""
         return float((self.n_ever - self.n_selected).sum() / self.sizes.sum())
