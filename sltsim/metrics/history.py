@@ -51,6 +51,12 @@ class MaskHistory:
         self._next_snapshot = 1
 
     # -- called by select() -------------------------------------------------
+    @property
+    def counts_flips(self) -> bool:
+        """Whether the next selection's mask flips count as churn: False only before the
+        first selection, whose flips are from the all-ones placeholder mask."""
+        return not self._first
+
     def begin_step(self) -> None:
         if self.step >= self.ever_per_step.shape[0]:
             raise RuntimeError(f"MaskHistory sized for {self.ever_per_step.shape[0]} steps, got more")
@@ -58,7 +64,7 @@ class MaskHistory:
     def count(self, index: int, kept: int, new_ever: int, flips: int) -> None:
         self.n_selected[index] = kept
         self.n_ever[index] += new_ever
-        if not self._first:  # the first selection flips from the all-ones placeholder
+        if self.counts_flips:
             self.flips[index] += flips
 
     def end_step(self) -> None:
