@@ -1,7 +1,9 @@
-"""MaskHistory invariants over real EP runs: d == k after the first step, d never
-increases, and dying + reverted + currently selected == all edges."""
+"""MaskHistory against an independent replay of the recorded masks (tests/naive.py), and its
+invariants over real EP runs: d == k after the first step, d never increases, and dying +
+reverted + currently selected == all edges."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +11,7 @@ from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.metrics.history import MaskHistory
 from sltsim.search.loop import build_search, cycle_summary, run_cycle
+from tests.naive import naive_keep_count, naive_mask_history
 
 
 def _random_walk_params(sizes, k, seed):
@@ -61,5 +64,46 @@ def test_ep_run_dying_curve_is_monotone_and_starts_at_k():
     assert np.isclose(curve[0], 0.6, atol=1e-3)
     assert np.all(np.diff(curve) <= 0)
     summary = cycle_summary(search, cycle)
-    assert np.isclose(summary["k_minus_d"] + summary["dying_ratio"], summary["prune_rate"])
+    # recounted from the arrays the run left (m_T is each param's mask before final_masks),
+    # not from the counters the summary reads
+    ever = [e.astype(bool) for e in cycle.history.ever]
+    masks = [p.mask.reshape(-1).astype(bool) for p in search.searched]
+    n = sum(m.size for m in masks)
+    assert summary["prune_rate"] == pytest.approx(sum(m.size - naive_keep_count(m.size, 0.6) for m in masks) / n)
+    assert [int(m.sum()) for m in masks] == [naive_keep_count(m.size, 0.6) for m in masks]
+    assert summary["dying_ratio"] == pytest.approx(sum(int((~e).sum()) for e in ever) / n)
+    # k - d = (ever-selected - selected) / n: the edges selected once and masked at the end
+    assert summary["k_minus_d"] == pytest.approx(sum(int((e & ~m).sum()) for e, m in zip(ever, masks)) / n)
+    assert summary["k_minus_d"] > 0  # an EP search with lr 0.1 does move its masks
     assert set(summary["per_layer"]) == {"fc1.weight", "fc2.weight"}
+    for p, e, m in zip(search.searched, ever, masks):
+        row = summary["per_layer"][p.name]
+        assert row["size"] == m.size and row["dying_ratio"] == pytest.approx(1 - e.mean())
+        assert row["k_minus_d"] == pytest.approx((e & ~m).mean())
+
+
+@settings(max_examples=25)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=3), st.floats(0.0, 0.95), st.integers(0, 2**31),
+       st.integers(1, 10))
+def test_history_counts_match_a_replay_of_the_recorded_masks(sizes, k, seed, steps):
+    params, rng = _random_walk_params(sizes, k, seed)
+    history = MaskHistory(params, steps)
+    recorded, churn = [], 0.0
+    for t in range(steps):
+        if t:
+            for p in params:
+                p.scores += rng.standard_normal(p.size).astype(np.float32)
+        select(params, history=history)
+        recorded.append([p.mask.reshape(-1).copy() for p in params])
+        churn += history.take_churn()
+    replay = naive_mask_history(recorded)
+    total = sum(sizes)
+    np.testing.assert_allclose(history.dying_curve(), replay["dying_ratio"], rtol=0, atol=1e-12)
+    assert replay["dying"][0] == sum(size - naive_keep_count(size, k) for size in sizes)  # d_1 = k
+    assert all(a >= b for a, b in zip(replay["dying"], replay["dying"][1:]))  # the replay agrees: d never rises
+    assert history.dying_ratio() == pytest.approx(replay["dying"][-1] / total, abs=1e-12)
+    assert history.reverted_ratio() == pytest.approx(replay["reverted"][-1] / total, abs=1e-12)
+    assert int(history.n_selected.sum()) == replay["selected"][-1]
+    assert churn == pytest.approx(sum(replay["flips"]) / total, abs=1e-12)  # the first selection is not churn
+    for e, r in zip(history.ever, replay["ever"]):
+        np.testing.assert_array_equal(e, r)
