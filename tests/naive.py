@@ -15,9 +15,14 @@ import numpy as np
 # -- top-k selection ---------------------------------------------------------------------------
 
 
+def naive_masked_count(n: int, prune_rate: float) -> int:
+    """Edges masked out of ``n`` at prune rate k: k n rounded, halves up, floor(k n + 0.5)."""
+    return int(math.floor(prune_rate * n + 0.5))
+
+
 def naive_keep_count(n: int, prune_rate: float) -> int:
-    """Edges kept out of ``n`` at prune rate k: n - floor(k n + 0.5) (masked count rounded, halves up)."""
-    return n - int(math.floor(prune_rate * n + 0.5))
+    """Edges kept out of ``n`` at prune rate k: n - floor(k n + 0.5)."""
+    return n - naive_masked_count(n, prune_rate)
 
 
 def naive_topk_mask(scores: np.ndarray, prune_rate: float) -> np.ndarray:

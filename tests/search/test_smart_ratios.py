@@ -12,10 +12,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
-from sltsim.engine.topk import keep_count
 from sltsim.search import METHODS
 from sltsim.search.loop import build_search, final_masks
 from sltsim.search.random_ticket import architecture_family, smart_keep_counts, smart_keep_ratios
+from tests.naive import naive_keep_count
 from tests.strategies import prune_rates
 
 
@@ -25,7 +25,7 @@ def _reference(sizes, k, resnet):
     handed to the following layers in order."""
     n = [Fraction(s) for s in sizes]
     L = len(n)
-    budget = Fraction(keep_count(sum(sizes), k))  # EP's global budget, n - floor(k n + 0.5)
+    budget = Fraction(naive_keep_count(sum(sizes), k))  # EP's global budget, n - floor(k n + 0.5)
     w = []
     for l in range(1, L):
         depth = L - l + 1
@@ -79,7 +79,7 @@ def test_overflow_cascades_over_several_layers():
 
 @given(st.lists(st.integers(10, 5000), min_size=2, max_size=7), prune_rates, st.booleans())
 def test_ratios_match_the_reference_and_the_budget(sizes, k, resnet):
-    budget = keep_count(sum(sizes), k)
+    budget = naive_keep_count(sum(sizes), k)
     assume(0.3 * sizes[-1] <= budget <= 0.3 * sizes[-1] + sum(sizes[:-1]))
     family = "resnet" if resnet else "plain"
     ratios = smart_keep_ratios(sizes, k, family)
