@@ -7,6 +7,7 @@ share its bugs.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -121,7 +122,78 @@ def naive_fn_tn(dying: list[np.ndarray], ticket: list[np.ndarray]) -> tuple[list
     return fn, tn
 
 
+def naive_enrichment(dying: list[np.ndarray], ticket: list[np.ndarray]) -> float:
+    """(share of P's edges that are dying) / (share of the other edges that are dying), from the
+    masks edge by edge; NaN when either share is undefined or both are 0, inf when only the
+    other edges' share is 0."""
+    p_all = p_dying = rest_all = rest_dying = 0
+    for d, t in zip(dying, ticket):
+        for di, ti in zip(np.asarray(d).reshape(-1), np.asarray(t).reshape(-1)):
+            if ti:
+                p_all, p_dying = p_all + 1, p_dying + bool(di)
+            else:
+                rest_all, rest_dying = rest_all + 1, rest_dying + bool(di)
+    if p_all == 0 or rest_all == 0 or (p_dying == 0 and rest_dying == 0):
+        return math.nan
+    if rest_dying == 0:
+        return math.inf
+    return (p_dying / p_all) / (rest_dying / rest_all)
+
+
+def naive_recall_chance(ticket: list[np.ndarray], kept: list[int]) -> float:
+    """The mean recall of P over every mask that keeps ``kept[l]`` edges of layer l, by enumerating
+    all of them (tiny layers only): what a search blind to P recovers on average."""
+    layers = [np.asarray(t).reshape(-1) != 0 for t in ticket]
+    n_p = sum(int(t.sum()) for t in layers)
+    choices = [list(itertools.combinations(range(t.size), m)) for t, m in zip(layers, kept)]
+    total, count = 0.0, 0
+    for masks in itertools.product(*choices):
+        hits = sum(int(t[list(m)].sum()) for t, m in zip(layers, masks))
+        total += hits / n_p
+        count += 1
+    return total / count
+
+
+def naive_unexplained(predicted: np.ndarray, target: np.ndarray) -> float:
+    """1 - R^2 pooled over outputs, by loops: sum (y_hat - y)^2 / sum over outputs of sum (y - its mean)^2."""
+    N, D = target.shape
+    residual = sum((float(predicted[i, j]) - float(target[i, j])) ** 2 for i in range(N) for j in range(D))
+    spread = 0.0
+    for j in range(D):
+        mean = sum(float(target[i, j]) for i in range(N)) / N
+        spread += sum((float(target[i, j]) - mean) ** 2 for i in range(N))
+    return residual / spread if spread > 0 else math.nan
+
+
 # -- engine ops --------------------------------------------------------------------------------
+
+
+def naive_im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """(C k k, B Ho Wo): row (c k + i) k + j, column b Ho Wo + oh Wo + ow holds
+    x[b, c, oh s + i - p, ow s + j - p], 0 where that reads the zero padding; by loops."""
+    B, C, H, W = x.shape
+    Ho, Wo = (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1
+    cols = np.zeros((C * kernel * kernel, B * Ho * Wo), x.dtype)
+    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kernel), range(kernel), range(Ho),
+                                                range(Wo)):
+        h, w = oh * stride + i - padding, ow * stride + j - padding
+        if 0 <= h < H and 0 <= w < W:
+            cols[(c * kernel + i) * kernel + j, b * Ho * Wo + oh * Wo + ow] = x[b, c, h, w]
+    return cols
+
+
+def naive_col2im(cols: np.ndarray, x_shape: tuple, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """The adjoint of :func:`naive_im2col`: every column entry added back onto the pixel it was read
+    from (entries that read padding dropped); by loops, summed in float64."""
+    B, C, H, W = x_shape
+    Ho, Wo = (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1
+    x = np.zeros(x_shape)
+    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kernel), range(kernel), range(Ho),
+                                                range(Wo)):
+        h, w = oh * stride + i - padding, ow * stride + j - padding
+        if 0 <= h < H and 0 <= w < W:
+            x[b, c, h, w] += cols[(c * kernel + i) * kernel + j, b * Ho * Wo + oh * Wo + ow]
+    return x
 
 
 def naive_relu(x: np.ndarray) -> np.ndarray:
