@@ -168,31 +168,36 @@ def naive_unexplained(predicted: np.ndarray, target: np.ndarray) -> float:
 # -- engine ops --------------------------------------------------------------------------------
 
 
-def naive_im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """(C k k, B Ho Wo): row (c k + i) k + j, column b Ho Wo + oh Wo + ow holds
-    x[b, c, oh s + i - p, ow s + j - p], 0 where that reads the zero padding; by loops."""
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def naive_im2col(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """(C kh kw, B Ho Wo): row (c kh + i) kw + j, column b Ho Wo + oh Wo + ow holds
+    x[b, c, oh sh + i - ph, ow sw + j - pw], 0 where that reads the zero padding; by loops.
+    kernel, stride, padding: int or (h, w)."""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
     B, C, H, W = x.shape
-    Ho, Wo = (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1
-    cols = np.zeros((C * kernel * kernel, B * Ho * Wo), x.dtype)
-    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kernel), range(kernel), range(Ho),
-                                                range(Wo)):
-        h, w = oh * stride + i - padding, ow * stride + j - padding
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    cols = np.zeros((C * kh * kw, B * Ho * Wo), x.dtype)
+    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kh), range(kw), range(Ho), range(Wo)):
+        h, w = oh * sh + i - ph, ow * sw + j - pw
         if 0 <= h < H and 0 <= w < W:
-            cols[(c * kernel + i) * kernel + j, b * Ho * Wo + oh * Wo + ow] = x[b, c, h, w]
+            cols[(c * kh + i) * kw + j, b * Ho * Wo + oh * Wo + ow] = x[b, c, h, w]
     return cols
 
 
-def naive_col2im(cols: np.ndarray, x_shape: tuple, kernel: int, stride: int, padding: int) -> np.ndarray:
+def naive_col2im(cols: np.ndarray, x_shape: tuple, kernel, stride, padding) -> np.ndarray:
     """The adjoint of :func:`naive_im2col`: every column entry added back onto the pixel it was read
     from (entries that read padding dropped); by loops, summed in float64."""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
     B, C, H, W = x_shape
-    Ho, Wo = (H + 2 * padding - kernel) // stride + 1, (W + 2 * padding - kernel) // stride + 1
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     x = np.zeros(x_shape)
-    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kernel), range(kernel), range(Ho),
-                                                range(Wo)):
-        h, w = oh * stride + i - padding, ow * stride + j - padding
+    for b, c, i, j, oh, ow in itertools.product(range(B), range(C), range(kh), range(kw), range(Ho), range(Wo)):
+        h, w = oh * sh + i - ph, ow * sw + j - pw
         if 0 <= h < H and 0 <= w < W:
-            x[b, c, h, w] += cols[(c * kernel + i) * kernel + j, b * Ho * Wo + oh * Wo + ow]
+            x[b, c, h, w] += cols[(c * kh + i) * kw + j, b * Ho * Wo + oh * Wo + ow]
     return x
 
 
@@ -224,39 +229,33 @@ def naive_softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple
     return loss / B, grad
 
 
-def naive_max_pool2d(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def naive_max_pool2d(x: np.ndarray, kernel, stride) -> tuple[np.ndarray, np.ndarray]:
     """(y, argmax): the max of each window and the flat index h * W + w of its first maximum
-    in row-major order, by loops over every window."""
+    in row-major order, by loops over every window. kernel, stride: int or (h, w)."""
+    (kh, kw), (sh, sw) = _pair(kernel), _pair(stride)
     B, C, H, W = x.shape
-    Ho, Wo = (H - kernel) // stride + 1, (W - kernel) // stride + 1
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     y = np.zeros((B, C, Ho, Wo), x.dtype)
     arg = np.zeros((B, C, Ho, Wo), np.int64)
-    for b in range(B):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    best, where = -math.inf, -1
-                    for u in range(kernel):
-                        for v in range(kernel):
-                            h, w = i * stride + u, j * stride + v
-                            if x[b, c, h, w] > best or where < 0:
-                                best, where = x[b, c, h, w], h * W + w
-                    y[b, c, i, j], arg[b, c, i, j] = best, where
+    for b, c, i, j in itertools.product(range(B), range(C), range(Ho), range(Wo)):
+        best, where = None, -1
+        for u, v in itertools.product(range(kh), range(kw)):
+            h, w = i * sh + u, j * sw + v
+            if best is None or x[b, c, h, w] > best:
+                best, where = x[b, c, h, w], h * W + w
+        y[b, c, i, j], arg[b, c, i, j] = best, where
     return y, arg
 
 
-def naive_avg_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    """The mean of each window, by loops (summed in float64)."""
+def naive_avg_pool2d(x: np.ndarray, kernel, stride) -> np.ndarray:
+    """The mean of each window, by loops (summed in float64). kernel, stride: int or (h, w)."""
+    (kh, kw), (sh, sw) = _pair(kernel), _pair(stride)
     B, C, H, W = x.shape
-    Ho, Wo = (H - kernel) // stride + 1, (W - kernel) // stride + 1
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     y = np.zeros((B, C, Ho, Wo), x.dtype)
-    for b in range(B):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = [float(x[b, c, i * stride + u, j * stride + v]) for u in range(kernel)
-                              for v in range(kernel)]
-                    y[b, c, i, j] = sum(window) / len(window)
+    for b, c, i, j in itertools.product(range(B), range(C), range(Ho), range(Wo)):
+        window = [float(x[b, c, i * sh + u, j * sw + v]) for u in range(kh) for v in range(kw)]
+        y[b, c, i, j] = sum(window) / len(window)
     return y
 
 
@@ -264,16 +263,23 @@ def naive_avg_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
 
 
 def naive_sgd(p: np.ndarray, grads: list[np.ndarray], lr: float, momentum: float, weight_decay: float,
-              nesterov: bool) -> np.ndarray:
+              nesterov: bool, theta0: np.ndarray | None = None) -> np.ndarray:
     """Parameters after SGD steps on ``grads`` (torch.optim.SGD, dampening 0), element by element:
-    g <- g + wd p; v <- mu v + g (v = g at the first step); step = g + mu v (Nesterov) or v;
-    p <- p - lr step."""
+    g <- g + wd p; v <- mu v + g (v starts at 0); step = g + mu v (Nesterov) or v; p <- p - lr step.
+
+    With ``theta0`` the parameters are scores and each gradient is dL/dw_eff: the straight-through
+    score gradient is sign(s) * dL/dw_eff * theta0 at the current s (sign(0) = 0).
+    """
     p = [float(v) for v in p.reshape(-1)]
     v = [0.0] * len(p)
-    for t, grad in enumerate(grads):
+    t0 = None if theta0 is None else [float(w) for w in theta0.reshape(-1)]
+    for grad in grads:
         for i, g in enumerate(grad.reshape(-1)):
-            g = float(g) + weight_decay * p[i]
-            v[i] = g if t == 0 else momentum * v[i] + g
+            g = float(g)
+            if t0 is not None:
+                g = (1.0 if p[i] > 0 else -1.0 if p[i] < 0 else 0.0) * g * t0[i]
+            g += weight_decay * p[i]
+            v[i] = momentum * v[i] + g
             p[i] -= lr * (g + momentum * v[i] if nesterov else v[i])
     return np.array(p)
 
