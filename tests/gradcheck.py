@@ -20,6 +20,25 @@ def sampled_numerical_grad(f, x: np.ndarray, index, eps: float = 1e-6) -> np.nda
     return out
 
 
+def smooth_entries(f, x: np.ndarray, index, eps: float = 1e-6, rtol: float = 1e-4, atol: float = 1e-7) -> np.ndarray:
+    """(len(index),) bool: True where ``f`` is differentiable enough at ``x`` for a central
+    difference to be a reference, i.e. its forward and backward one-sided differences agree.
+    False at a kink (e.g. a ReLU whose input is exactly 0, where the engine takes the
+    derivative 0 and a central difference sees half the slope)."""
+    flat = x.reshape(-1)
+    out = np.empty(len(index), bool)
+    base = f()
+    for n, i in enumerate(index):
+        old = flat[i]
+        flat[i] = old + eps
+        forward = (f() - base) / eps
+        flat[i] = old - eps
+        backward = (base - f()) / eps
+        flat[i] = old
+        out[n] = abs(forward - backward) <= atol + rtol * max(abs(forward), abs(backward))
+    return out
+
+
 def numerical_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f(x) / dx by central differences at every entry of ``x``, in its shape."""
     return sampled_numerical_grad(f, x, range(x.size), eps).reshape(x.shape)
