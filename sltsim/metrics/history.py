@@ -101,13 +101,10 @@ class MaskHistory:
 
         Edges outside the search space can never be selected, so they are left out of
         both counts: 1 - ever-selected / searchable. Equals :meth:`dying_ratio` when
-        every edge is searchable; NaN when no edge is.
+        every edge is searchable; NaN when no edge is. The worst-case ratio of hard
+        pruning (every edge outside the search space counted as dying) is :meth:`dying_ratio`.
         """
         return _ratio_dying(self.n_ever.sum(), self.n_searchable.sum())
-
-    def dying_ratio_worst_case(self) -> float:
-        """Every edge outside the search space counted as dying: the plain :meth:`dying_ratio`."""
-        return self.dying_ratio()
 
     def dying_ratio_apparent_per_layer(self) -> dict[str, float]:
         return {n: _ratio_dying(e, s) for n, e, s in zip(self.names, self.n_ever, self.n_searchable)}
@@ -121,8 +118,9 @@ class MaskHistory:
         counts = self.ever_per_step[: self.step].sum(axis=1)
         return 1.0 - counts / self.sizes.sum()
 
-    def take_churn(self) -> float:
-        """Mask flips per edge since the last call (one call per epoch), then reset."""
+    def take_mask_churn(self) -> float:
+        """The mask churn: mask flips (edges whose m_t differs from m_{t-1}) per searched edge
+        since the last call (one call per epoch), then reset."""
         churn = float(self.flips.sum() / self.sizes.sum())
         self.flips[:] = 0
         return churn

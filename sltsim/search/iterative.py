@@ -196,7 +196,7 @@ class IterativeEdgePopup:
             apparent = h.dying_ratio_apparent()
             searchable = int(h.n_searchable.sum())
             extra["dying_ratio_apparent"] = apparent
-            extra["dying_ratio_worst_case"] = h.dying_ratio_worst_case()
+            extra["dying_ratio_worst_case"] = h.dying_ratio()  # every edge outside the search space dying
             extra["k_minus_d_apparent"] = float((searchable - h.n_selected.sum()) / searchable - apparent)
             extra["dying_ratio_apparent_per_layer"] = h.dying_ratio_apparent_per_layer()
             per_epoch = steps_per_epoch(search.data.X_train.shape[0], search.config.batch_size)

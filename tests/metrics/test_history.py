@@ -95,7 +95,7 @@ def test_history_counts_match_a_replay_of_the_recorded_masks(sizes, k, seed, ste
                 p.scores += rng.standard_normal(p.size).astype(np.float32)
         select(params, history=history)
         recorded.append([p.mask.reshape(-1).copy() for p in params])
-        churn += history.take_churn()
+        churn += history.take_mask_churn()
     replay = naive_mask_history(recorded)
     total = sum(sizes)
     np.testing.assert_allclose(history.dying_curve(), replay["dying_ratio"], rtol=0, atol=1e-12)
