@@ -2,7 +2,8 @@
 
 Words (DESIGN.md): ever-selected e_t = m_1 OR ... OR m_t; an edge is *dying* when
 e_t = 0; the dying ratio d_t = mean(1 - e_t) (paper Eq. 2), so d = k right after the
-first forward pass and d never increases; a *reverted* edge has e_t = 1 and m_t = 0.
+first forward pass and d never increases; a *reverted* edge has e_t = 1 and m_t = 0
+(within one cycle; a *revived* edge, ``revived_ratio``, is one of m*_i outside m*_{i-1}).
 
 The ever-selected bitmaps are updated inside the fused selection kernel
 (:func:`sltsim.engine.supermask.select`); this class owns the bitmaps and the
