@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -69,6 +70,37 @@ def naive_mask_pass(scores, theta0, threshold, mask_before, ever_before):
             new_ever += 1
             ever[i] = 1
     return mask, w_eff, ever, new_ever, flips
+
+
+def naive_keep_largest(values: np.ndarray, n_keep: int) -> np.ndarray:
+    """(n,) bool: the ``n_keep`` largest entries of a flat array as they are (signed), by a full
+    sort; ties go to the lower index."""
+    flat = values.reshape(-1).astype(np.float64)
+    order = sorted(range(flat.size), key=lambda i: (-flat[i], i))
+    keep = np.zeros(flat.size, bool)
+    keep[order[:n_keep]] = True
+    return keep
+
+
+def naive_smart_keep_ratios(sizes, k, resnet):
+    """Smart keep ratios in exact fractions: weights w_l = (L-l+1)^2 + (L-l+1) (over l^2 unless resnet), the last layer
+    0.3, one scale c meeting the budget, then every ratio above 1 cut to 1 and its excess
+    handed to the following layers in order."""
+    n = [Fraction(s) for s in sizes]
+    L = len(n)
+    budget = Fraction(naive_keep_count(sum(sizes), k))  # EP's global budget, n - floor(k n + 0.5)
+    w = []
+    for l in range(1, L):
+        depth = L - l + 1
+        w.append(Fraction(depth * depth + depth, 1 if resnet else l * l))
+    c = (budget - Fraction(3, 10) * n[-1]) / sum(wi * ni for wi, ni in zip(w, n))
+    r = [c * wi for wi in w]
+    carry = Fraction(0)
+    for i in range(L - 1):
+        want = r[i] * n[i] + carry
+        r[i] = min(Fraction(1), want / n[i])
+        carry = want - r[i] * n[i]
+    return [float(x) for x in r] + [0.3]
 
 
 # -- mask history ------------------------------------------------------------------------------

@@ -17,24 +17,16 @@ from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, iterand, run_search
 from sltsim.search.iterand import _IteRandOptimizer, keep_top_raw, select_raw
 from sltsim.search.loop import build_search
-from tests.naive import naive_keep_count
+from tests.naive import naive_keep_count, naive_keep_largest
 from tests.strategies import prune_rates, score_vectors
 
 TINY = dict(data="digits", model="mlp:64,16,10", epochs=1)  # 12 steps per epoch
 
 
-def _reference_raw_keep(scores: np.ndarray, n_keep: int) -> np.ndarray:
-    """Top n_keep of the signed scores by one stable sort of -s: ties go to the lower index."""
-    order = np.argsort(-scores.astype(np.float64), kind="stable")
-    keep = np.zeros(scores.size, bool)
-    keep[order[:n_keep]] = True
-    return keep
-
-
 @given(score_vectors(max_size=200), prune_rates)
 def test_raw_ranking_keeps_the_largest_signed_scores(scores, k):
     n_keep = naive_keep_count(scores.size, k)
-    np.testing.assert_array_equal(keep_top_raw(scores, n_keep), _reference_raw_keep(scores, n_keep))
+    np.testing.assert_array_equal(keep_top_raw(scores, n_keep), naive_keep_largest(scores, n_keep))
 
 
 def test_raw_ranking_differs_from_the_magnitude_ranking():
@@ -55,10 +47,10 @@ def test_select_raw_sets_masks_w_eff_and_the_history(layers, k, global_topk):
     select_raw(params, global_topk, history)
     if global_topk:
         every = np.concatenate([p.scores.astype(np.float64) for p in params])
-        expected = np.split(_reference_raw_keep(every, naive_keep_count(every.size, k)),
+        expected = np.split(naive_keep_largest(every, naive_keep_count(every.size, k)),
                             np.cumsum([p.size for p in params])[:-1])
     else:
-        expected = [_reference_raw_keep(p.scores, naive_keep_count(p.size, k)) for p in params]
+        expected = [naive_keep_largest(p.scores, naive_keep_count(p.size, k)) for p in params]
     for p, e in zip(params, expected):
         np.testing.assert_array_equal(p.mask.astype(bool), e)
         np.testing.assert_array_equal(p.w_eff, p.theta0 * e)
