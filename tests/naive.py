@@ -83,9 +83,9 @@ def naive_keep_largest(values: np.ndarray, n_keep: int) -> np.ndarray:
 
 
 def naive_smart_keep_ratios(sizes, k, resnet):
-    """Smart keep ratios in exact fractions: weights w_l = (L-l+1)^2 + (L-l+1) (over l^2 unless resnet), the last layer
-    0.3, one scale c meeting the budget, then every ratio above 1 cut to 1 and its excess
-    handed to the following layers in order."""
+    """Smart keep ratios in exact fractions: weights w_l = (L-l+1)^2 + (L-l+1) (over l^2 unless
+    resnet), the last layer 0.3, one scale c meeting the budget, then every ratio above 1 cut to
+    1 and its excess handed to the following layers in order."""
     n = [Fraction(s) for s in sizes]
     L = len(n)
     budget = Fraction(naive_keep_count(sum(sizes), k))  # EP's global budget, n - floor(k n + 0.5)
