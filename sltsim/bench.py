@@ -226,9 +226,10 @@ def bench_topk(n: int, repeats: int, warmup: int) -> dict:
     tracemalloc.stop()
     magnitudes = torch.from_numpy(np.abs(p.scores))
     n_keep = p.n_keep()
+    scratch = np.empty(p.size, p.dtype)  # threshold_and_ties's work array (select uses the param's own)
     with _threads(1, 1):
         t = alternate({"select": lambda: select([p], history=history),
-                       "threshold": lambda: threshold_and_ties(p.scores, n_keep, p._buffer),
+                       "threshold": lambda: threshold_and_ties(p.scores, n_keep, scratch),
                        "torch": lambda: keep_top(magnitudes, n_keep)}, repeats, warmup)
     return {"name": f"top-k {n:,} scores", "numpy_ms": t["select"], "threshold_ms": t["threshold"],
             "torch_ms": t["torch"], "floor_ms": None, "peak_mb": peak,

@@ -20,13 +20,14 @@ def sampled_numerical_grad(f, x: np.ndarray, index, eps: float = 1e-6) -> np.nda
     return out
 
 
-def kinks(f, x: np.ndarray, index, eps: float = 1e-6, rtol: float = 1e-3, atol: float = 1e-8) -> np.ndarray:
-    """True at the flat entries ``index`` of ``x`` where ``f`` is not differentiable within ``eps``:
-    its forward and backward one-sided differences disagree (e.g. a ReLU whose input is exactly 0,
-    where central differences average the two slopes and a backprop takes one of them)."""
+def smooth_entries(f, x: np.ndarray, index, eps: float = 1e-6, rtol: float = 1e-4, atol: float = 1e-7) -> np.ndarray:
+    """(len(index),) bool: True where ``f`` is differentiable enough at ``x`` for a central
+    difference to be a reference, i.e. its forward and backward one-sided differences agree.
+    False at a kink (e.g. a ReLU whose input is exactly 0, where the engine takes the
+    derivative 0 and a central difference sees half the slope)."""
     flat = x.reshape(-1)
+    out = np.empty(len(index), bool)
     base = f()
-    out = np.empty(len(index), dtype=bool)
     for n, i in enumerate(index):
         old = flat[i]
         flat[i] = old + eps
@@ -34,7 +35,7 @@ def kinks(f, x: np.ndarray, index, eps: float = 1e-6, rtol: float = 1e-3, atol: 
         flat[i] = old - eps
         backward = (base - f()) / eps
         flat[i] = old
-        out[n] = not np.isclose(forward, backward, rtol=rtol, atol=atol)
+        out[n] = abs(forward - backward) <= atol + rtol * max(abs(forward), abs(backward))
     return out
 
 

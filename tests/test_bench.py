@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from sltsim import bench
 from sltsim.bench import QUICK_CASES, alternate, cold_start
 from sltsim.bench_report import target_lines
 from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
@@ -76,16 +77,23 @@ def test_forward_flops_count_dense_and_conv_layers():
     assert forward_flops(Case("m", "mlp:5,7,10", (5,), 4), step=True) == 4 * 2 * (5 * 7 * 2 + 7 * 10 * 3)
 
 
-def test_alternate_runs_every_function_and_returns_medians():
-    calls = {"a": 0, "b": 0}
+def test_alternate_warms_up_then_alternates_blocks_and_returns_the_median_of_the_timed_calls(monkeypatch):
+    # a fake clock that only the functions advance: a's calls take 1, 2, ..., 8 ms, b's 2 ms each
+    now, order = [0.0], []
 
-    def count(name):
+    def step(name, durations):
         def fn():
-            calls[name] += 1
+            order.append(name)
+            now[0] += durations[sum(1 for o in order if o == name) - 1]
         return fn
 
-    medians = alternate({"a": count("a"), "b": count("b")}, repeats=6, warmup=2, blocks=3)
-    assert calls == {"a": 8, "b": 8} and set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    medians = alternate({"a": step("a", [i * 1e-3 for i in range(1, 9)]), "b": step("b", [2e-3] * 8)},
+                        repeats=6, warmup=2, blocks=3)
+    # two warm-up calls each, then three blocks of two calls each, a before b in every block
+    assert order == ["a", "a", "b", "b"] + ["a", "a", "b", "b"] * 3
+    # the warm-up calls (1 and 2 ms) are not timed: median of 3..8 ms
+    assert medians == {"a": pytest.approx(5.5), "b": pytest.approx(2.0)}
 
 
 def test_cold_start_reports_import_and_first_steps():

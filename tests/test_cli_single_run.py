@@ -17,6 +17,7 @@ import sltsim
 from sltsim import RunConfig, run
 from sltsim.cli import FALLBACK_GROUP, FIELD_GROUPS, GROUPS, HELP, main
 from sltsim.studies.store import RecordStore, strip_timing
+from tests.naive import naive_keep_count
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--model", "mlp:64,32,10", "--epochs", "2", "--no-progress"]
@@ -101,7 +102,6 @@ def test_an_unusable_output_path_is_refused_before_the_run(capsys, tmp_path, fla
 
 
 def test_save_ticket_holds_the_masks_scores_and_weights_that_give_the_recorded_accuracy(capsys, tmp_path):
-    from sltsim.engine.topk import keep_count
     from sltsim.search.loop import build_search
 
     path = tmp_path / "ticket.npz"
@@ -119,7 +119,7 @@ def test_save_ticket_holds_the_masks_scores_and_weights_that_give_the_recorded_a
         mask, score = ticket[f"mask/{name}"], ticket[f"score/{name}"]
         weight, effective = ticket[f"weight/{name}"], ticket[f"effective/{name}"]
         assert mask.dtype == np.uint8 and mask.shape == score.shape == weight.shape
-        assert int(mask.sum()) == keep_count(mask.size, 0.7)
+        assert int(mask.sum()) == naive_keep_count(mask.size, 0.7)
         magnitude = np.abs(score)
         assert magnitude[mask == 1].min() >= magnitude[mask == 0].max()  # the top-(1-k) of |s|
         np.testing.assert_array_equal(effective, mask * weight)
@@ -135,7 +135,6 @@ def test_save_ticket_holds_the_masks_scores_and_weights_that_give_the_recorded_a
 def test_a_multicoat_ticket_saves_the_coat_counts_in_its_effective_weights(capsys, tmp_path, backend):
     if backend == "torch":
         pytest.importorskip("torch", reason="the torch extra is not installed")
-    from sltsim.engine.topk import keep_count
 
     path = tmp_path / "ticket.npz"
     code, _, _ = _run(capsys, *SMALL, "--backend", backend, "--method", "multicoat", "--prune-rate", "0.5",
@@ -148,12 +147,11 @@ def test_a_multicoat_ticket_saves_the_coat_counts_in_its_effective_weights(capsy
         np.testing.assert_array_equal(effective, coats * weight)
         assert set(np.unique(coats)) <= {0.0, 1.0, 2.0}
         np.testing.assert_array_equal(coats > 0, mask == 1)  # the outer coat is the mask
-        assert int((coats == 2).sum()) == keep_count(mask.size, 0.75)  # the inner coat
+        assert int((coats == 2).sum()) == naive_keep_count(mask.size, 0.75)  # the inner coat
 
 
 def test_save_ticket_on_the_torch_backend(capsys, tmp_path):
     pytest.importorskip("torch", reason="the torch extra is not installed")
-    from sltsim.engine.topk import keep_count
     from sltsim.search.loop import build_search
 
     path = tmp_path / "ticket.npz"
@@ -168,7 +166,7 @@ def test_save_ticket_on_the_torch_backend(capsys, tmp_path):
     weights = []
     for name in names:
         mask, score, weight = ticket[f"mask/{name}"], ticket[f"score/{name}"], ticket[f"weight/{name}"]
-        assert mask.dtype == np.uint8 and int(mask.sum()) == keep_count(mask.size, 0.7)
+        assert mask.dtype == np.uint8 and int(mask.sum()) == naive_keep_count(mask.size, 0.7)
         assert np.abs(score)[mask == 1].min() >= np.abs(score)[mask == 0].max()
         np.testing.assert_array_equal(ticket[f"effective/{name}"], mask * weight)
         weights.append(ticket[f"effective/{name}"])

@@ -11,13 +11,13 @@ from sltsim.cli import main
 from sltsim.config import RunConfig
 from sltsim.engine.models import build_model
 from sltsim.engine.supermask import MaskedParam
-from sltsim.engine.topk import keep_count
 from sltsim.init import initialise_weights
 from sltsim.planted import PLANTS, check_ticket, make_planted, student_io
 from sltsim.search import run_search
 from sltsim.search.loop import build_search
 from sltsim.ticket import choose_units, count_replicas, draw_ticket, norm_layers, teacher_outputs, unit_links
 from sltsim.ticket_plan import plan_ticket
+from tests.naive import naive_keep_count
 from tests.strategies import seeds
 
 DYING_EDGES_PRUNE_RATES = (0.2, 0.36, 0.488, 0.59, 0.672, 0.738, 0.79, 0.832)  # paper Table 1
@@ -43,7 +43,7 @@ def _model(spec, input_shape, n_out, seed=0, prune_rate=0.5):
 
 
 def _check_ticket(params, ticket, remaining=None, prune_rate=None):
-    """Exact edge counts (keep_count(n, 1 - remaining), or the budget at prune_rate), edges
+    """Exact edge counts (naive_keep_count(n, 1 - remaining), or the budget at prune_rate), edges
     only among kept units, every kept hidden unit alive."""
     links = {link.name: link for link in ticket.links}
     alive_in, alive_out = {}, {}
@@ -52,7 +52,7 @@ def _check_ticket(params, ticket, remaining=None, prune_rate=None):
             continue
         P = ticket.masks[p.name]
         assert P.shape == p.shape and P.dtype == np.uint8
-        want = _budget(p.size, prune_rate) if prune_rate is not None else keep_count(p.size, 1.0 - remaining)
+        want = _budget(p.size, prune_rate) if prune_rate is not None else naive_keep_count(p.size, 1.0 - remaining)
         assert int(P.sum()) == want
         link = links[p.name]
         rows = np.flatnonzero(P.reshape(P.shape[0], -1).any(axis=1))
@@ -148,7 +148,7 @@ def test_sub_budget_ticket_is_marked_and_not_a_solution():
     assert record["ticket_feasible"] is False
     assert record["ticket_train_loss"] > 1e-3  # P plus padding to the budget changes the function
     for row in record["planted_per_layer"].values():
-        assert row["ticket_edges"] == keep_count(row["size"], 0.9) < _budget(row["size"], 0.5)
+        assert row["ticket_edges"] == naive_keep_count(row["size"], 0.9) < _budget(row["size"], 0.5)
 
 
 def test_conv_ticket_keeps_channels_and_kernel_entries():

@@ -52,5 +52,3 @@ def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     grad = (2.0 / diff.size) * diff
     return loss, grad.astype(outputs.dtype, copy=False)
 
-
-LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse}

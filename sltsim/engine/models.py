@@ -23,7 +23,6 @@ from sltsim.engine.layer import Sequential
 
 CONV_NETS = ("conv2", "conv4", "conv6", "conv8")
 RESNETS = ("resnet8", "resnet20")
-MODEL_FAMILIES = ("mlp",) + CONV_NETS + RESNETS
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
             ties -= _apply(p, threshold, ties, history, i)
     else:
         track = history is not None
-        counts, count_flips = (history.counts, not history._first) if track else (_NO_COUNTS, False)
+        counts, count_flips = (history.counts, history.counts_flips) if track else (_NO_COUNTS, False)
 
         ever = history.ever if track else None
         if (threads.current() > 1 and len(searched) > 1 and sum(p.size for p in searched) >= PARALLEL_EDGES

@@ -2,7 +2,8 @@
 
 Words (DESIGN.md): ever-selected e_t = m_1 OR ... OR m_t; an edge is *dying* when
 e_t = 0; the dying ratio d_t = mean(1 - e_t) (paper Eq. 2), so d = k right after the
-first forward pass and d never increases; a *reverted* edge has e_t = 1 and m_t = 0.
+first forward pass and d never increases; a *reverted* edge has e_t = 1 and m_t = 0
+(within one cycle; a *revived* edge, ``revived_ratio``, is one of m*_i outside m*_{i-1}).
 
 The ever-selected bitmaps are updated inside the fused selection kernel
 (:func:`sltsim.engine.supermask.select`); this class owns the bitmaps and the
@@ -51,6 +52,12 @@ class MaskHistory:
         self._next_snapshot = 1
 
     # -- called by select() -------------------------------------------------
+    @property
+    def counts_flips(self) -> bool:
+        """Whether the next selection's mask flips count as churn: False only before the
+        first selection, whose flips are from the all-ones placeholder mask."""
+        return not self._first
+
     def begin_step(self) -> None:
         if self.step >= self.ever_per_step.shape[0]:
             raise RuntimeError(f"MaskHistory sized for {self.ever_per_step.shape[0]} steps, got more")
@@ -58,7 +65,7 @@ class MaskHistory:
     def count(self, index: int, kept: int, new_ever: int, flips: int) -> None:
         self.n_selected[index] = kept
         self.n_ever[index] += new_ever
-        if not self._first:  # the first selection flips from the all-ones placeholder
+        if self.counts_flips:
             self.flips[index] += flips
 
     def end_step(self) -> None:
@@ -95,19 +102,13 @@ class MaskHistory:
 
         Edges outside the search space can never be selected, so they are left out of
         both counts: 1 - ever-selected / searchable. Equals :meth:`dying_ratio` when
-        every edge is searchable; NaN when no edge is.
+        every edge is searchable; NaN when no edge is. The worst-case ratio of hard
+        pruning (every edge outside the search space counted as dying) is :meth:`dying_ratio`.
         """
         return _ratio_dying(self.n_ever.sum(), self.n_searchable.sum())
 
-    def dying_ratio_worst_case(self) -> float:
-        """Every edge outside the search space counted as dying: the plain :meth:`dying_ratio`."""
-        return self.dying_ratio()
-
     def dying_ratio_apparent_per_layer(self) -> dict[str, float]:
         return {n: _ratio_dying(e, s) for n, e, s in zip(self.names, self.n_ever, self.n_searchable)}
-
-    def dying_ratio_per_layer(self) -> dict[str, float]:
-        return {n: float(1.0 - e / s) for n, e, s in zip(self.names, self.n_ever, self.sizes)}
 
     def reverted_ratio(self) -> float:
         """Fraction of all searched edges that were selected once but are masked now."""
@@ -118,8 +119,9 @@ class MaskHistory:
         counts = self.ever_per_step[: self.step].sum(axis=1)
         return 1.0 - counts / self.sizes.sum()
 
-    def take_churn(self) -> float:
-        """Mask flips per edge since the last call (one call per epoch), then reset."""
+    def take_mask_churn(self) -> float:
+        """The mask churn: mask flips (edges whose m_t differs from m_{t-1}) per searched edge
+        since the last call (one call per epoch), then reset."""
         churn = float(self.flips.sum() / self.sizes.sum())
         self.flips[:] = 0
         return churn

@@ -50,8 +50,6 @@ from sltsim.init import WEIGHT_INITS
 from sltsim.search.ep import EdgePopup
 from sltsim.search.loop import Search, run_cycle
 
-RANKINGS = ("raw", "abs")
-
 
 def keep_top_raw(values: np.ndarray, n_keep: int) -> np.ndarray:
     """(n,) bool: the ``n_keep`` largest entries of a flat array, ties to the lower index.

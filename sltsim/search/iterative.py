@@ -53,8 +53,8 @@ Per-cycle accounting (``record["cycles"][i]``, added to the loop's summary):
 ``k_minus_d``; ``dying_ratio_apparent`` (dying among the searchable edges, m*_{i-1}
 for hard methods) and ``dying_ratio_worst_case`` (every edge removed earlier also
 counted as dying; this *is* ``dying_ratio``, the same formula as for EP and soft iEP);
-``revived_ratio`` (share of m*_i outside m*_{i-1}; 0 for hard methods by
-construction); ``n_masked`` per layer; on planted targets ``false_negative_dying``
+``revived_ratio`` (share of m*_i outside m*_{i-1}, across cycles; 0 for hard methods by
+construction; not the *reverted* edges of one cycle, e_t = 1 and m_t = 0); ``n_masked`` per layer; on planted targets ``false_negative_dying``
 and ``true_negative_dying``; ``score_ranks``, the Fig. 5b snapshot (see
 :class:`RankSample`); and ``loss``, ``train_acc``, ``test_loss``, ``test_acc`` of m*_i
 (:func:`cycle_accuracy`). The record's top-level keys describe the final cycle.
@@ -196,7 +196,7 @@ class IterativeEdgePopup:
             apparent = h.dying_ratio_apparent()
             searchable = int(h.n_searchable.sum())
             extra["dying_ratio_apparent"] = apparent
-            extra["dying_ratio_worst_case"] = h.dying_ratio_worst_case()
+            extra["dying_ratio_worst_case"] = h.dying_ratio()  # every edge outside the search space dying
             extra["k_minus_d_apparent"] = float((searchable - h.n_selected.sum()) / searchable - apparent)
             extra["dying_ratio_apparent_per_layer"] = h.dying_ratio_apparent_per_layer()
             per_epoch = steps_per_epoch(search.data.X_train.shape[0], search.config.batch_size)

@@ -225,7 +225,7 @@ def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: 
                "seconds": time.perf_counter() - t0}
         if history is not None:
             row["dying_ratio"] = history.dying_ratio()
-            row["mask_churn"] = history.take_churn()
+            row["mask_churn"] = history.take_mask_churn()
         result.epochs.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")
     result.final_lr = lr

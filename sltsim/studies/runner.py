@@ -53,8 +53,6 @@ Cell = Callable[[object], dict]
 
 #: The start method of local worker processes; "fork" is unsafe with BLAS and numba threads.
 POOL_CONTEXT = "spawn"
-#: Modules a forkserver imports once before forking workers (used when POOL_CONTEXT is "forkserver").
-PRELOAD = ["sltsim.search", "sltsim.studies.runner"]
 
 #: Seconds between a worker's checks that its parent is alive.
 PARENT_POLL_SECONDS = 0.5
@@ -170,8 +168,6 @@ def _executor(workers: int, scheduler: Optional[str], n_cells: int) -> Iterator[
             yield None
         return
     context = multiprocessing.get_context(POOL_CONTEXT)
-    if POOL_CONTEXT == "forkserver":
-        context.set_forkserver_preload(PRELOAD)
     pool = ProcessPoolExecutor(max_workers=min(workers, n_cells), mp_context=context,
                                initializer=_init_worker, initargs=(os.getpid(),))
     try:
@@ -197,7 +193,7 @@ def importable(cell: Cell) -> Cell:
     """``cell`` as a function other processes can import by name.
 
     A study run as ``python -m sltsim.studies.NAME`` defines its cell in ``__main__``;
-    workers that did not start from that command (forkserver, Dask) cannot find
+    workers that did not start from that command (spawned processes, Dask) cannot find
     ``__main__.cell``, so the cell is looked up again in the module under its real name.
     """
     if getattr(cell, "__module__", None) != "__main__":

@@ -145,7 +145,7 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
             n_ever, _ = state.history.counts()
             state.ever_per_epoch.append(int(n_ever.sum()))
             row["dying_ratio"] = float(1.0 - n_ever.sum() / max(state.history.sizes.sum(), 1))
-            row["mask_churn"] = state.history.take_churn()
+            row["mask_churn"] = state.history.take_mask_churn()
         state.epochs.append(row)
         state.epoch = epoch + 1
         bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")

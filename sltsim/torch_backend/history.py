@@ -56,7 +56,7 @@ class DeviceHistory:
     def dying_ratio(self) -> float:
         return float(1.0 - self.counts()[0].sum() / max(self.sizes.sum(), 1))
 
-    def take_churn(self) -> float:
+    def take_mask_churn(self) -> float:
         """Mask flips per edge since the last call, then reset (one call per epoch)."""
         churn = float(self.flips.sum().item() / max(self.sizes.sum(), 1))
         self.flips.zero_()

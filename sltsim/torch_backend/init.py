@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sltsim.init import SCORE_INITS, initialise_scores, initialise_weights
+from sltsim.init import initialise_scores, initialise_weights
 
 
 @dataclass
@@ -68,9 +68,3 @@ def initialise_scores_(tensors, score_init: str, final_prune_rate: float, rng: n
         for t, s in zip(tensors, shells):
             if t.searched:
                 t.scores.copy_(torch.from_numpy(s.scores))
-
-
-def draw_scores(tensor, score_init: str, final_prune_rate: float, rng: np.random.Generator) -> torch.Tensor:
-    """A fresh score draw for one tensor (score re-initialising), on its device."""
-    values = SCORE_INITS[score_init](tensor.shape, tensor.fan_in, final_prune_rate, rng)
-    return torch.from_numpy(np.asarray(values, _numpy_dtype(tensor))).to(tensor.scores.device)

@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sltsim.engine.supermask import MaskedParam, select
-from sltsim.engine.topk import keep_count, threshold_and_ties
+from sltsim.engine.topk import threshold_and_ties
 from sltsim.engine.topk_kernels import (_BRANCHY_BELOW, _SMALL, _apply_threshold, _apply_threshold_untied,
                                         _kth_largest, _sample_size, _threshold_and_greater, _threshold_warm)
 from sltsim.metrics.history import MaskHistory
+from tests.naive import naive_keep_count, naive_mask_pass, naive_topk_mask
 from tests.strategies import prune_rates, seeds
 
 SIZES = st.sampled_from([1, 7, 1000, _SMALL, _SMALL + 1, 3 * _SMALL + 5, 70_000])
@@ -79,7 +80,7 @@ def test_untied_apply_matches_numpy(n, kind, k, seed, track):
     rng = np.random.default_rng(seed)
     scores = _scores(kind, n, rng)
     theta0 = rng.standard_normal(n).astype(scores.dtype)
-    n_keep = keep_count(n, k)
+    n_keep = naive_keep_count(n, k)
     threshold, ties, n_tied = threshold_and_ties(scores, n_keep, np.empty_like(scores))
     mask = rng.integers(0, 2, n).astype(np.uint8)
     ever = rng.integers(0, 2, n).astype(np.uint8) if track else np.zeros(0, np.uint8)
@@ -87,27 +88,22 @@ def test_untied_apply_matches_numpy(n, kind, k, seed, track):
     old_mask, old_ever = mask.copy(), ever.copy()
     t = scores.dtype.type(threshold)
     new_ever, flips, nonfinite = _apply_threshold_untied(scores, theta0, t, mask, w_eff, ever, track)
-    expected = (np.abs(scores) >= t).astype(np.uint8)
-    np.testing.assert_array_equal(mask, expected)
-    np.testing.assert_array_equal(w_eff, theta0 * expected)
-    assert np.array_equal(np.signbit(w_eff), np.signbit(theta0 * expected))  # -0.0 where theta0 < 0
-    assert flips == np.count_nonzero(old_mask != expected) and nonfinite == 0
+    ref_mask, ref_w, ref_ever, ref_new, ref_flips = naive_mask_pass(
+        scores, theta0, t, old_mask, old_ever if track else np.zeros(n, np.uint8))
+    expected = ref_mask
+    np.testing.assert_array_equal(mask, ref_mask)
+    np.testing.assert_array_equal(w_eff, ref_w)
+    assert np.array_equal(np.signbit(w_eff), np.signbit(ref_w))  # -0.0 where theta0 < 0
+    assert flips == ref_flips and nonfinite == 0
     if track:
-        np.testing.assert_array_equal(ever, old_ever | expected)
-        assert new_ever == np.count_nonzero(expected & (old_ever == 0))
+        np.testing.assert_array_equal(ever, ref_ever)
+        assert new_ever == ref_new
     if ties == n_tied and n_keep > 0:  # where select uses it, it agrees with the tie-counting kernel
         mask2, w2, ever2 = old_mask.copy(), np.full(n, 7.0, scores.dtype), old_ever.copy()
         out = _apply_threshold(scores, theta0, t, ties, mask2, w2, ever2, track)
         assert out[1:] == (expected.sum(), new_ever, flips, nonfinite)
         np.testing.assert_array_equal(mask2, mask)
         np.testing.assert_array_equal(w2.view(np.uint8), w_eff.view(np.uint8))
-
-
-def _naive_mask(scores: np.ndarray, k: float) -> np.ndarray:
-    order = np.argsort(-np.abs(scores.astype(np.float64)), kind="stable")  # ties: lower index first
-    mask = np.zeros(scores.size, np.uint8)
-    mask[order[: keep_count(scores.size, k)]] = 1
-    return mask
 
 
 @given(SIZES, KINDS, prune_rates, seeds)
@@ -120,7 +116,7 @@ def test_select_on_large_layers_matches_a_stable_sort(n, kind, k, seed):
     p.prune_rate = k
     history = MaskHistory([p], 2)
     select([p], history=history)
-    expected = _naive_mask(scores, k)
+    expected = naive_topk_mask(scores, k)
     np.testing.assert_array_equal(p.mask, expected)
     np.testing.assert_array_equal(p.w_eff, p.theta0 * expected)
     np.testing.assert_array_equal(history.ever[0], expected)
@@ -198,7 +194,7 @@ def test_global_select_with_a_double_buffer_matches_a_stable_sort(sizes, kind, k
         params.append(p)
     total = sum(sizes)
     select(params, global_topk=True, global_buffer=np.empty(total * (2 if double else 1), np.float32))
-    expected = _naive_mask(np.concatenate([p.scores for p in params]), k)
+    expected = naive_topk_mask(np.concatenate([p.scores for p in params]), k)
     np.testing.assert_array_equal(np.concatenate([p.mask for p in params]), expected)
 
 
@@ -243,7 +239,7 @@ def test_select_stays_exact_over_steps_that_drift_and_jump(n, kind, k, seed):
         elif step:
             p.scores += rng.standard_normal(n).astype(np.float32) * 1e-3 * (np.abs(p.scores).max() + 1e-6)
         select([p], history=history)
-        expected = _naive_mask(p.scores, p.prune_rate)
+        expected = naive_topk_mask(p.scores, p.prune_rate)
         ever |= expected
         np.testing.assert_array_equal(p.mask, expected)
         np.testing.assert_array_equal(history.ever[0], ever)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sltsim.engine.optim import SGD, SGDConfig
 from sltsim.engine.schedules import learning_rate
 from sltsim.engine.supermask import MaskedParam
+from tests.naive import naive_sgd
 
 
 @given(st.floats(0.0, 0.95), st.booleans(), st.floats(0.0, 0.1), st.integers(0, 2**31))
@@ -35,6 +36,27 @@ def test_score_sgd_matches_torch_autograd_of_abs_scores(momentum, nesterov, weig
         p.grad[...] = g
         opt.step(0.1)
     np.testing.assert_allclose(p.scores, s.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@given(st.floats(0.0, 0.95), st.booleans(), st.floats(0.0, 0.1), st.sampled_from(["scores", "weights"]),
+       st.integers(1, 5), st.integers(0, 2**31))
+def test_sgd_matches_the_elementwise_reference(momentum, nesterov, weight_decay, target, steps, seed):
+    nesterov = nesterov and momentum > 0
+    rng = np.random.default_rng(seed)
+    p = MaskedParam("fc.weight", (3, 7), fan_in=7, dtype=np.float64)
+    p.theta0[...] = rng.standard_normal(p.shape)
+    p.scores[...] = rng.standard_normal(p.shape)
+    p.scores[0, :2] = 0.0  # sign(0) = 0
+    start = (p.scores if target == "scores" else p.theta0).copy()
+    grads = [rng.standard_normal(p.shape) for _ in range(steps)]
+    opt = SGD([p], SGDConfig(momentum, weight_decay, nesterov), target=target)
+    for g in grads:
+        p.grad[...] = g
+        opt.step(0.05)
+    want = naive_sgd(start, grads, 0.05, momentum, weight_decay, nesterov,
+                     theta0=p.theta0.copy() if target == "scores" else None)
+    got = p.scores if target == "scores" else p.theta0
+    np.testing.assert_allclose(got.reshape(-1), want, rtol=1e-12, atol=1e-12)
 
 
 def test_weight_sgd_matches_torch():

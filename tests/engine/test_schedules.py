@@ -1,5 +1,5 @@
 """Learning-rate schedules: per-epoch (the edge-popup release's granularity) and per-step,
-warm-up before the schedule; references written out from the formulas here."""
+warm-up before the schedule; the per-epoch reference is written out in tests/naive.py."""
 
 from __future__ import annotations
 
@@ -11,14 +11,7 @@ import torch
 from sltsim.config import RunConfig
 from sltsim.engine.schedules import cycle_lr, learning_rate
 from sltsim.search.loop import default_lr
-
-
-def _epoch_cosine_reference(base, epoch, epochs, warmup):
-    """hidden-networks' cosine_lr as described: linear warm-up (epoch+1)/W, then a cosine over
-    the remaining epochs, evaluated once per epoch."""
-    if epoch < warmup:
-        return base * (epoch + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup))) * base
+from tests.naive import naive_epoch_cosine_lr
 
 
 @pytest.mark.parametrize("epochs, warmup, per_epoch", [(15, 0, 7), (10, 3, 4), (4, 1, 1), (100, 5, 3)])
@@ -26,7 +19,7 @@ def test_per_epoch_cosine_is_constant_within_each_epoch_and_follows_the_formula(
     lr = cycle_lr(0.1, "cosine", "epoch", warmup, per_epoch)
     total = epochs * per_epoch
     for step in range(total):
-        expected = _epoch_cosine_reference(0.1, step // per_epoch, epochs, warmup)
+        expected = naive_epoch_cosine_lr(0.1, step // per_epoch, epochs, warmup)
         assert lr(step, total) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
@@ -76,7 +69,7 @@ def test_default_lr_follows_the_config_granularity():
     by_step = default_lr(config.replace(schedule_granularity="step"), 3)
     assert [by_epoch(s, 15) for s in range(3)] == [config.lr / 1] * 3
     assert [by_step(s, 15) for s in range(3)] == pytest.approx([config.lr / 3, 2 * config.lr / 3, config.lr])
-    assert by_epoch(14, 15) == pytest.approx(_epoch_cosine_reference(config.lr, 4, 5, 1))
+    assert by_epoch(14, 15) == pytest.approx(naive_epoch_cosine_lr(config.lr, 4, 5, 1))
 
 
 def test_the_granularity_field_keeps_old_keys_and_refuses_bad_values():

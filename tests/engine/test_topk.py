@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.engine.topk import keep_count, masked_count, topk_mask
-from tests.naive import naive_topk_mask
+from tests.naive import naive_keep_count, naive_masked_count, naive_topk_mask
 from tests.strategies import prune_rates, score_vectors
 
 
@@ -19,8 +19,8 @@ def test_topk_matches_sorted_reference(scores, k):
 @given(score_vectors(), prune_rates)
 def test_exact_count_and_ordering(scores, k):
     mask = topk_mask(scores, k).astype(bool)
-    assert mask.sum() == keep_count(scores.size, k)
-    assert (~mask).sum() == masked_count(scores.size, k)
+    assert mask.sum() == naive_keep_count(scores.size, k)
+    assert (~mask).sum() == naive_masked_count(scores.size, k)
     a = np.abs(scores)
     if mask.any() and (~mask).any():
         assert a[mask].min() >= a[~mask].max()
@@ -41,6 +41,12 @@ def test_ties_go_to_the_lower_index(scores, k):
 def test_all_zero_scores_keep_the_first_edges():
     mask = topk_mask(np.zeros(10, np.float32), 0.3)
     np.testing.assert_array_equal(mask, [1] * 7 + [0] * 3)
+
+
+@given(st.integers(0, 10**9), prune_rates)
+def test_keep_and_masked_counts_match_the_formula(n, k):
+    assert masked_count(n, k) == naive_masked_count(n, k)
+    assert keep_count(n, k) == naive_keep_count(n, k) == n - masked_count(n, k)
 
 
 def test_rounding_halves_up():
@@ -100,4 +106,4 @@ def test_large_layer_with_many_ties_is_exact():
     rng = np.random.default_rng(1)
     s = rng.integers(-3, 4, size=200_000).astype(np.float32)
     mask = topk_mask(s, 0.7)
-    assert int(mask.sum()) == keep_count(s.size, 0.7)
+    assert int(mask.sum()) == naive_keep_count(s.size, 0.7)

@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 from sltsim.cli import main
 from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
-from sltsim.engine.topk import keep_count, topk_mask
+from sltsim.engine.topk import topk_mask
 from sltsim.init import RELU_GAIN
 from sltsim.search import METHODS, run_search
 from sltsim.search.iterand import rerandomize
 from sltsim.search.loop import build_search, final_masks
 from sltsim.search.multicoat import Coats, _CoatGradientSGD, attach_coats
 from sltsim.search.random_ticket import smart_keep_counts, smart_keep_ratios
+from tests.naive import naive_keep_count
 from tests.strategies import prune_rates, score_vectors
 
 TINY = dict(data="digits", model="mlp:64,16,10", epochs=1)
@@ -105,7 +106,7 @@ def test_multicoat_multiplier_counts_the_thresholds_passed(case, seed):
     order = np.argsort(-np.abs(scores.astype(np.float64)), kind="stable")
     rank = np.empty(scores.size, np.int64)
     rank[order] = np.arange(scores.size)
-    count = sum((rank < keep_count(scores.size, rate)).astype(np.int64) for rate in (k, *inner))
+    count = sum((rank < naive_keep_count(scores.size, rate)).astype(np.int64) for rate in (k, *inner))
     np.testing.assert_array_equal(p.after_select.counts, count)
     np.testing.assert_array_equal(p.mask, (count > 0).astype(np.uint8))
     np.testing.assert_allclose(p.w_eff, count * p.theta0, rtol=1e-6, atol=0)
@@ -128,7 +129,7 @@ def test_multicoat_run_records_the_outer_coat_and_keeps_the_coats_for_evaluation
     search = build_search(config)
     cycles = METHODS["multicoat"].run(search)
     final_masks(search)
-    assert _kept(search) == [keep_count(p.size, 0.5) for p in search.searched]
+    assert _kept(search) == [naive_keep_count(p.size, 0.5) for p in search.searched]
     for p in search.searched:
         assert set(np.unique(np.rint(p.w_eff / p.theta0))) <= {0.0, 1.0, 2.0, 3.0}
         assert int(p.after_select.counts.max()) == 3
@@ -152,9 +153,9 @@ def test_random_masks_have_the_exact_per_layer_counts(method):
     final_masks(search)
     sizes = [p.size for p in search.searched]
     expected = (smart_keep_counts(sizes, 0.7).tolist() if method == "random-smart"
-                else [keep_count(n, 0.7) for n in sizes])
+                else [naive_keep_count(n, 0.7) for n in sizes])
     assert _kept(search) == expected
-    assert sum(expected) == keep_count(sum(sizes), 0.7)
+    assert sum(expected) == naive_keep_count(sum(sizes), 0.7)
     assert not all(np.array_equal(m, topk_mask(s, 0.7)) for m, s in
                    zip([p.mask for p in search.searched], s0)), "the mask is EP's initial mask"
     other = build_search(config.replace(seed=1))
@@ -209,8 +210,8 @@ def test_ep_global_keeps_round_k_n_edges_over_all_layers():
     METHODS["ep-global"].run(search)
     final_masks(search)
     sizes = [p.size for p in search.searched]
-    assert sum(_kept(search)) == keep_count(sum(sizes), 0.6)
-    assert _kept(search) != [keep_count(n, 0.6) for n in sizes]  # layers do not each keep 40 %
+    assert sum(_kept(search)) == naive_keep_count(sum(sizes), 0.6)
+    assert _kept(search) != [naive_keep_count(n, 0.6) for n in sizes]  # layers do not each keep 40 %
     kept = np.concatenate([np.abs(p.scores[p.mask == 1]) for p in search.searched])
     masked = np.concatenate([np.abs(p.scores[p.mask == 0]) for p in search.searched])
     assert kept.min() >= masked.max()  # one threshold
@@ -225,9 +226,9 @@ def test_dense_baseline_keeps_the_stated_number_of_parameters():
     cycles = METHODS["dense"].run(search)
     assert [c.prune_rate for c in cycles] == [0.0, pytest.approx(0.8, abs=1e-3)]
     final_masks(search)
-    assert _kept(search) == [keep_count(p.size, 0.8) for p in search.searched]
+    assert _kept(search) == [naive_keep_count(p.size, 0.8) for p in search.searched]
     for p, p0 in zip(search.searched, init):
-        assert np.count_nonzero(p.w_eff) <= keep_count(p.size, 0.8)
+        assert np.count_nonzero(p.w_eff) <= naive_keep_count(p.size, 0.8)
         assert not np.array_equal(p.theta0[p.mask == 1], p0[p.mask == 1])  # the kept weights trained
         # the mask is the magnitude mask of the weights at the end of the dense phase (scores)
         np.testing.assert_array_equal(p.mask, topk_mask(p.scores, 0.8))

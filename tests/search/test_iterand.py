@@ -13,28 +13,20 @@ from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam
-from sltsim.engine.topk import keep_count
 from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, iterand, run_search
 from sltsim.search.iterand import _IteRandOptimizer, keep_top_raw, select_raw
 from sltsim.search.loop import build_search
+from tests.naive import naive_keep_count, naive_keep_largest
 from tests.strategies import prune_rates, score_vectors
 
 TINY = dict(data="digits", model="mlp:64,16,10", epochs=1)  # 12 steps per epoch
 
 
-def _reference_raw_keep(scores: np.ndarray, n_keep: int) -> np.ndarray:
-    """Top n_keep of the signed scores by one stable sort of -s: ties go to the lower index."""
-    order = np.argsort(-scores.astype(np.float64), kind="stable")
-    keep = np.zeros(scores.size, bool)
-    keep[order[:n_keep]] = True
-    return keep
-
-
 @given(score_vectors(max_size=200), prune_rates)
 def test_raw_ranking_keeps_the_largest_signed_scores(scores, k):
-    n_keep = keep_count(scores.size, k)
-    np.testing.assert_array_equal(keep_top_raw(scores, n_keep), _reference_raw_keep(scores, n_keep))
+    n_keep = naive_keep_count(scores.size, k)
+    np.testing.assert_array_equal(keep_top_raw(scores, n_keep), naive_keep_largest(scores, n_keep))
 
 
 def test_raw_ranking_differs_from_the_magnitude_ranking():
@@ -55,10 +47,10 @@ def test_select_raw_sets_masks_w_eff_and_the_history(layers, k, global_topk):
     select_raw(params, global_topk, history)
     if global_topk:
         every = np.concatenate([p.scores.astype(np.float64) for p in params])
-        expected = np.split(_reference_raw_keep(every, keep_count(every.size, k)),
+        expected = np.split(naive_keep_largest(every, naive_keep_count(every.size, k)),
                             np.cumsum([p.size for p in params])[:-1])
     else:
-        expected = [_reference_raw_keep(p.scores, keep_count(p.size, k)) for p in params]
+        expected = [naive_keep_largest(p.scores, naive_keep_count(p.size, k)) for p in params]
     for p, e in zip(params, expected):
         np.testing.assert_array_equal(p.mask.astype(bool), e)
         np.testing.assert_array_equal(p.w_eff, p.theta0 * e)
@@ -170,7 +162,7 @@ def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autog
     import torch
 
     from sltsim.torch_backend.supermask import StraightThrough
-    from tests.gradcheck import assert_close, kinks, sampled_numerical_grad
+    from tests.gradcheck import assert_close, sampled_numerical_grad, smooth_entries
 
     config = RunConfig(method="iterand", model="mlp:64,12,10", data="digits", dtype="float64", prune_rate=k,
                        momentum=0.0, weight_decay=0.0, seed=seed % 1000)
@@ -184,6 +176,7 @@ def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autog
     _IteRandOptimizer(search, period=10**6, rate=0.0, raw=True, total=1).step(1.0)
     ste = [b - p.scores for b, p in zip(before, search.searched)]  # lr 1: the gradient itself
     rng = np.random.default_rng(seed)
+    compared = 0
     for p, s0, g, expected in zip(search.searched, before, grads, ste):
         delta = np.zeros(p.size)
 
@@ -192,12 +185,13 @@ def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autog
             return search.loss(search.model.forward(X, train=True)[0], y)[0]
 
         index = rng.choice(p.size, size=min(12, p.size), replace=False)
-        # a unit whose every input edge is masked sits at ReLU's kink (input exactly 0): leave out
-        # the entries where the loss has no derivative, found by one-sided differences
-        index = index[~kinks(loss, delta, index)]
+        # leave out edges at a kink: a hidden unit with no kept edge has ReLU input exactly 0
+        index = index[smooth_entries(loss, delta, index)]
+        compared += index.size
         assert_close(expected.reshape(-1)[index], sampled_numerical_grad(loss, delta, index), rtol=1e-5, atol=1e-8)
         np.copyto(p.flat("w_eff"), p.flat("mask") * p.flat("theta0"))
         s = torch.tensor(s0, requires_grad=True)
         w = torch.from_numpy(p.theta0) * StraightThrough.apply(s, torch.from_numpy(p.mask.astype(np.float64)))
         (w * torch.from_numpy(g)).sum().backward()  # dL/dw_eff held fixed: the chain rule's last link
         np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+    assert compared > 0  # the central differences checked some edges

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sltsim.cli import main
 from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
-from sltsim.engine.topk import keep_count, masked_count
 from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, run_search
 from sltsim.search.loop import build_search
 from sltsim.search.schedule import from_config, geometric, towards
+from tests.naive import naive_keep_count, naive_masked_count, naive_restricted_mask
 from tests.strategies import prune_rates, score_vectors
 
 HARD = ("hard-ft", "hard-srw", "hard-sri", "hard-lr")
@@ -66,17 +66,17 @@ def test_every_cycle_masks_exactly_the_scheduled_count(method):
     for i, (k, result) in enumerate(zip(plan.prune_rates, results), start=1):
         assert result.extra["cycle"] == i
         for p, m in zip(search.searched, cap["end"][i]["masks"]):
-            assert p.size - int(m.sum()) == masked_count(p.size, k)
-            assert result.extra["n_masked"][p.name] == masked_count(p.size, k)
+            assert p.size - int(m.sum()) == naive_masked_count(p.size, k)
+            assert result.extra["n_masked"][p.name] == naive_masked_count(p.size, k)
         n = sum(p.size for p in search.searched)
-        assert result.prune_rate == sum(masked_count(p.size, k) for p in search.searched) / n
+        assert result.prune_rate == sum(naive_masked_count(p.size, k) for p in search.searched) / n
 
 
 def test_prune_rate_route_reaches_the_target_exactly():
     search, results, cap = _run("soft-lr", shrinkage=None, cycles=2, prune_rate=0.9)
     for p, m in zip(search.searched, cap["end"][2]["masks"]):
-        assert p.size - int(m.sum()) == masked_count(p.size, 0.9)
-    assert results[0].extra["n_masked"]["fc1.weight"] == masked_count(64 * 16, 1 - 0.1**0.5)
+        assert p.size - int(m.sum()) == naive_masked_count(p.size, 0.9)
+    assert results[0].extra["n_masked"]["fc1.weight"] == naive_masked_count(64 * 16, 1 - 0.1**0.5)
 
 
 # -- search space ---------------------------------------------------------------------------
@@ -284,22 +284,12 @@ def test_score_rank_snapshots_follow_one_sample_and_match_the_masks():
 # -- the allowed-restricted top-k -----------------------------------------------------------
 
 
-def naive_restricted_mask(scores, allowed, prune_rate):
-    """Keep the n_keep largest |s| among allowed edges by a full sort; ties to the lower index."""
-    a = np.abs(scores.astype(np.float64))
-    n_keep = keep_count(a.size, prune_rate)
-    order = sorted(np.flatnonzero(allowed), key=lambda i: (-a[i], i))
-    mask = np.zeros(a.size, np.uint8)
-    mask[order[:n_keep]] = 1
-    return mask
-
-
 @st.composite
 def restricted_cases(draw):
     scores = draw(score_vectors())
     k = draw(prune_rates)
     n = scores.size
-    n_allowed = draw(st.integers(keep_count(n, k), n))
+    n_allowed = draw(st.integers(naive_keep_count(n, k), n))
     allowed = np.zeros(n, np.uint8)
     allowed[draw(st.permutations(range(n)))[:n_allowed]] = 1
     return scores, allowed, k
@@ -322,7 +312,7 @@ def test_restricted_topk_matches_the_sorted_reference(case):
     select([p], history=history)
     expected = naive_restricted_mask(scores, allowed, k)
     np.testing.assert_array_equal(p.mask, expected)
-    assert p.mask.sum() == keep_count(scores.size, k) and not np.any(p.mask & (1 - allowed))
+    assert p.mask.sum() == naive_keep_count(scores.size, k) and not np.any(p.mask & (1 - allowed))
     np.testing.assert_array_equal(p.w_eff, p.theta0 * p.mask)
     if allowed.any():
         assert history.dying_ratio_apparent() == pytest.approx(1 - p.mask.sum() / allowed.sum())

@@ -1,10 +1,8 @@
 """Smart ratios by architecture family (Su et al. 2020, pruner/SmartRatio.py): the ResNet rule,
 the rule divided by l^2 for every other network, greedy overflow into later layers. The tables
-are computed here in exact rational arithmetic, or by hand in the comments."""
+are computed in exact rational arithmetic (tests/naive.py), or by hand in the comments."""
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,32 +10,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
-from sltsim.engine.topk import keep_count
 from sltsim.search import METHODS
 from sltsim.search.loop import build_search, final_masks
 from sltsim.search.random_ticket import architecture_family, smart_keep_counts, smart_keep_ratios
+from tests.naive import naive_keep_count, naive_smart_keep_ratios
 from tests.strategies import prune_rates
-
-
-def _reference(sizes, k, resnet):
-    """Exact ratios: weights w_l = (L-l+1)^2 + (L-l+1) (over l^2 unless resnet), the last layer
-    0.3, one scale c meeting the budget, then every ratio above 1 cut to 1 and its excess
-    handed to the following layers in order."""
-    n = [Fraction(s) for s in sizes]
-    L = len(n)
-    budget = Fraction(keep_count(sum(sizes), k))  # EP's global budget, n - floor(k n + 0.5)
-    w = []
-    for l in range(1, L):
-        depth = L - l + 1
-        w.append(Fraction(depth * depth + depth, 1 if resnet else l * l))
-    c = (budget - Fraction(3, 10) * n[-1]) / sum(wi * ni for wi, ni in zip(w, n))
-    r = [c * wi for wi in w]
-    carry = Fraction(0)
-    for i in range(L - 1):
-        want = r[i] * n[i] + carry
-        r[i] = min(Fraction(1), want / n[i])
-        carry = want - r[i] * n[i]
-    return [float(x) for x in r] + [0.3]
 
 
 def test_conv4_table_of_the_issue():
@@ -46,16 +23,16 @@ def test_conv4_table_of_the_issue():
     sizes = [3 * 64 * 9, 64 * 64 * 9, 64 * 128 * 9, 128 * 128 * 9, 128 * 4 * 4 * 256, 256 * 256, 256 * 10]
     got = smart_keep_ratios(sizes, 0.9, "plain")
     np.testing.assert_allclose(np.round(got, 3), [1.0, 0.895, 0.239, 0.09, 0.034, 0.012, 0.3])
-    np.testing.assert_allclose(got, _reference(sizes, 0.9, resnet=False), rtol=1e-12)
+    np.testing.assert_allclose(got, naive_smart_keep_ratios(sizes, 0.9, resnet=False), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k", [0.5, 0.8, 0.9, 0.95])
-def test_conv4_on_digits_matches_the_exact_reference(k):
+def test_conv4_on_digits_matches_the_exactnaive_smart_keep_ratios(k):
     search = build_search(RunConfig(model="conv4", data="digits"))
     sizes = [p.size for p in search.searched]
     assert architecture_family("conv4") == "plain"
-    np.testing.assert_allclose(smart_keep_ratios(sizes, k, "plain"), _reference(sizes, k, resnet=False), rtol=1e-12)
-    np.testing.assert_allclose(smart_keep_ratios(sizes, k, "resnet"), _reference(sizes, k, resnet=True), rtol=1e-12)
+    np.testing.assert_allclose(smart_keep_ratios(sizes, k, "plain"), naive_smart_keep_ratios(sizes, k, resnet=False), rtol=1e-12)
+    np.testing.assert_allclose(smart_keep_ratios(sizes, k, "resnet"), naive_smart_keep_ratios(sizes, k, resnet=True), rtol=1e-12)
 
 
 def test_mlp_table_by_hand():
@@ -73,17 +50,17 @@ def test_mlp_table_by_hand():
 def test_overflow_cascades_over_several_layers():
     sizes = [100, 100, 100, 10000, 100]
     got = smart_keep_ratios(sizes, 0.5)
-    np.testing.assert_allclose(got, _reference(sizes, 0.5, resnet=False), rtol=1e-12)
+    np.testing.assert_allclose(got, naive_smart_keep_ratios(sizes, 0.5, resnet=False), rtol=1e-12)
     assert got[:3].tolist() == [1.0, 1.0, 1.0] and got[3] < 1
 
 
 @given(st.lists(st.integers(10, 5000), min_size=2, max_size=7), prune_rates, st.booleans())
 def test_ratios_match_the_reference_and_the_budget(sizes, k, resnet):
-    budget = keep_count(sum(sizes), k)
+    budget = naive_keep_count(sum(sizes), k)
     assume(0.3 * sizes[-1] <= budget <= 0.3 * sizes[-1] + sum(sizes[:-1]))
     family = "resnet" if resnet else "plain"
     ratios = smart_keep_ratios(sizes, k, family)
-    np.testing.assert_allclose(ratios, _reference(sizes, k, resnet), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ratios, naive_smart_keep_ratios(sizes, k, resnet), rtol=1e-9, atol=1e-12)
     assert np.all(np.diff(ratios[:-1]) <= 1e-12) and np.all((ratios > 0) & (ratios <= 1))
     try:
         counts = smart_keep_counts(sizes, k, family)

@@ -10,27 +10,18 @@ from hypothesis import strategies as st
 
 from sltsim.engine.topk import topk_mask
 from sltsim.torch_backend.supermask import MaskedTensor, effective_weights, keep_top, kth_largest, select
+from tests.naive import naive_keep_count, naive_keep_largest
 from tests.strategies import prune_rates, score_vectors
-
-
-def _naive_keep(values: np.ndarray, n_keep: int) -> np.ndarray:
-    # a stable sort by -|s|: ties go to the lower index
-    order = np.argsort(-values, kind="stable")
-    keep = np.zeros(values.size, bool)
-    keep[order[:n_keep]] = True
-    return keep
 
 
 @given(score_vectors(), prune_rates, st.sampled_from(["kthvalue", "topk"]))
 def test_keep_top_matches_a_stable_sort_and_the_engine(scores, prune_rate, method):
-    from sltsim.engine.topk import keep_count
-
     a = np.abs(scores.astype(np.float64))
-    n_keep = keep_count(a.size, prune_rate)
+    n_keep = naive_keep_count(a.size, prune_rate)
     if 0 < n_keep < a.size:
         assert float(kth_largest(torch.from_numpy(a), n_keep, method)) == np.sort(a)[::-1][n_keep - 1]
     keep = keep_top(torch.from_numpy(a), n_keep).numpy()
-    np.testing.assert_array_equal(keep, _naive_keep(a, n_keep))
+    np.testing.assert_array_equal(keep, naive_keep_largest(a, n_keep))
     np.testing.assert_array_equal(keep, topk_mask(scores, prune_rate).astype(bool))
 
 
