@@ -238,10 +238,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig of ``--config`` (if given) overridden by the flags given."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
     path = getattr(args, "config", None)
-    if path is None:
-        return RunConfig(**given)
-    values = {**read_config_file(path), **given}
-    return RunConfig.from_dict(values, source=f"config {str(path)!r}")
+    values = given if path is None else {**read_config_file(path), **given}
+    config = RunConfig(**values) if path is None else RunConfig.from_dict(values, source=f"config {str(path)!r}")
+    _check_inits_kept(config, values)
+    return config
+
+
+def _check_inits_kept(config: RunConfig, given: dict) -> None:
+    """Refuse an init flag that the method's own init would replace: a value equal to the EP
+    default reads as "unset" to the config, so --method iterand --score-init kaiming_uniform
+    would otherwise run iterand's Kaiming-uniform-for-ReLU scores without a word."""
+    for name in ("weight_init", "score_init"):
+        if name in given and getattr(config, name) != given[name]:
+            raise ValueError(f"{name} {given[name]!r} is EP's default, which method {config.method} replaces by "
+                             f"its own ({getattr(config, name)!r}); add --no-method-inits to use {given[name]!r}")
 
 
 def _check_out(path: Path) -> None:

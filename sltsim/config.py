@@ -90,7 +90,7 @@ class RunConfig:
     label_noise: float = 0.0
     sub_budget_ticket: bool = False  # plant a ticket below the final budget (marked ticket_feasible: false)
     start_overlap: Optional[float] = None  # start control: the first mask holds this fraction of P
-    # sanity check of seed 001 (Su et al. 2020): search on permuted training labels
+    # sanity check of Su et al. (NeurIPS 2020): search on permuted training labels
     random_labels: bool = False
     backend: str = "numpy"
     # torch backend: how a run executes, not what it computes (left out of key())

@@ -53,6 +53,9 @@ def validate(config) -> None:
                          f"({', '.join(SEARCHES_FROM_SCORES)}), got method {config.method}")
     if config.global_topk:
         raise ValueError("start_overlap places the first mask layer by layer; it needs global_topk false")
+    if config.method == "iterand" and config.iterand_ranking == "raw":
+        raise ValueError("start_overlap places P on the largest |s|, which iterand_ranking raw does not keep "
+                         "(it keeps the largest signed scores); use iterand_ranking abs, got iterand_ranking raw")
 
 
 def _start_stream(seed: int) -> np.random.Generator:

@@ -118,7 +118,10 @@ def plan_ticket(params, prune_rate: float, remaining=None, width=None, sub_budge
         edges = dict(budget)
     else:
         exact = abs(remaining - (1.0 - prune_rate)) < 1e-12
-        edges = {p.name: budget[p.name] if exact else keep_count(p.size, 1.0 - remaining) for p in searched}
+        # 1 - (1 - k) is not k in floats, and keep_count rounds at .5: round away the last bits so
+        # that a dense control planting ticket_remaining = 1 - k gets the search's own count
+        edges = {p.name: budget[p.name] if exact else keep_count(p.size, round(1.0 - remaining, 12))
+                 for p in searched}
         for p in searched:
             if edges[p.name] > budget[p.name]:
                 raise ValueError(

@@ -274,3 +274,14 @@ def test_the_summary_leaves_out_what_the_run_does_not_define(capsys):
     names = [line.split()[0] for line in out.splitlines()[1:]]
     assert "test_acc" not in names and "nan" not in out
     assert {"loss", "dying_ratio", "false_negative_dying", "true_negative_dying", "recall"} <= set(names)
+
+
+def test_an_init_flag_the_method_would_replace_is_refused(capsys):
+    # EP's default score init reads as "unset", so iterand would swap in its own without a word
+    code, out, err = _run(capsys, "--method", "iterand", "--score-init", "kaiming_uniform", *SMALL)
+    assert code == 2 and "no-method-inits" in err and len(err.strip().splitlines()) == 1
+    code, out, err = _run(capsys, "--method", "iterand", "--score-init", "kaiming_uniform", "--no-method-inits",
+                          *SMALL, "--json")
+    assert code == 0 and _record(out)["config"]["score_init"] == "kaiming_uniform"
+    code, out, err = _run(capsys, "--method", "iterand", *SMALL, "--json")  # not given: the method's own
+    assert code == 0 and _record(out)["config"]["score_init"] == "kaiming_uniform_relu"

@@ -317,3 +317,33 @@ def test_replicas_are_counted_exactly_and_vanish_for_gaussian_students(plant, we
         assert total > 0  # +-constant weights: units whose signs match a ticket unit's in-edges
     else:
         assert total == 0  # Gaussian weights (drawn or written at P) have no exact replica
+
+
+def test_a_start_control_is_refused_where_the_selection_would_not_keep_it():
+    # raw IteRand keeps the largest signed scores, so P placed on the largest |s| would not be its
+    # first mask (about half of P's placed scores are negative): refused, not recorded as recall 1
+    with pytest.raises(ValueError, match="iterand_ranking raw"):
+        RunConfig(method="iterand", data="planted", model="mlp:16,32,32,4", prune_rate=0.5, start_overlap=1.0)
+    config = RunConfig(method="iterand", iterand_ranking="abs", data="planted", model="mlp:16,32,32,4",
+                       prune_rate=0.5, epochs=1, start_overlap=1.0)
+    assert run_search(config)["start_recall"] == 1.0
+
+
+def test_a_ticket_is_feasible_only_where_the_method_keeps_its_budget():
+    # random-smart keeps its own per-layer counts, not P's uniform ones: P is not a mask it can return
+    common = dict(data="planted", model="mlp:16,32,32,4", prune_rate=0.5, epochs=1)
+    smart = run_search(RunConfig(method="random-smart", **common))
+    counts = [(row["ticket_edges"], round((1 - smart["per_layer"][name]["prune_rate"]) * row["size"]))
+              for name, row in smart["planted_per_layer"].items()]
+    assert any(p != m for p, m in counts) and smart["ticket_feasible"] is False
+    assert run_search(RunConfig(method="random-uniform", **common))["ticket_feasible"] is True
+    assert run_search(RunConfig(method="ep-global", **common))["ticket_feasible"] is True  # totals agree
+
+
+def test_a_dense_control_plants_the_searched_count_although_one_minus_one_minus_k_is_not_k():
+    # keep_count(50, 0.19) = 40 but keep_count(50, 1 - (1 - 0.19)) = 41 in floats: the dense control
+    # (prune rate 0, ticket_remaining 1 - k) must plant the same P as the search at k
+    model = _model("mlp:5,10,5", (5,), 5, 0, 0.19)
+    searched = plan_ticket(model.params, 0.19, width=1.0)
+    control = plan_ticket(model.params, 0.0, remaining=1 - 0.19, width=1.0, sub_budget=True)
+    assert control.edges == searched.edges and naive_keep_count(50, 0.19) == 40

@@ -267,7 +267,10 @@ def planted_metrics(search, history) -> dict:
     for n in names:
         digest.update(np.ascontiguousarray(ticket.masks[n]).tobytes())
     digest.update(np.ascontiguousarray(teacher_test).tobytes())
-    out = {"ticket_feasible": bool(ticket.feasible), "ticket_train_loss": float(ticket_loss),
+    # feasible: P keeps what the final mask keeps, layer by layer (in total under a global top-k);
+    # a method with budgets of its own (random-smart) cannot return a P planted at the uniform k
+    same_budget = n_P.sum() == n_M.sum() if search.global_topk else bool((n_P == n_M).all())
+    out = {"ticket_feasible": bool(ticket.feasible and same_budget), "ticket_train_loss": float(ticket_loss),
            "teacher_digest": digest.hexdigest()[:16],
            "ticket_train_unexplained": ticket_unexplained,
            "ticket_width": ticket.ticket_width, "ticket_edges": n_ticket,

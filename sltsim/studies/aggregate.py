@@ -1,4 +1,4 @@
-"""Helpers the study tables share: per-dataset configs from a preset, mean ± std over seeds,
+"""What the study tables share: per-dataset configs from a preset, mean ± std over seeds,
 and the rows of the cells that diverged (which carry no metrics, so the tables' means skip them).
 
 A study that runs on several data sets names them in its preset as sub-tables of

@@ -53,8 +53,9 @@ COLUMNS = ("dying_ratio", "k_minus_d", "false_negative_dying", "true_negative_dy
 
 
 def grid(study: dict, config: RunConfig) -> list[RunConfig]:
-    """EP per (model, prune rate, seed), then the controls of the cells at ``control_prune_rates``
-    (default: every prune rate) and the basin cells at ``basin_prune_rate``."""
+    """EP per (model, prune rate, seed), then its controls: the random mask (the null of every
+    statistic) at every prune rate, the other controls at ``control_prune_rates`` (default:
+    every prune rate), and the basin cells at ``basin_prune_rate``."""
     models = study.get("models", [config.model])
     controls = check_controls(study.get("controls", []))
     control_ks = {round(k, 6) for k in study.get("control_prune_rates", study["prune_rates"])}
