@@ -19,8 +19,7 @@ STUDIES = ("dying_edges", "init_effects", "iterative", "score_ranks", "hyperpara
            "sanity_checks", "recovery")
 PRESETS = sorted(p for p in presets_dir().glob("*.toml") if p.name.split(".")[0] in STUDIES)
 #: Presets whose planted cells are refused as they stand, and why (their owners' to fix).
-KNOWN_BAD = {"iterative.paper.toml": "its planted_conv ticket (ticket_remaining 0.05, ticket_width 0.5 of conv4) "
-                                     "gives conv1 29 edges for 32 ticket units: dead units, refused before and now"}
+KNOWN_BAD: dict = {}
 
 
 def _planted_configs(path) -> list[RunConfig]:
