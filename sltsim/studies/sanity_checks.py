@@ -32,14 +32,13 @@ from pathlib import Path
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.figures import save_figure
+from sltsim.studies.study import Study
 from sltsim.studies.columns import derived, quality
 from sltsim.studies.intervals import format_ci, mean_ci
 from sltsim.studies.iterative_tables import mean_std, setting_key, setting_labels
 
-STUDY = "sanity_checks"
+NAME = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
 CHECK_LABELS = {
     "ep": "EP",
@@ -217,12 +216,6 @@ def format_paired(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/sanity_checks.{png,svg}: test accuracy against k for every check, one panel per setting."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     if not rows:
         return []
@@ -254,20 +247,31 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random\n"
                  "masks and EP on random labels; mean ± std over seeds")
     figstyle.finish(fig)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    return save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
-    records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
-    rows = table(records)
-    pairs = paired(records)
-    text = format_table(rows) + "\n\n" + format_paired(pairs)
-    return report(args, text, plot(rows, Path(args.figures)), {"rows": rows, "paired": pairs})
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], settings(preset["study"], preset["config"], source=str(preset["path"])))
 
+
+def _table(records: list[dict]) -> dict:
+    return {"rows": table(records), "paired": paired(records)}
+
+
+def _format(result: dict, records: list[dict], preset: dict) -> str:
+    return format_table(result["rows"]) + "\n\n" + format_paired(result["paired"])
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/sanity_checks.{png,svg}: test accuracy against k for every check, one panel per setting."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=_table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

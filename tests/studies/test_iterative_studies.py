@@ -3,6 +3,7 @@ on synthetic records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -111,7 +112,8 @@ def test_tiny_preset_runs_end_to_end_and_a_rerun_recomputes_nothing(study, tmp_p
     def refuse(config, progress=False):
         raise AssertionError(f"recomputed {config.key()}")
 
-    monkeypatch.setattr(MODULES[study], "run_search", refuse)
+    # the study's cell replaced by one that refuses: every cell must come from the store
+    monkeypatch.setattr(MODULES[study], "main", dataclasses.replace(MODULES[study].STUDY, cell=refuse).main)
     again = _run(study, tmp_path, capsys)
     assert len(store.records()) == len(records)
     table_of = lambda text: text.split("figure:")[0]  # noqa: E731
