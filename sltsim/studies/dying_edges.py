@@ -33,9 +33,10 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
 from sltsim.planted import check_ticket
+from sltsim.studies.aggregate import ci, group_by, interval_row, ok_records
+from sltsim.studies.planted_controls import (SEARCH, check_controls, control_configs, role, same_teacher,
+                                             searched_prune_rate)
 from sltsim.studies.study import Study
-from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
-                                             same_teacher, searched_prune_rate, summary)
 
 NAME = "dying_edges"
 # Table 1 of the Soft iEP paper: EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
@@ -80,7 +81,7 @@ def _with_shares(r: dict) -> dict:
 
 def table(records: list[dict]) -> list[dict]:
     """One row per (model, prune rate): EP's statistics and every control's, means and 95% intervals."""
-    groups = group_by([_with_shares(r) for r in records],
+    groups = group_by(ok_records(_with_shares(r) for r in records),
                       lambda r: (r["config"]["model"], searched_prune_rate(r), *role(r)))
     keys = sorted({(m, k) for (m, k, *_ ) in groups}, key=lambda mk: (len(mk[0]), mk[0], mk[1]))
     rows = []
@@ -88,14 +89,14 @@ def table(records: list[dict]) -> list[dict]:
         search = groups.get((model, k, SEARCH, None), [])
         if not search:
             continue
-        row = {"model": model, "prune_rate": k, **summary(search, COLUMNS)}
+        row = {"model": model, "prune_rate": k, **interval_row(search, COLUMNS)}
         cell = list(search)
         for name in ("ticket_start", "random_mask", "dense"):
             got = groups.get((model, k, name, None) if name != "ticket_start" else (model, k, name, 1.0), [])
             cell += got
-            row[name] = summary(got, COLUMNS) if got else None
+            row[name] = interval_row(got, COLUMNS) if got else None
         basin = sorted(q for (m, kk, name, q) in groups if (m, kk, name) == (model, k, "basin"))
-        row["basin"] = [{"start_overlap": q, **summary(groups[(model, k, "basin", q)], COLUMNS)} for q in basin]
+        row["basin"] = [{"start_overlap": q, **interval_row(groups[(model, k, "basin", q)], COLUMNS)} for q in basin]
         for q in basin:
             cell += groups[(model, k, "basin", q)]
         row["same_teachers"] = same_teacher(cell)

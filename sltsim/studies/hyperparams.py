@@ -29,10 +29,10 @@ import numpy as np
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
-from sltsim.studies.aggregate import (checked, dataset_configs, group_by, ok_records, pm, spearman,
-                                      summarise)
-from sltsim.studies.study import Study
+from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std_row, ok_records, pm,
+                                      spearman)
 from sltsim.studies.columns import derived, quality
+from sltsim.studies.study import Study
 
 NAME = "hyperparams"
 STUDY_KEYS = {"lrs": list[float], "batch_sizes": list[int], "weight_decays": list[float], "datasets": dict,
@@ -87,7 +87,7 @@ def table(records: list[dict]) -> list[dict]:
                        "base": value == base[field], "prune_rate": cell[0]["config"]["prune_rate"],
                        "quality_name": quality_name, "quality_sign": sign,
                        "epochs": cell[0]["config"]["epochs"]}
-                row.update(summarise(cell, COLUMNS))
+                row.update(mean_std_row(cell, COLUMNS))
                 row["per_seed_dying_ratio"] = [r["dying_ratio"] for r in cell]
                 row["per_seed_quality"] = [r["quality"] for r in cell]
                 rows.append(row)

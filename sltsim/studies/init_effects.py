@@ -28,9 +28,9 @@ from sltsim.config import RunConfig
 from sltsim import figstyle
 from sltsim.figures import save_figure
 from sltsim.init import SCORE_INITS, WEIGHT_INITS
-from sltsim.studies.aggregate import checked, dataset_configs, group_by, ok_records, pm, summarise
-from sltsim.studies.study import Study
+from sltsim.studies.aggregate import checked, dataset_configs, group_by, mean_std_row, ok_records, pm
 from sltsim.studies.columns import derived, quality
+from sltsim.studies.study import Study
 
 NAME = "init_effects"
 STUDY_KEYS = {"weight_inits": list[str], "score_inits": list[str], "datasets": dict, "seeds": int}
@@ -81,7 +81,7 @@ def table(records: list[dict]) -> list[dict]:
                 row = {"data": data, "weight_init": w, "score_init": s, "quality_name": quality_name,
                        "quality_sign": sign, "prune_rate": group[0]["config"]["prune_rate"],
                        "default": w == DEFAULT_WEIGHT_INIT and s == DEFAULT_SCORE_INIT}
-                row.update(summarise(group, COLUMNS))
+                row.update(mean_std_row(group, COLUMNS))
                 d, fn = row["dying_ratio"], row["false_negative_dying"]
                 row["false_negative_share"] = fn / d if d and fn is not None and math.isfinite(fn) else math.nan
                 if (w, s) in PAPER_TABLE2:

@@ -42,13 +42,13 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figstyle import OKABE_ITO
 from sltsim.figures import save_figure
-from sltsim.studies.study import Study
 from sltsim.studies.iterative_claims import claims, final_planted, format_final_planted
 from sltsim.studies.iterative_tables import (METHOD_LABELS, PER_CELL_FIELDS, TWINS, comparisons, cycle_prune_rates,
                                              format_comparisons, format_table, identical_points, quality_signs,
                                              setting_key, table)
-from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, mean_std, points,  # noqa: F401 (re-exported)
+from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, points,  # noqa: F401 (re-exported)
                                              setting_label, setting_labels)
+from sltsim.studies.study import Study
 
 NAME = "iterative"
 METHOD_STYLE = {  # the paper's scheme in Okabe-Ito colours: EP green, hard iEP blues/greys, soft iEP reds

@@ -36,9 +36,10 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
 from sltsim.planted import check_ticket
+from sltsim.studies.aggregate import ci, group_by, interval_row, ok_records
+from sltsim.studies.planted_controls import (SEARCH, check_controls, control_configs, role, same_teacher,
+                                             searched_prune_rate)
 from sltsim.studies.study import Study
-from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
-                                             same_teacher, searched_prune_rate, summary)
 
 NAME = "recovery"
 STUDY_KEYS = {"model_template": str, "ticket_units": int, "overparameterizations": list[int],
@@ -133,19 +134,19 @@ def table(records: list[dict]) -> list[dict]:
         method = c["method"] if name in (SEARCH, "ticket_start", "basin") else None
         return init, method, _rho(r), searched_prune_rate(r), name, q
 
-    groups = group_by(records, key)
+    groups = group_by(ok_records(records), key)
     rows = []
     for (init, method, rho, k, name, q) in sorted(g for g in groups if g[4] == SEARCH):
         search = groups[(init, method, rho, k, name, q)]
         row = {"init": init, "method": method, "overparameterization": rho, "prune_rate": k,
-               "fill": round((1 - k) * rho, 6), **summary(search, COLUMNS)}
+               "fill": round((1 - k) * rho, 6), **interval_row(search, COLUMNS)}
         cell = list(search)
         for control, m, qq in (("random_mask", None, None), ("dense", None, None), ("ticket_start", method, 1.0)):
             got = groups.get((init, m, rho, k, control, qq), [])
-            row[control] = summary(got, COLUMNS) if got else None
+            row[control] = interval_row(got, COLUMNS) if got else None
             cell += got
         qs = sorted(g[5] for g in groups if g[:4] == (init, method, rho, k) and g[4] == "basin")
-        row["basin"] = [{"start_overlap": qq, **summary(groups[(init, method, rho, k, "basin", qq)], COLUMNS)}
+        row["basin"] = [{"start_overlap": qq, **interval_row(groups[(init, method, rho, k, "basin", qq)], COLUMNS)}
                         for qq in qs]
         for qq in qs:
             cell += groups[(init, method, rho, k, "basin", qq)]

@@ -33,10 +33,10 @@ from pathlib import Path
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
-from sltsim.studies.study import Study
 from sltsim.studies.columns import derived, quality
-from sltsim.studies.intervals import format_ci, mean_ci
-from sltsim.studies.iterative_tables import mean_std, setting_key, setting_labels
+from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, pm
+from sltsim.studies.iterative_tables import setting_key, setting_labels
+from sltsim.studies.study import Study
 
 NAME = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
@@ -177,11 +177,6 @@ def paired(rows_records: list[dict]) -> list[dict]:
     return out
 
 
-def _pm(row, col, digits=3):
-    m = row[col]
-    return "-" if m is None or math.isnan(m) else f"{m:.{digits}f}±{row[col + '_std']:.{digits}f}"
-
-
 def format_table(rows: list[dict]) -> str:
     lines = []
     for label in dict.fromkeys(r["setting"] for r in rows):
@@ -194,10 +189,10 @@ def format_table(rows: list[dict]) -> str:
         lines += ["", f"== {label} ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['prune_rate']:>6.3f} {CHECK_LABELS[r['check']]:<33} {r['seeds']:>5} "
-                    f"{_pm(r, 'quality'):>12} {_pm(r, 'train_quality'):>12}")
+                    f"{pm(r, 'quality'):>12} {pm(r, 'train_quality'):>12}")
             if planted:
-                line += (f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {_pm(r, 'recall_above_chance'):>13} "
-                         f"{_pm(r, 'enrichment'):>12}")
+                line += (f" {pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {pm(r, 'recall_above_chance'):>13} "
+                         f"{pm(r, 'enrichment'):>12}")
             lines.append(line)
     lines += ["", "the train column of EP on random labels is on the permuted labels it searched on; every test "
               "column is on the true test labels (1-R2: against the teacher, 0 at P); rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "

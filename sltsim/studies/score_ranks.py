@@ -32,10 +32,10 @@ import numpy as np
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
-from sltsim.studies.study import Study
 from sltsim.studies.iterative import METHOD_STYLE
-from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, mean_std,
-                                             setting_label)
+from sltsim.studies.aggregate import mean_std
+from sltsim.studies.iterative_tables import ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, setting_label
+from sltsim.studies.study import Study
 
 NAME = "score_ranks"
 STUDY_KEYS = {"methods": list[str], "seeds": int}

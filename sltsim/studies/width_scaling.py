@@ -37,11 +37,10 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.engine.models import parse_model_spec
 from sltsim.figures import save_figure
-from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std, ok_records,
-                                      paired_differences, pm, slope, summarise)
-from sltsim.studies.study import Study
+from sltsim.studies.aggregate import (checked, dataset_configs, excludes_zero, format_ci, group_by, mean_ci,
+                                      mean_std, mean_std_row, ok_records, paired_differences, pm, slope)
 from sltsim.studies.columns import control_role, derived, quality
-from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+from sltsim.studies.study import Study
 
 NAME = "width_scaling"
 STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int, "controls": list[str]}
@@ -128,7 +127,7 @@ def table(records: list[dict]) -> list[dict]:
                "ticket_feasible": all(r.get("ticket_feasible", True) for r in searches),
                "ticket_train_loss": max((r.get("ticket_train_loss") or 0.0) for r in searches)}
         for method in (*LABELS, *CONTROLS):
-            summary = summarise(by.get(method, []), COLUMNS)
+            summary = mean_std_row(by.get(method, []), COLUMNS)
             row[f"{method}_seeds"] = summary.pop("seeds")
             row.update({f"{method}_{k}": v for k, v in summary.items()})
         for prefix, other in (("gain", "ep"), ("gain_budget", "ep_budget")):

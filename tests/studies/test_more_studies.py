@@ -247,7 +247,7 @@ def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
 def test_mean_ci_is_students_t_interval_of_the_finite_values():
     from scipy import stats
 
-    from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+    from sltsim.studies.aggregate import excludes_zero, format_ci, mean_ci
 
     values = [0.1, 0.4, None, 0.2, float("nan"), 0.5]
     mean, half, n = mean_ci(values)
