@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from sltsim.config import RunConfig
 from sltsim.search import schedule as schedules
-from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, pm
+from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
 from sltsim.studies.columns import enrichment, quality
 
 # the paper's names (Table 3, Fig. 3b legend) for each --method, and the equal-epochs EP control
@@ -231,8 +231,7 @@ def table(records: list[dict]) -> list[dict]:
         row = {"setting": c["labels"][key], "method": method, "remaining": remaining, "cycle": cycle,
                "seeds": len(group), "epochs_total": epochs * (cycle or 1) if method != "ep" else epochs,
                "quality_name": name, "quality_sign": sign}
-        for column in COLUMNS:
-            row[column], row[column + "_std"] = mean_std(p[column] for p in group)
+        row.update(mean_std_row(group, COLUMNS))
         row["quality"], row["quality_std"] = row[col], row[col + "_std"]
         rows.append(row)
     return rows

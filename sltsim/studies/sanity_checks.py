@@ -34,7 +34,7 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
 from sltsim.studies.columns import derived, quality
-from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, pm
+from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
 from sltsim.studies.iterative_tables import setting_key, setting_labels
 from sltsim.studies.study import Study
 
@@ -141,8 +141,7 @@ def table(records: list[dict]) -> list[dict]:
         _, name, sign = quality(group[0]["config"])
         row = {"setting": labels[key], "prune_rate": k, "check": check, "seeds": len(group),
                "seed_list": sorted(r["config"]["seed"] for r in group), "quality_name": name, "quality_sign": sign}
-        for col in COLUMNS:
-            row[col], row[col + "_std"] = mean_std(r.get(col) for r in group)
+        row.update(mean_std_row(group, COLUMNS))
         rows.append(row)
     return rows
 

@@ -33,7 +33,7 @@ from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
 from sltsim.studies.iterative import METHOD_STYLE
-from sltsim.studies.aggregate import mean_std
+from sltsim.studies.aggregate import mean_std_row, pm
 from sltsim.studies.iterative_tables import ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, setting_label
 from sltsim.studies.study import Study
 
@@ -83,9 +83,7 @@ def table(records: list[dict]) -> list[dict]:
     for (label, method, cycles, remaining), group in sorted(groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
         row = {"setting": label, "method": method, "cycles": cycles, "final_remaining": remaining,
                "seeds": len(group)}
-        counts = [edge_counts(r) for r in group]
-        for col in COUNTS:
-            row[col], row[col + "_std"] = mean_std(c[col] for c in counts)
+        row.update(mean_std_row([edge_counts(r) for r in group], COUNTS))
         rows.append(row)
     return rows
 
@@ -95,10 +93,10 @@ def format_table(rows: list[dict]) -> str:
             f"{'selected at end':>15} {'revived':>11} {'late selected':>13} | {'revived/cycle, all edges':>24}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        pm = lambda c, d=1: f"{r[c]:.{d}f}±{r[c + '_std']:.{d}f}"  # noqa: E731
         lines.append(f"{r['setting']:<28} {METHOD_LABELS[r['method']]:<15} {r['cycles']:>3} "
-                     f"{r['final_remaining']:>9.4f} {r['seeds']:>5} | {r['sampled']:>7.0f} {pm('selected_final'):>15} "
-                     f"{pm('revived'):>11} {pm('late_selected'):>13} | {pm('revived_ratio_all', 5):>24}")
+                     f"{r['final_remaining']:>9.4f} {r['seeds']:>5} | {r['sampled']:>7.0f} "
+                     f"{pm(r, 'selected_final', '.1f'):>15} {pm(r, 'revived', '.1f'):>11} "
+                     f"{pm(r, 'late_selected', '.1f'):>13} | {pm(r, 'revived_ratio_all', '.5f'):>24}")
     return "\n".join(lines)
 
 
