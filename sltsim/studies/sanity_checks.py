@@ -33,8 +33,8 @@ from pathlib import Path
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
-from sltsim.studies.columns import derived, quality
 from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
+from sltsim.studies.columns import derived, quality
 from sltsim.studies.iterative_tables import setting_key, setting_labels
 from sltsim.studies.study import Study
 

@@ -32,7 +32,6 @@ import numpy as np
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figures import save_figure
-from sltsim.studies.iterative import METHOD_STYLE
 from sltsim.studies.aggregate import mean_std_row, pm
 from sltsim.studies.iterative_tables import ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, setting_label
 from sltsim.studies.study import Study
