@@ -1,15 +1,9 @@
 """``python -m sltsim.figures``: redraw every study's figures from stored records.
 
-Nothing here trains. A study registers a drawing function::
-
-    @register("dying_edges")
-    def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-        records = load_records(records_dir, "dying_edges")
-        ...
-        return save_figure(fig, out_dir / "dying_edges.png")
-
-and the command imports the study modules listed in :data:`STUDY_MODULES` (those that
-exist), then calls each registered function with ``--records`` and ``--out``.
+Nothing here trains. The studies are found, not listed: every module of
+``sltsim.studies`` that defines ``STUDY`` (a :class:`sltsim.studies.study.Study`) is one,
+and its ``figures(records, out_dir)`` draws from the records stored under ``--records``
+(``<study>/<study>.jsonl``) into ``--out``, saving each figure with :func:`save_figure`.
 
 Where it reads and writes: ``--records`` defaults to ``results/default``, where the
 studies' default preset stores its records (``results/<preset>/<study>/<study>.jsonl``),
@@ -32,47 +26,25 @@ from typing import Callable, Optional, Sequence
 EXIT_BAD_INPUT = 2
 RESULTS = Path("results")
 
-#: Modules whose import registers figures; a module that does not exist (yet) is skipped.
-STUDY_MODULES = [
-    "sltsim.studies.dying_edges",
-    "sltsim.studies.init_effects",
-    "sltsim.studies.iterative",
-    "sltsim.studies.score_ranks",
-    "sltsim.studies.hyperparams",
-    "sltsim.studies.width_scaling",
-    "sltsim.studies.sanity_checks",
-    "sltsim.studies.recovery",
-]
-
 DrawFn = Callable[[Path, Path], list]
 
-#: study name -> function(records_dir, out_dir) -> the paths it wrote
+#: study name -> function(records_dir, out_dir) -> the paths it wrote; filled by :func:`import_studies`
 FIGURES: dict[str, DrawFn] = {}
 
 
-def register(study: str) -> Callable[[DrawFn], DrawFn]:
-    """Decorator: ``fn(records_dir, out_dir) -> list[Path]`` draws ``study``'s figures."""
-    def decorator(fn: DrawFn) -> DrawFn:
-        FIGURES[study] = fn
-        return fn
-    return decorator
+def import_studies(packages: Optional[Sequence[str]] = None) -> list[str]:
+    """Find every study (:func:`sltsim.studies.study.discover`: each module of ``packages``,
+    by default ``sltsim.studies``, that defines a ``STUDY``), register its figures in
+    :data:`FIGURES`; return the names.
 
-
-def import_studies(modules: Sequence[str] = STUDY_MODULES) -> list[str]:
-    """Import the study modules that exist (registering their figures); return their names.
-
-    Only a missing study module itself is skipped: an import error inside one propagates.
+    Every module is imported, so an import error in one propagates: no study is skipped.
     """
-    imported = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        imported.append(name)
-    return imported
+    from sltsim.studies.study import discover
+
+    studies = discover() if packages is None else discover(packages)
+    for name, study in studies.items():
+        FIGURES[name] = study.draw
+    return list(studies)
 
 
 def records_path(records_dir, study: str) -> Path:
@@ -143,10 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import_studies()
-    # run as ``python -m sltsim.figures`` this module is __main__; the studies register
-    # into the importable sltsim.figures, so read the registry from there
-    figures = importlib.import_module("sltsim.figures").FIGURES
+    # run as ``python -m sltsim.figures`` this module is __main__; the studies' modules import
+    # sltsim.figures (for save_figure), so keep one registry: the importable module's
+    registry = importlib.import_module("sltsim.figures")
+    registry.import_studies()
+    figures = registry.FIGURES
     if args.study is not None and args.study not in figures:
         print(f"{parser.prog}: error: no figures registered for study {args.study!r}; known: "
               f"{', '.join(sorted(figures)) or 'none'}", file=sys.stderr)

@@ -251,13 +251,13 @@ def test_single_run_bad_input(workdir, capsys, argv, words):
 
 
 @pytest.mark.parametrize("module, argv, words", STUDY,
-                         ids=[f"{c[0].STUDY} " + " ".join(a if isinstance(a, str) else "<path>" for a in c[1])
+                         ids=[f"{c[0].NAME} " + " ".join(a if isinstance(a, str) else "<path>" for a in c[1])
                               for c in STUDY])
 def test_study_bad_input(workdir, capsys, module, argv, words):
     argv = _argv(argv, workdir)
     before = _files(workdir)
     try:
-        code = run_study(module.main, [*argv, "--no-progress"], parser=study_parser(module.STUDY, module.__doc__))
+        code = run_study(module.main, [*argv, "--no-progress"], parser=study_parser(module.NAME, module.__doc__))
     except SystemExit as e:  # argparse: one line already printed
         code = e.code
     _check(capsys, workdir, before, code, words)

@@ -113,7 +113,7 @@ def _run(module, text, tmp_path, capsys, *extra):
     preset.write_text(text)
     argv = ["--preset", str(preset), "--out", str(tmp_path / "records"), "--figures", str(tmp_path / "figs"),
             "--no-progress", "--json", *extra]
-    code = run_study(module.main, argv, parser=study_parser(module.STUDY, module.__doc__))
+    code = run_study(module.main, argv, parser=study_parser(module.NAME, module.__doc__))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -1,5 +1,25 @@
-"""What the study tables share: per-dataset configs from a preset, mean ± std over seeds,
-and the rows of the cells that diverged (which carry no metrics, so the tables' means skip them).
+"""Aggregation over seeds, for every study's tables (the one copy of each helper).
+
+- mean ± sample std over seeds: :func:`mean_std`, :func:`mean_std_row` (a row of them),
+  :func:`pm` (as text);
+- mean ± the half-width of its 95% t-interval: :func:`mean_ci`, :func:`interval_row`,
+  :func:`format_ci` and :func:`ci` (as text), :func:`excludes_zero` (a verdict's test);
+- grouping and pairing records: :func:`ok_records`, :func:`group_by`,
+  :func:`paired_differences`, and two trends, :func:`slope` and :func:`spearman`;
+- per-dataset configs from a preset (:func:`dataset_configs`) and the rows of the cells
+  that diverged (:func:`diverged_rows`), which carry no metrics, so the means skip them.
+
+The intervals. The study verdicts compare methods seed by seed (the runs of one seed share
+theta0, s0, the data and the batches), so what a verdict rests on is the mean of a handful
+of paired differences. With n seeds that mean's 95% interval is
+
+    mean ± t_{0.975, n-1} * std / sqrt(n)        (std: the sample std, ddof 1),
+
+Student's t-interval. It assumes nothing about the sign of the effect and widens quickly
+when n is small (t = 3.18 at n = 4, 2.78 at n = 5): a difference whose interval excludes 0
+is one the seeds agree on, not one that merely has the right mean. With one value the
+half-width of :func:`mean_ci` is infinite (no spread can be estimated), so no single-seed
+difference is ever called.
 
 A study that runs on several data sets names them in its preset as sub-tables of
 ``[study]``, each holding the :class:`~sltsim.config.RunConfig` fields that differ from
@@ -26,6 +46,9 @@ import numpy as np
 
 from sltsim.config import RunConfig
 
+#: two-sided coverage of every interval the studies print
+LEVEL = 0.95
+
 
 def mean_std(values: Iterable) -> tuple[float, float]:
     """(mean, sample std with ddof=1) of the finite values; (nan, nan) for none, std 0 for one."""
@@ -48,7 +71,7 @@ def group_by(records: Iterable[dict], key: Callable[[dict], Hashable]) -> dict:
     return dict(groups)
 
 
-def summarise(group: Sequence[dict], columns: Sequence[str]) -> dict:
+def mean_std_row(group: Sequence[dict], columns: Sequence[str]) -> dict:
     """``{"seeds": n, col: mean, col + "_std": std}`` of each column over ``group``'s records."""
     row: dict = {"seeds": len(group)}
     for col in columns:
@@ -62,6 +85,54 @@ def pm(row: Mapping, col: str, fmt: str = ".3f") -> str:
     if mean is None or not math.isfinite(mean):
         return "-"
     return f"{mean:{fmt}}±{std:{fmt.lstrip('+')}}"
+
+
+def mean_ci(values: Iterable, level: float = LEVEL) -> tuple[float, float, int]:
+    """(mean, half-width of its ``level`` t-interval, n) of the finite ``values``
+    (:func:`sltsim.metrics.recovery.interval`), with an infinite half-width for one value.
+
+    (nan, nan, 0) when there are none.
+    """
+    from sltsim.metrics.recovery import interval
+
+    mean, half, n = interval(values, level)
+    return mean, (math.inf if n == 1 else half), n
+
+
+def excludes_zero(mean: float, half: float) -> bool:
+    """Whether the interval mean ± half lies entirely on one side of 0."""
+    return math.isfinite(mean) and math.isfinite(half) and abs(mean) > half
+
+
+def format_ci(mean: float, half: float, fmt: str = "+.3f") -> str:
+    """``"+0.031±0.012"`` (mean ± half-width); ``"-"`` when there is no value, ``±inf`` for one seed."""
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    width = "inf" if math.isinf(half) else f"{half:{fmt.lstrip('+')}}"
+    return f"{mean:{fmt}}±{width}"
+
+
+def interval_row(records: Sequence[dict], columns: Sequence[str]) -> dict:
+    """``{"seeds": n, col: mean, col + "_ci": half-width of the 95% t-interval, col + "_n": count}``
+    of each column over ``records`` (:func:`sltsim.metrics.recovery.interval`: a NaN half-width
+    for one value, which :func:`ci` prints as the mean alone)."""
+    from sltsim.metrics.recovery import interval
+
+    out = {"seeds": len(records)}
+    for col in columns:
+        mean, half, n = interval(r.get(col) for r in records)
+        out[col], out[col + "_ci"], out[col + "_n"] = mean, half, n
+    return out
+
+
+def ci(row: Mapping, col: str, digits: int = 2) -> str:
+    """``"m±h"`` of an :func:`interval_row` column, ``"m"`` with one seed, ``"-"`` when missing."""
+    m, h = row.get(col, math.nan), row.get(col + "_ci", math.nan)
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "-"
+    if h is None or (isinstance(h, float) and math.isnan(h)):
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f}±{h:.{digits}f}"
 
 
 def paired_differences(a: Sequence[dict], b: Sequence[dict], col: str) -> list[float]:

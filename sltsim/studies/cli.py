@@ -1,10 +1,7 @@
 """The flags every study shares, and the wrapper that turns bad input into exit code 2.
 
-A study module does::
-
-    def main(args) -> int: ...            # args from study_parser(...).parse_args
-    if __name__ == "__main__":
-        sys.exit(run_study(main, sys.argv[1:], parser=study_parser("dying_edges", __doc__)))
+A study (:class:`~sltsim.studies.study.Study`) runs through :meth:`Study.cli
+<sltsim.studies.study.Study.cli>`, which is ``run_study(study.main, argv, parser=study_parser(...))``.
 
 Bad flags print one line and exit 2 (as :mod:`sltsim.cli`); a ``ValueError`` raised by
 the study (a bad preset, an unusable ``--out``, an unreachable scheduler) prints one line
@@ -76,14 +73,14 @@ def _scheduler(text: str) -> str:
     return text
 
 
-def study_parser(study: str, description: Optional[str]) -> argparse.ArgumentParser:
-    """The argument parser of ``python -m sltsim.studies.<study>`` with the shared flags.
+def study_parser(study: str, description: Optional[str], prog: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser of ``python -m sltsim.studies.<study>`` (or ``prog``) with the shared flags.
 
     The study may add its own flags. ``args.study`` holds the study's name, and
     :func:`store_path`, :func:`preset_from_args` and :func:`run_grid_from_args` read the
     shared flags back.
     """
-    parser = _Parser(prog=f"python -m sltsim.studies.{study}",
+    parser = _Parser(prog=prog or f"python -m sltsim.studies.{study}",
                      description=(description or "").strip().splitlines()[0] if description else None,
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     presets = parser.add_mutually_exclusive_group()

@@ -31,14 +31,14 @@ import numpy as np
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
+from sltsim.figures import save_figure
 from sltsim.planted import check_ticket
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
-                                             same_teacher, searched_prune_rate, summary)
+from sltsim.studies.aggregate import ci, group_by, interval_row, ok_records
+from sltsim.studies.planted_controls import (SEARCH, check_controls, control_configs, role, same_teacher,
+                                             searched_prune_rate)
+from sltsim.studies.study import Study
 
-STUDY = "dying_edges"
+NAME = "dying_edges"
 # Table 1 of the Soft iEP paper: EP on ResNet-18 / CIFAR-10, mean of 4 seeds.
 PAPER_PRUNE_RATES = (0.200, 0.360, 0.488, 0.590, 0.672, 0.738, 0.790, 0.832)
 PAPER_DYING_RATIO = (0.028, 0.166, 0.293, 0.395, 0.479, 0.540, 0.606, 0.656)
@@ -82,7 +82,7 @@ def _with_shares(r: dict) -> dict:
 
 def table(records: list[dict]) -> list[dict]:
     """One row per (model, prune rate): EP's statistics and every control's, means and 95% intervals."""
-    groups = group_by([_with_shares(r) for r in records],
+    groups = group_by(ok_records(_with_shares(r) for r in records),
                       lambda r: (r["config"]["model"], searched_prune_rate(r), *role(r)))
     keys = sorted({(m, k) for (m, k, *_ ) in groups}, key=lambda mk: (len(mk[0]), mk[0], mk[1]))
     rows = []
@@ -90,14 +90,14 @@ def table(records: list[dict]) -> list[dict]:
         search = groups.get((model, k, SEARCH, None), [])
         if not search:
             continue
-        row = {"model": model, "prune_rate": k, **summary(search, COLUMNS)}
+        row = {"model": model, "prune_rate": k, **interval_row(search, COLUMNS)}
         cell = list(search)
         for name in ("ticket_start", "random_mask", "dense"):
             got = groups.get((model, k, name, None) if name != "ticket_start" else (model, k, name, 1.0), [])
             cell += got
-            row[name] = summary(got, COLUMNS) if got else None
+            row[name] = interval_row(got, COLUMNS) if got else None
         basin = sorted(q for (m, kk, name, q) in groups if (m, kk, name) == (model, k, "basin"))
-        row["basin"] = [{"start_overlap": q, **summary(groups[(model, k, "basin", q)], COLUMNS)} for q in basin]
+        row["basin"] = [{"start_overlap": q, **interval_row(groups[(model, k, "basin", q)], COLUMNS)} for q in basin]
         for q in basin:
             cell += groups[(model, k, "basin", q)]
         row["same_teachers"] = same_teacher(cell)
@@ -176,13 +176,6 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/dying_edges.png: d_T and k - d_T against k (with the paper's CIFAR-10 row),
-    enrichment against k beside its controls, and recall above chance beside its controls."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def _series(rows, name, col):
     k, m, h = [], [], []
     for r in rows:
@@ -229,18 +222,28 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     ax3.set(xlabel="prune rate $k$", ylabel=r"(recall $-$ (1$-k$)) / $k$", title="Recall of $P$ above chance")
     figstyle.legend_below(fig, (ax1, ax2, ax3), ncol=3)
     figstyle.finish(fig)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    return save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    config = RunConfig.from_dict(preset["config"], source=str(preset["path"]))
-    records = run_grid_from_args(args, grid(preset["study"], config), run_search)
-    rows = table(records)
-    return report(args, format_table(rows), plot(rows, Path(args.figures)), rows)
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], RunConfig.from_dict(preset["config"], source=str(preset["path"])))
 
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    return format_table(rows)
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/dying_edges.png: d_T and k - d_T against k (with the paper's CIFAR-10 row),
+    enrichment against k beside its controls, and recall above chance beside its controls."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

@@ -28,14 +28,13 @@ import numpy as np
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.aggregate import (checked, dataset_configs, group_by, ok_records, pm, spearman,
-                                      summarise)
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.figures import save_figure
+from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std_row, ok_records, pm,
+                                      spearman)
 from sltsim.studies.columns import derived, quality
+from sltsim.studies.study import Study
 
-STUDY = "hyperparams"
+NAME = "hyperparams"
 STUDY_KEYS = {"lrs": list[float], "batch_sizes": list[int], "weight_decays": list[float], "datasets": dict,
               "seeds": int}
 #: (config field, [study] key, words)
@@ -88,7 +87,7 @@ def table(records: list[dict]) -> list[dict]:
                        "base": value == base[field], "prune_rate": cell[0]["config"]["prune_rate"],
                        "quality_name": quality_name, "quality_sign": sign,
                        "epochs": cell[0]["config"]["epochs"]}
-                row.update(summarise(cell, COLUMNS))
+                row.update(mean_std_row(cell, COLUMNS))
                 row["per_seed_dying_ratio"] = [r["dying_ratio"] for r in cell]
                 row["per_seed_quality"] = [r["quality"] for r in cell]
                 rows.append(row)
@@ -153,12 +152,6 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/hyperparams.png: d_T and test accuracy against each factor, one line per data set."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/hyperparams.{png,svg}."""
     from matplotlib.ticker import ScalarFormatter
@@ -202,19 +195,28 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     fig.suptitle(f"EP at k = {k:g}, one factor at a time around the base point (mean ± std over seeds)")
     figstyle.finish(fig)
     return save_figure(
-fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
+def _grid(preset: dict) -> list[RunConfig]:
     configs = dataset_configs(preset)
-    records = run_grid_from_args(args, checked(preset["path"], lambda: grid(preset["study"], configs)), run_search)
-    rows = table(records)
-    text = format_table(rows) + "\n" + format_verdict(verdict(rows))
-    return report(args, text, plot(rows, Path(args.figures)), rows)
+    return checked(preset["path"], lambda: grid(preset["study"], configs))
 
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    return format_table(rows) + "\n" + format_verdict(verdict(rows))
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/hyperparams.png: d_T and test accuracy against each factor, one line per data set."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

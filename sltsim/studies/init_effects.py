@@ -26,14 +26,13 @@ import numpy as np
 
 from sltsim.config import RunConfig
 from sltsim import figstyle
-from sltsim.figures import load_records, register, save_figure
+from sltsim.figures import save_figure
 from sltsim.init import SCORE_INITS, WEIGHT_INITS
-from sltsim.search import run_search
-from sltsim.studies.aggregate import checked, dataset_configs, group_by, ok_records, pm, summarise
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.studies.aggregate import checked, dataset_configs, group_by, mean_std_row, ok_records, pm
 from sltsim.studies.columns import derived, quality
+from sltsim.studies.study import Study
 
-STUDY = "init_effects"
+NAME = "init_effects"
 STUDY_KEYS = {"weight_inits": list[str], "score_inits": list[str], "datasets": dict, "seeds": int}
 DEFAULT_WEIGHT_INIT = RunConfig.__dataclass_fields__["weight_init"].default
 DEFAULT_SCORE_INIT = RunConfig.__dataclass_fields__["score_init"].default
@@ -82,7 +81,7 @@ def table(records: list[dict]) -> list[dict]:
                 row = {"data": data, "weight_init": w, "score_init": s, "quality_name": quality_name,
                        "quality_sign": sign, "prune_rate": group[0]["config"]["prune_rate"],
                        "default": w == DEFAULT_WEIGHT_INIT and s == DEFAULT_SCORE_INIT}
-                row.update(summarise(group, COLUMNS))
+                row.update(mean_std_row(group, COLUMNS))
                 d, fn = row["dying_ratio"], row["false_negative_dying"]
                 row["false_negative_share"] = fn / d if d and fn is not None and math.isfinite(fn) else math.nan
                 if (w, s) in PAPER_TABLE2:
@@ -192,13 +191,6 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/init_effects.png (accuracy and dying ratio per init pair) and, with planted
-    records, figures/init_effects_planted.png (the dying ratio split into fn and tn)."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``."""
     from matplotlib.patches import Rectangle
@@ -238,7 +230,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
             fig.colorbar(image, ax=ax, label=label)
     fig.suptitle("Initialisation vs accuracy and dying ratio (blue box: the EP default)")
     figstyle.finish(fig)
-    paths = save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    paths = save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
     planted = [r for r in rows if r["data"] == "planted" and math.isfinite(r["false_negative_dying"])]
     if planted:
         paths += _plot_split(planted, Path(out_dir))
@@ -270,19 +262,29 @@ def _plot_split(rows: list[dict], out_dir: Path) -> list[Path]:
                  f"false-negative share of $d_T$ {shares.min():.3f} to {shares.max():.3f}, "
                  f"ticket share $|P|/n$ = {np.mean(share):.3f}")
     fig.legend(loc="outside lower center", ncol=2)
-    return save_figure(fig, out_dir / f"{STUDY}_planted.png", formats=("png", "svg"))
+    return save_figure(fig, out_dir / f"{NAME}_planted.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
+def _grid(preset: dict) -> list[RunConfig]:
     configs = dataset_configs(preset)
-    records = run_grid_from_args(args, checked(preset["path"], lambda: grid(preset["study"], configs)), run_search)
-    rows = table(records)
-    text = format_table(rows) + "\n" + format_verdict(verdict(rows))
-    return report(args, text, plot(rows, Path(args.figures)), rows)
+    return checked(preset["path"], lambda: grid(preset["study"], configs))
 
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    return format_table(rows) + "\n" + format_verdict(verdict(rows))
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/init_effects.png (accuracy and dying ratio per init pair) and, with planted
+    records, figures/init_effects_planted.png (the dying ratio split into fn and tn)."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

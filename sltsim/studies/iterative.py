@@ -41,17 +41,16 @@ import numpy as np
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.figstyle import OKABE_ITO
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.figures import save_figure
 from sltsim.studies.iterative_claims import claims, final_planted, format_final_planted
 from sltsim.studies.iterative_tables import (METHOD_LABELS, PER_CELL_FIELDS, TWINS, comparisons, cycle_prune_rates,
                                              format_comparisons, format_table, identical_points, quality_signs,
                                              setting_key, table)
-from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, mean_std, points,  # noqa: F401 (re-exported)
+from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, collect, points,  # noqa: F401 (re-exported)
                                              setting_label, setting_labels)
+from sltsim.studies.study import Study
 
-STUDY = "iterative"
+NAME = "iterative"
 METHOD_STYLE = {  # the paper's scheme in Okabe-Ito colours: EP green, hard iEP blues/greys, soft iEP reds
     "ep": (OKABE_ITO["bluish_green"], "o", "-"), "ep-budget": (OKABE_ITO["bluish_green"], "h", "--"),
     "hard-ft": (OKABE_ITO["sky_blue"], "v", "--"),
@@ -147,12 +146,6 @@ _SUB_BUDGET = "sub_budget_ticket" in RunConfig.__dataclass_fields__
 
 
 # -- figures --------------------------------------------------------------------------------
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/iterative_accuracy, iterative_dying and iterative_enrichment (.png, .svg)."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def _panels(n: int):
     """n panels on a grid of at most two columns; returns the figure, the panels and the
     cells left over (one, when n is odd: it holds the legend)."""
@@ -220,7 +213,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                  "$i \\cdot E$ epochs iEP has spent)\n(mean ± std over seeds; points dodged sideways so that "
                  "equal values stay visible)")
     figstyle.finish(fig)
-    written += save_figure(fig, Path(out_dir) / f"{STUDY}_accuracy.png", formats=("png", "svg"))
+    written += save_figure(fig, Path(out_dir) / f"{NAME}_accuracy.png", formats=("png", "svg"))
     # Fig. 5a: dying ratio of EP, hard iEP (worst case and apparent) and soft iEP
     fig, axes, spare = _panels(len(labels))
     for ax, label in zip(axes, labels):
@@ -241,7 +234,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     _legend(fig, axes, spare)
     fig.suptitle("Dying ratio of each cycle (Eq. 2, history reset at each cycle start); mean ± std over seeds")
     figstyle.finish(fig)
-    written += save_figure(fig, Path(out_dir) / f"{STUDY}_dying.png", formats=("png", "svg"))
+    written += save_figure(fig, Path(out_dir) / f"{NAME}_dying.png", formats=("png", "svg"))
     # new: enrichment of P among each cycle's dying edges (1 = blind to P), planted settings only
     planted = [lb for lb in labels if any(r["setting"] == lb and not math.isnan(r["enrichment"]) for r in rows)]
     if planted:
@@ -259,28 +252,40 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                      "during a cycle\n(P sized at the last cycle's $k$; hard iEP: edges removed earlier count as "
                      "dying); mean ± std over seeds")
         figstyle.finish(fig)
-        written += save_figure(fig, Path(out_dir) / f"{STUDY}_enrichment.png", formats=("png", "svg"))
+        written += save_figure(fig, Path(out_dir) / f"{NAME}_enrichment.png", formats=("png", "svg"))
     return written
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
-    records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
-    rows = table(records)
-    pairs = comparisons(records)
-    lines = [format_table(rows), "", format_comparisons(pairs), ""]
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], settings(preset["study"], preset["config"], source=str(preset["path"])))
+
+
+def _table(records: list[dict]) -> dict:
+    return {"rows": table(records), "comparisons": comparisons(records), "final_planted": final_planted(records)}
+
+
+def _format(result: dict, records: list[dict], preset: dict) -> str:
+    lines = [format_table(result["rows"]), "", format_comparisons(result["comparisons"]), ""]
     for a, b in TWINS:
         equal, compared = identical_points(records, a, b)
         lines.append(f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}: quality and d (worst) exactly equal at "
                      f"{equal} of {compared} (setting, seed, cycle >= 2) points")
-    final = final_planted(records)
-    lines += ["", claims(rows, pairs, quality_signs(records))] + (["", format_final_planted(final)] if final else [])
-    return report(args, "\n".join(lines), plot(rows, Path(args.figures)), {"rows": rows, "comparisons": pairs,
-                                                                          "final_planted": final})
+    final = result["final_planted"]
+    lines += ["", claims(result["rows"], result["comparisons"], quality_signs(records))]
+    return "\n".join(lines + (["", format_final_planted(final)] if final else []))
 
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/iterative_{accuracy,dying,enrichment}.{png,svg}: quality, dying ratio and (planted)
+    enrichment against the remaining ratio, one panel per setting."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=_table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from sltsim.studies.columns import control_role
-from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+from sltsim.studies.aggregate import excludes_zero, format_ci, mean_ci
 from sltsim.studies.iterative_tables import METHOD_LABELS, collect, cycle_prune_rates, points, setting_key
 
 #: the EP arm each comparison family is read against, with its column suffix in comparisons()

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-
-import numpy as np
+from types import SimpleNamespace
 
 from sltsim.config import RunConfig
 from sltsim.search import schedule as schedules
+from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
 from sltsim.studies.columns import enrichment, quality
-from sltsim.studies.intervals import format_ci, mean_ci
 
 # the paper's names (Table 3, Fig. 3b legend) for each --method, and the equal-epochs EP control
 METHOD_LABELS = {
@@ -73,23 +72,17 @@ PAIR_LEGEND = ("S = soft iEP (LR), H = hard iEP (LR), FT = hard iEP (FT), Z = so
                "when it reaches that k (i·E at cycle i)")
 
 
-def cycle_prune_rates(config) -> tuple[float, ...]:
-    """k_i of every cycle of an iterative config (RunConfig or its dict)."""
-    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name)
-    if get("shrinkage") is not None:
-        return schedules.geometric(get("shrinkage"), get("cycles")).prune_rates
-    return schedules.towards(get("prune_rate"), get("cycles")).prune_rates
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample std (ddof 1; 0 for one value) of the finite values; NaNs when none."""
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], float)
-    if arr.size == 0:
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-
-
 _DEFAULTS = {f.name: f.default for f in RunConfig.__dataclass_fields__.values()}
+
+
+def cycle_prune_rates(config) -> tuple[float, ...]:
+    """k_i of every cycle of an iterative config (a RunConfig or its stored dict):
+    :func:`sltsim.search.schedule.from_config`, with its checks (a stored field left out
+    takes its default)."""
+    if isinstance(config, dict):
+        config = SimpleNamespace(**{name: config.get(name, _DEFAULTS[name])
+                                    for name in ("method", "prune_rate", "cycles", "shrinkage")})
+    return schedules.from_config(config).prune_rates
 
 
 def setting_fields(config: dict) -> dict:
@@ -238,8 +231,7 @@ def table(records: list[dict]) -> list[dict]:
         row = {"setting": c["labels"][key], "method": method, "remaining": remaining, "cycle": cycle,
                "seeds": len(group), "epochs_total": epochs * (cycle or 1) if method != "ep" else epochs,
                "quality_name": name, "quality_sign": sign}
-        for column in COLUMNS:
-            row[column], row[column + "_std"] = mean_std(p[column] for p in group)
+        row.update(mean_std_row(group, COLUMNS))
         row["quality"], row["quality_std"] = row[col], row[col + "_std"]
         rows.append(row)
     return rows
@@ -296,11 +288,6 @@ def identical_points(records: list[dict], a: str, b: str) -> tuple[int, int]:
     return equal, compared
 
 
-def _pm(row: dict, col: str, digits: int = 3) -> str:
-    mean, std = row[col], row[col + "_std"]
-    return "-" if mean is None or math.isnan(mean) else f"{mean:.{digits}f}±{std:.{digits}f}"
-
-
 def format_table(rows: list[dict]) -> str:
     """One block per setting. ``epochs``: the epochs spent to reach that mask (iEP: i·E at cycle i);
     ``revived``: share of m*_i outside m*_{i-1} (iEP, cycles >= 2); on planted data fn, tn (dying
@@ -318,11 +305,11 @@ def format_table(rows: list[dict]) -> str:
         lines += ["", f"== {label} (up to {seeds} seeds) ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['remaining']:>6.3f} {METHOD_LABELS[r['method']]:<26} {r['epochs_total']:>6} "
-                    f"{_pm(r, 'quality'):>12} {_pm(r, 'dying_ratio'):>12} {_pm(r, 'dying_ratio_apparent'):>12} "
-                    f"{_pm(r, 'revived_ratio', 4):>13}")
+                    f"{pm(r, 'quality'):>12} {pm(r, 'dying_ratio'):>12} {pm(r, 'dying_ratio_apparent'):>12} "
+                    f"{pm(r, 'revived_ratio', '.4f'):>13}")
             if planted:
-                line += (f" {_pm(r, 'false_negative_dying', 4):>13} {_pm(r, 'true_negative_dying'):>12} "
-                         f"{_pm(r, 'ticket_dying_ratio'):>12} {_pm(r, 'enrichment'):>12}")
+                line += (f" {pm(r, 'false_negative_dying', '.4f'):>13} {pm(r, 'true_negative_dying'):>12} "
+                         f"{pm(r, 'ticket_dying_ratio'):>12} {pm(r, 'enrichment'):>12}")
             lines.append(line)
     return "\n".join(lines[1:])
 

@@ -21,10 +21,7 @@ P itself needs no cell: every record carries ``ticket_train_loss`` and
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-
-from sltsim.metrics.recovery import interval
 
 CONTROLS = ("ticket_start", "basin", "random_mask", "dense")
 SEARCH = "search"
@@ -79,23 +76,6 @@ def searched_prune_rate(record: dict) -> float:
     return round(c["prune_rate"], 6)
 
 
-def summary(records: list[dict], columns) -> dict:
-    """{col: mean, col_ci: half-width of the 95% t interval over seeds, col_n: count} over ``records``."""
-    out = {"seeds": len(records)}
-    for col in columns:
-        mean, half, n = interval(r.get(col) for r in records)
-        out[col], out[col + "_ci"], out[col + "_n"] = mean, half, n
-    return out
-
-
-def group_by(records: list[dict], key) -> dict:
-    groups = defaultdict(list)
-    for r in records:
-        if r.get("status") == "ok":
-            groups[key(r)].append(r)
-    return groups
-
-
 def same_teacher(records: list[dict]) -> bool:
     """True when every record of one seed's cell and its controls has the same teacher_digest."""
     by_seed = defaultdict(set)
@@ -104,14 +84,4 @@ def same_teacher(records: list[dict]) -> bool:
     return all(len(d) == 1 for d in by_seed.values())
 
 
-def ci(row: dict, col: str, digits: int = 2) -> str:
-    """'m ± h' (the 95% interval over seeds), 'm' with one seed, '-' when missing."""
-    m, h = row.get(col, math.nan), row.get(col + "_ci", math.nan)
-    if m is None or (isinstance(m, float) and math.isnan(m)):
-        return "-"
-    if h is None or (isinstance(h, float) and math.isnan(h)):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f}±{h:.{digits}f}"
-
-
-__all__ = ["CONTROLS", "check_controls", "control_configs", "role", "summary", "same_teacher", "ci"]
+__all__ = ["CONTROLS", "check_controls", "control_configs", "role", "same_teacher"]

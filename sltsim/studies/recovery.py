@@ -34,14 +34,14 @@ import numpy as np
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
+from sltsim.figures import save_figure
 from sltsim.planted import check_ticket
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.planted_controls import (SEARCH, check_controls, ci, control_configs, group_by, role,
-                                             same_teacher, searched_prune_rate, summary)
+from sltsim.studies.aggregate import ci, group_by, interval_row, ok_records
+from sltsim.studies.planted_controls import (SEARCH, check_controls, control_configs, role, same_teacher,
+                                             searched_prune_rate)
+from sltsim.studies.study import Study
 
-STUDY = "recovery"
+NAME = "recovery"
 STUDY_KEYS = {"model_template": str, "ticket_units": int, "overparameterizations": list[int],
               "prune_rates": list[float], "methods": list[str], "seeds": int, "controls": list[str],
               "basin_cells": list[list], "basin_overlaps": list[float], "replica_free_init": str,
@@ -134,19 +134,19 @@ def table(records: list[dict]) -> list[dict]:
         method = c["method"] if name in (SEARCH, "ticket_start", "basin") else None
         return init, method, _rho(r), searched_prune_rate(r), name, q
 
-    groups = group_by(records, key)
+    groups = group_by(ok_records(records), key)
     rows = []
     for (init, method, rho, k, name, q) in sorted(g for g in groups if g[4] == SEARCH):
         search = groups[(init, method, rho, k, name, q)]
         row = {"init": init, "method": method, "overparameterization": rho, "prune_rate": k,
-               "fill": round((1 - k) * rho, 6), **summary(search, COLUMNS)}
+               "fill": round((1 - k) * rho, 6), **interval_row(search, COLUMNS)}
         cell = list(search)
         for control, m, qq in (("random_mask", None, None), ("dense", None, None), ("ticket_start", method, 1.0)):
             got = groups.get((init, m, rho, k, control, qq), [])
-            row[control] = summary(got, COLUMNS) if got else None
+            row[control] = interval_row(got, COLUMNS) if got else None
             cell += got
         qs = sorted(g[5] for g in groups if g[:4] == (init, method, rho, k) and g[4] == "basin")
-        row["basin"] = [{"start_overlap": qq, **summary(groups[(init, method, rho, k, "basin", qq)], COLUMNS)}
+        row["basin"] = [{"start_overlap": qq, **interval_row(groups[(init, method, rho, k, "basin", qq)], COLUMNS)}
                         for qq in qs]
         for qq in qs:
             cell += groups[(init, method, rho, k, "basin", qq)]
@@ -230,14 +230,6 @@ def format_table(rows: list[dict], infeasible=()) -> str:
     return "\n".join(lines)
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/recovery_phase.png (heatmaps of aligned recall above chance and of 1 - R^2 over
-    rho x k, one column per method) and figures/recovery_basin.png (final aligned recall
-    against the share of P in the first mask)."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def _heatmap(ax, sub, col, vmin, vmax, cmap):
     from matplotlib.patches import Rectangle
 
@@ -282,7 +274,7 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     fig.colorbar(im1, ax=axes[0, :], shrink=0.9, label="aligned recall above chance,\n(recall $-$ (1$-k$)) / $k$").ax.set_label("<colorbar>")
     fig.colorbar(im2, ax=axes[1, :], shrink=0.9, label="train loss as 1 $-$ R$^2$ (0 at $P$)").ax.set_label("<colorbar>")
     figstyle.finish(fig)
-    out += save_figure(fig, Path(out_dir) / f"{STUDY}_phase.png")
+    out += save_figure(fig, Path(out_dir) / f"{NAME}_phase.png")
     basin = [r for r in std if r["basin"]]
     if basin:
         cells = list(dict.fromkeys((r["overparameterization"], r["prune_rate"]) for r in basin))
@@ -308,21 +300,35 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                    ylim=(0, 1.03), title=rf"basin: $\rho$ = {rho}, $k$ = {k:.4g}")
         figstyle.legend_below(fig, list(axes[0]), ncol=3)
         figstyle.finish(fig)
-        out += save_figure(fig, Path(out_dir) / f"{STUDY}_basin.png")
+        out += save_figure(fig, Path(out_dir) / f"{NAME}_basin.png")
     return out
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    config = RunConfig.from_dict(preset["config"], source=str(preset["path"]))
-    study = preset["study"]
-    _, infeasible = cells(study, config)
-    records = run_grid_from_args(args, grid(study, config), run_search)
-    rows = table(records)
-    return report(args, format_table(rows, infeasible), plot(rows, Path(args.figures)), rows)
+def _config(preset: dict) -> RunConfig:
+    return RunConfig.from_dict(preset["config"], source=str(preset["path"]))
 
+
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], _config(preset))
+
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    _, infeasible = cells(preset["study"], _config(preset))
+    return format_table(rows, infeasible)
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/recovery_phase.png (heatmaps of aligned recall above chance and of 1 - R^2 over
+    rho x k, one column per method) and figures/recovery_basin.png (final aligned recall
+    against the share of P in the first mask)."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

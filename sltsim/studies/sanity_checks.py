@@ -32,14 +32,13 @@ from pathlib import Path
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.figures import save_figure
+from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
 from sltsim.studies.columns import derived, quality
-from sltsim.studies.intervals import format_ci, mean_ci
-from sltsim.studies.iterative_tables import mean_std, setting_key, setting_labels
+from sltsim.studies.iterative_tables import setting_key, setting_labels
+from sltsim.studies.study import Study
 
-STUDY = "sanity_checks"
+NAME = "sanity_checks"
 STUDY_KEYS = {"prune_rates": list[float], "seeds": int, "checks": list[str], "settings": dict}
 CHECK_LABELS = {
     "ep": "EP",
@@ -142,8 +141,7 @@ def table(records: list[dict]) -> list[dict]:
         _, name, sign = quality(group[0]["config"])
         row = {"setting": labels[key], "prune_rate": k, "check": check, "seeds": len(group),
                "seed_list": sorted(r["config"]["seed"] for r in group), "quality_name": name, "quality_sign": sign}
-        for col in COLUMNS:
-            row[col], row[col + "_std"] = mean_std(r.get(col) for r in group)
+        row.update(mean_std_row(group, COLUMNS))
         rows.append(row)
     return rows
 
@@ -178,11 +176,6 @@ def paired(rows_records: list[dict]) -> list[dict]:
     return out
 
 
-def _pm(row, col, digits=3):
-    m = row[col]
-    return "-" if m is None or math.isnan(m) else f"{m:.{digits}f}±{row[col + '_std']:.{digits}f}"
-
-
 def format_table(rows: list[dict]) -> str:
     lines = []
     for label in dict.fromkeys(r["setting"] for r in rows):
@@ -195,10 +188,10 @@ def format_table(rows: list[dict]) -> str:
         lines += ["", f"== {label} ==", head, "-" * len(head)]
         for r in block:
             line = (f"{r['prune_rate']:>6.3f} {CHECK_LABELS[r['check']]:<33} {r['seeds']:>5} "
-                    f"{_pm(r, 'quality'):>12} {_pm(r, 'train_quality'):>12}")
+                    f"{pm(r, 'quality'):>12} {pm(r, 'train_quality'):>12}")
             if planted:
-                line += (f" {_pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {_pm(r, 'recall_above_chance'):>13} "
-                         f"{_pm(r, 'enrichment'):>12}")
+                line += (f" {pm(r, 'recall'):>12} {1 - r['prune_rate']:>10.3f} {pm(r, 'recall_above_chance'):>13} "
+                         f"{pm(r, 'enrichment'):>12}")
             lines.append(line)
     lines += ["", "the train column of EP on random labels is on the permuted labels it searched on; every test "
               "column is on the true test labels (1-R2: against the teacher, 0 at P); rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "
@@ -215,12 +208,6 @@ def format_paired(rows: list[dict]) -> str:
         for r in (r for r in rows if r["setting"] == label):
             lines.append(f"{r['prune_rate']:>6.3f} " + " ".join(f"{format_ci(r[c], r[c + '_ci']):>24}" for c in checks))
     return "\n".join(lines)
-
-
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/sanity_checks.{png,svg}: test accuracy against k for every check, one panel per setting."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
 
 
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
@@ -254,20 +241,31 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     fig.suptitle("Sanity checks on strong tickets (no weight trained): EP's mask against rearranged and random\n"
                  "masks and EP on random labels; mean ± std over seeds")
     figstyle.finish(fig)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    return save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    bases = settings(preset["study"], preset["config"], source=str(preset["path"]))
-    records = run_grid_from_args(args, grid(preset["study"], bases), run_search)
-    rows = table(records)
-    pairs = paired(records)
-    text = format_table(rows) + "\n\n" + format_paired(pairs)
-    return report(args, text, plot(rows, Path(args.figures)), {"rows": rows, "paired": pairs})
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], settings(preset["study"], preset["config"], source=str(preset["path"])))
 
+
+def _table(records: list[dict]) -> dict:
+    return {"rows": table(records), "paired": paired(records)}
+
+
+def _format(result: dict, records: list[dict], preset: dict) -> str:
+    return format_table(result["rows"]) + "\n\n" + format_paired(result["paired"])
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/sanity_checks.{png,svg}: test accuracy against k for every check, one panel per setting."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=_table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

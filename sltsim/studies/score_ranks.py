@@ -31,14 +31,12 @@ import numpy as np
 
 from sltsim import figstyle
 from sltsim.config import RunConfig
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
-from sltsim.studies.iterative import METHOD_STYLE
-from sltsim.studies.iterative_tables import (ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, mean_std,
-                                             setting_label)
+from sltsim.figures import save_figure
+from sltsim.studies.aggregate import mean_std_row, pm
+from sltsim.studies.iterative_tables import ITERATIVE_METHODS, METHOD_LABELS, cycle_prune_rates, setting_label
+from sltsim.studies.study import Study
 
-STUDY = "score_ranks"
+NAME = "score_ranks"
 STUDY_KEYS = {"methods": list[str], "seeds": int}
 DEFAULT_METHODS = ("hard-lr", "soft-lr")
 COUNTS = ("sampled", "selected_final", "revived", "late_selected", "revived_ratio_all")
@@ -84,9 +82,7 @@ def table(records: list[dict]) -> list[dict]:
     for (label, method, cycles, remaining), group in sorted(groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
         row = {"setting": label, "method": method, "cycles": cycles, "final_remaining": remaining,
                "seeds": len(group)}
-        counts = [edge_counts(r) for r in group]
-        for col in COUNTS:
-            row[col], row[col + "_std"] = mean_std(c[col] for c in counts)
+        row.update(mean_std_row([edge_counts(r) for r in group], COUNTS))
         rows.append(row)
     return rows
 
@@ -96,17 +92,11 @@ def format_table(rows: list[dict]) -> str:
             f"{'selected at end':>15} {'revived':>11} {'late selected':>13} | {'revived/cycle, all edges':>24}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        pm = lambda c, d=1: f"{r[c]:.{d}f}±{r[c + '_std']:.{d}f}"  # noqa: E731
         lines.append(f"{r['setting']:<28} {METHOD_LABELS[r['method']]:<15} {r['cycles']:>3} "
-                     f"{r['final_remaining']:>9.4f} {r['seeds']:>5} | {r['sampled']:>7.0f} {pm('selected_final'):>15} "
-                     f"{pm('revived'):>11} {pm('late_selected'):>13} | {pm('revived_ratio_all', 5):>24}")
+                     f"{r['final_remaining']:>9.4f} {r['seeds']:>5} | {r['sampled']:>7.0f} "
+                     f"{pm(r, 'selected_final', '.1f'):>15} {pm(r, 'revived', '.1f'):>11} "
+                     f"{pm(r, 'late_selected', '.1f'):>13} | {pm(r, 'revived_ratio_all', '.5f'):>24}")
     return "\n".join(lines)
-
-
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/score_ranks.{png,svg}: rank trajectories of the lowest seed, one panel per method."""
-    return plot(load_records(records_dir, STUDY), out_dir)
 
 
 def plot(records: list[dict], out_dir: Path) -> list[Path]:
@@ -148,18 +138,27 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     fig.suptitle(f"Score rank of {n} randomly sampled edges at the end of each cycle (the same edges in "
                  "every panel):\nan edge is selected while its line is above the threshold")
     figstyle.finish(fig)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    return save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
-    config = RunConfig.from_dict(preset["config"], source=str(preset["path"]))
-    records = run_grid_from_args(args, grid(preset["study"], config), run_search)
-    rows = table(records)
-    return report(args, format_table(rows), plot(records, Path(args.figures)), rows)
+def _grid(preset: dict) -> list[RunConfig]:
+    return grid(preset["study"], RunConfig.from_dict(preset["config"], source=str(preset["path"])))
 
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    return format_table(rows)
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/score_ranks.{png,svg}: rank trajectories of the lowest seed, one panel per method."""
+    return plot(records, out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

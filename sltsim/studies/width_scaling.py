@@ -36,15 +36,13 @@ import numpy as np
 from sltsim import figstyle
 from sltsim.config import RunConfig
 from sltsim.engine.models import parse_model_spec
-from sltsim.figures import load_records, register, save_figure
-from sltsim.search import run_search
-from sltsim.studies.aggregate import (checked, dataset_configs, group_by, mean_std, ok_records,
-                                      paired_differences, pm, slope, summarise)
-from sltsim.studies.cli import preset_from_args, report, run_grid_from_args, run_study, study_parser
+from sltsim.figures import save_figure
+from sltsim.studies.aggregate import (checked, dataset_configs, excludes_zero, format_ci, group_by, mean_ci,
+                                      mean_std, mean_std_row, ok_records, paired_differences, pm, slope)
 from sltsim.studies.columns import control_role, derived, quality
-from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+from sltsim.studies.study import Study
 
-STUDY = "width_scaling"
+NAME = "width_scaling"
 STUDY_KEYS = {"widths": list[int], "cycles": int, "datasets": dict, "seeds": int, "controls": list[str]}
 SOFT = "soft-lr"
 #: method label -> how the paper's figures name it (Fig. 3 legends: EP, soft iEP)
@@ -129,7 +127,7 @@ def table(records: list[dict]) -> list[dict]:
                "ticket_feasible": all(r.get("ticket_feasible", True) for r in searches),
                "ticket_train_loss": max((r.get("ticket_train_loss") or 0.0) for r in searches)}
         for method in (*LABELS, *CONTROLS):
-            summary = summarise(by.get(method, []), COLUMNS)
+            summary = mean_std_row(by.get(method, []), COLUMNS)
             row[f"{method}_seeds"] = summary.pop("seeds")
             row.update({f"{method}_{k}": v for k, v in summary.items()})
         for prefix, other in (("gain", "ep"), ("gain_budget", "ep_budget")):
@@ -252,13 +250,6 @@ def _format_controls(group: list[dict]) -> list[str]:
     return lines
 
 
-@register(STUDY)
-def draw(records_dir: Path, out_dir: Path) -> list[Path]:
-    """figures/width_scaling.png: soft iEP's accuracy gain against width, and (planted) the
-    change in false- and true-negative dying edges."""
-    return plot(table(load_records(records_dir, STUDY)), out_dir)
-
-
 def plot(rows: list[dict], out_dir: Path) -> list[Path]:
     """Draw the rows of :func:`table` into ``out_dir``/width_scaling.{png,svg}."""
     from matplotlib.ticker import ScalarFormatter
@@ -303,19 +294,29 @@ def plot(rows: list[dict], out_dir: Path) -> list[Path]:
                title="Planted MLP: soft iEP's extra dying edges")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16))
     figstyle.finish(fig)
-    return save_figure(fig, Path(out_dir) / f"{STUDY}.png", formats=("png", "svg"))
+    return save_figure(fig, Path(out_dir) / f"{NAME}.png", formats=("png", "svg"))
 
 
-def main(args) -> int:
-    preset = preset_from_args(args, allowed=STUDY_KEYS)
+def _grid(preset: dict) -> list[RunConfig]:
     configs = dataset_configs(preset)
-    records = run_grid_from_args(args, checked(preset["path"], lambda: grid(preset["study"], configs)), run_search)
-    rows = table(records)
-    text = format_table(rows) + "\n" + format_verdict(verdict(rows))
-    return report(args, text, plot(rows, Path(args.figures)), rows)
+    return checked(preset["path"], lambda: grid(preset["study"], configs))
 
+
+def _format(rows: list[dict], records: list[dict], preset: dict) -> str:
+    return format_table(rows) + "\n" + format_verdict(verdict(rows))
+
+
+def figures(records: list[dict], out_dir: Path) -> list[Path]:
+    """figures/width_scaling.png: soft iEP's accuracy gain against width, and (planted) the
+    change in false- and true-negative dying edges."""
+    return plot(table(records), out_dir)
+
+
+STUDY = Study(name=NAME, keys=STUDY_KEYS, grid=_grid, table=table, format=_format, figures=figures,
+              doc=__doc__)
+main = STUDY.main
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(run_study(main, sys.argv[1:], parser=study_parser(STUDY, __doc__)))
+    sys.exit(STUDY.cli(sys.argv[1:]))

@@ -12,6 +12,8 @@ from sltsim import figures
 from sltsim.studies.store import RecordStore
 
 REPO = Path(__file__).resolve().parents[2]
+#: every study has its page studies/<name>.md; each must be found without being listed
+STUDIES_WITH_PAGES = [p.stem for p in (REPO / "studies").glob("*.md") if p.stem != "README"]
 
 
 def _draw_demo(records_dir: Path, out_dir: Path) -> list[Path]:
@@ -56,13 +58,19 @@ def test_missing_records_and_unknown_studies_exit_2_with_one_line(demo, capsys):
     assert "demo_study" in err and len(err.splitlines()) == 1
 
 
-def test_import_studies_skips_missing_modules_but_not_broken_ones(tmp_path, monkeypatch):
+def test_import_studies_finds_every_study_and_skips_no_broken_module(tmp_path, monkeypatch):
+    """The studies are found (every module of the package that defines STUDY), not listed;
+    a module that fails to import stops the command instead of being left out."""
+    assert figures.import_studies() == sorted(STUDIES_WITH_PAGES)
+    assert all(figures.FIGURES[name].__self__.name == name for name in STUDIES_WITH_PAGES)
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "sltsim_demo_broken_study.py").write_text("import sltsim_no_such_dependency\n")
-    (tmp_path / "sltsim_demo_good_study.py").write_text("X = 1\n")
-    assert figures.import_studies(["sltsim_no_such_study", "sltsim_demo_good_study"]) == ["sltsim_demo_good_study"]
+    package = tmp_path / "sltsim_demo_broken_studies"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text("X = 1\n")  # no STUDY: not a study, but imported
+    (package / "broken.py").write_text("import sltsim_no_such_dependency\n")
     with pytest.raises(ModuleNotFoundError, match="sltsim_no_such_dependency"):
-        figures.import_studies(["sltsim_demo_broken_study"])
+        figures.import_studies(["sltsim_demo_broken_studies"])
 
 
 def test_the_command_runs_as_a_module_and_flags_are_checked():

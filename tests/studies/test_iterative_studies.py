@@ -3,6 +3,7 @@ on synthetic records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -111,7 +112,8 @@ def test_tiny_preset_runs_end_to_end_and_a_rerun_recomputes_nothing(study, tmp_p
     def refuse(config, progress=False):
         raise AssertionError(f"recomputed {config.key()}")
 
-    monkeypatch.setattr(MODULES[study], "run_search", refuse)
+    # the study's cell replaced by one that refuses: every cell must come from the store
+    monkeypatch.setattr(MODULES[study], "main", dataclasses.replace(MODULES[study].STUDY, cell=refuse).main)
     again = _run(study, tmp_path, capsys)
     assert len(store.records()) == len(records)
     table_of = lambda text: text.split("figure:")[0]  # noqa: E731
@@ -382,3 +384,15 @@ def test_controls_run_once_per_planted_setting_and_seed_at_the_last_cycles_k():
         (m, s) for m in ("ep", "random-uniform", "dense") for s in (0, 1))
     assert all(c.data == "planted" for c in controls)
     assert {c.prune_rate for c in controls if c.method != "dense"} == {0.75}
+
+
+def test_cycle_prune_rates_of_a_stored_config_go_through_the_schedules_checks():
+    rates = iterative_tables.cycle_prune_rates({"method": "soft-lr", "cycles": 3, "shrinkage": 0.5})
+    assert rates == pytest.approx([0.5, 0.75, 0.875], abs=1e-15)  # 1 - 0.5^i
+    towards = iterative_tables.cycle_prune_rates({"method": "hard-lr", "cycles": 2, "prune_rate": 0.91,
+                                                  "shrinkage": None})
+    assert towards == pytest.approx([0.7, 0.91], abs=1e-12)  # 1 - 0.09^(i/2)
+    with pytest.raises(ValueError, match=r"prune_rate must be 1-\(1-shrinkage\)\^cycles = 0.875"):
+        iterative_tables.cycle_prune_rates({"method": "soft-lr", "cycles": 3, "shrinkage": 0.5, "prune_rate": 0.6})
+    with pytest.raises(ValueError, match="method hard-lr needs cycles"):
+        iterative_tables.cycle_prune_rates({"method": "hard-lr", "cycles": 1, "prune_rate": 0.6})

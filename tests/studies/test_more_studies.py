@@ -3,6 +3,7 @@ their tables on synthetic records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -57,25 +58,26 @@ TABLE_HEADS = {init_effects: "weight init theta0", hyperparams: "factor", width_
 
 
 def _run(module, argv):
-    return run_study(module.main, argv, parser=study_parser(module.STUDY, module.__doc__))
+    return run_study(module.main, argv, parser=study_parser(module.NAME, module.__doc__))
 
 
-@pytest.mark.parametrize("module", [init_effects, hyperparams, width_scaling], ids=lambda m: m.STUDY)
+@pytest.mark.parametrize("module", [init_effects, hyperparams, width_scaling], ids=lambda m: m.NAME)
 def test_study_runs_end_to_end_and_a_rerun_computes_nothing(module, tmp_path, capsys, monkeypatch):
     preset = tmp_path / "tiny.toml"
     preset.write_text(PRESETS[module] + DATASETS)
-    out, figs = tmp_path / "records" / module.STUDY, tmp_path / "figures"
+    out, figs = tmp_path / "records" / module.NAME, tmp_path / "figures"
     argv = ["--preset", str(preset), "--out", str(out), "--figures", str(figs), "--no-progress", "--json"]
     calls = []
-    real = module.run_search
-    monkeypatch.setattr(module, "run_search", lambda config: calls.append(config.key()) or real(config))
+    real = module.STUDY.cell
+    counted = dataclasses.replace(module.STUDY, cell=lambda config: calls.append(config.key()) or real(config))
+    monkeypatch.setattr(module, "main", counted.main)
 
     assert _run(module, argv) == 0
     printed = capsys.readouterr().out
     assert TABLE_HEADS[module] in printed and "verdict digits" in printed and "verdict planted" in printed
     rows = json.loads(printed.splitlines()[-1])
     assert {r["data"] for r in rows} == {"digits", "planted"}
-    store = out / f"{module.STUDY}.jsonl"
+    store = out / f"{module.NAME}.jsonl"
     records = RecordStore(store).records()
     assert len(calls) == len(records) == len(set(calls)) > 0
     assert all(r["status"] == "ok" for r in records)
@@ -88,7 +90,7 @@ def test_study_runs_end_to_end_and_a_rerun_computes_nothing(module, tmp_path, ca
     assert capsys.readouterr().out == printed
 
     redrawn = tmp_path / "redrawn"
-    assert figures.main(["--records", str(tmp_path / "records"), "--out", str(redrawn), "--study", module.STUDY]) == 0
+    assert figures.main(["--records", str(tmp_path / "records"), "--out", str(redrawn), "--study", module.NAME]) == 0
     assert {p.name: b for p, b in drawn.items()} == {p.name: p.read_bytes() for p in redrawn.iterdir()}
 
 
@@ -245,7 +247,7 @@ def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
 def test_mean_ci_is_students_t_interval_of_the_finite_values():
     from scipy import stats
 
-    from sltsim.studies.intervals import excludes_zero, format_ci, mean_ci
+    from sltsim.studies.aggregate import excludes_zero, format_ci, mean_ci
 
     values = [0.1, 0.4, None, 0.2, float("nan"), 0.5]
     mean, half, n = mean_ci(values)
