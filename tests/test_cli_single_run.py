@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -247,12 +248,18 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, backend):
                              "--out", str(out_store), *extra], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # wait for the progress bar: the run is in its epoch loop
+        # wait for the progress bar: the run is in its epoch loop. select bounds each wait by
+        # the deadline, so a child that hangs without a word fails the test instead of blocking it
         seen = b""
         deadline = time.monotonic() + 120
-        while b"dying=" not in seen and time.monotonic() < deadline:
-            seen += os.read(proc.stderr.fileno(), 4096)
-        assert time.monotonic() < deadline, seen[-500:]
+        while b"dying=" not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no progress bar within 120 s: {seen[-500:]!r}"
+            ready, _, _ = select.select([proc.stderr], [], [], left)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"the run ended before its progress bar (exit {proc.wait()}): {seen[-500:]!r}"
+                seen += chunk
         while backend == "torch" and not (tmp_path / "run.ckpt").exists() and time.monotonic() < deadline:
             time.sleep(0.05)  # the first epoch's checkpoint is on disk
         proc.send_signal(signal.SIGINT)
