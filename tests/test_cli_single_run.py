@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -91,12 +92,16 @@ def test_out_appends_records_like_a_study_store(capsys, tmp_path):
     ("--save-ticket", lambda p: p.with_suffix(".txt"), ["save_ticket", ".npz"]),
     ("--save-ticket", lambda p: p / "missing" / "t.npz", ["save_ticket", "does not exist"]),
 ])
-def test_an_unusable_output_path_is_refused_before_the_run(capsys, tmp_path, flag, make, words):
+def test_an_unusable_output_path_is_refused_before_the_run(capsys, monkeypatch, tmp_path, flag, make, words):
+    import sltsim.search
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the search ran before the output path was refused")
+
+    monkeypatch.setattr(sltsim.search, "_run_search", no_search)  # refused up front, not after the run
     target = make(tmp_path / "target")
-    start = time.perf_counter()
     code, out, err = _run(capsys, "--model", "mlp:64,32,10", "--epochs", "50", "--no-progress", flag, str(target))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
-    assert time.perf_counter() - start < 20  # refused up front, not after 50 epochs
     for word in words:
         assert word in err
 
@@ -243,12 +248,18 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, backend):
                              "--out", str(out_store), *extra], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # wait for the progress bar: the run is in its epoch loop
+        # wait for the progress bar: the run is in its epoch loop. select bounds each wait by
+        # the deadline, so a child that hangs without a word fails the test instead of blocking it
         seen = b""
         deadline = time.monotonic() + 120
-        while b"dying=" not in seen and time.monotonic() < deadline:
-            seen += os.read(proc.stderr.fileno(), 4096)
-        assert time.monotonic() < deadline, seen[-500:]
+        while b"dying=" not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no progress bar within 120 s: {seen[-500:]!r}"
+            ready, _, _ = select.select([proc.stderr], [], [], left)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"the run ended before its progress bar (exit {proc.wait()}): {seen[-500:]!r}"
+                seen += chunk
         while backend == "torch" and not (tmp_path / "run.ckpt").exists() and time.monotonic() < deadline:
             time.sleep(0.05)  # the first epoch's checkpoint is on disk
         proc.send_signal(signal.SIGINT)

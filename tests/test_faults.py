@@ -1,7 +1,8 @@
 """Fault injection on a real study process: kills, a read-only store, a full disk, two writers.
 
 Each test starts ``python -c STUDY`` (a miniature study with the shared flags, whose cell
-logs every call and can be slowed down) and breaks something while it runs. The
+logs every call and can be held until the test releases it) and breaks something while it
+runs; what must have happened before the break is waited for, never timed. The
 read-only and full-disk tests mount a tmpfs; they are skipped, saying why, where
 mounting is not allowed.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -34,7 +36,10 @@ def padded_cell(config):
 
 def main(args):
     preset = preset_from_args(args, {"seeds": int})
-    cell = padded_cell if os.environ.get("PAD") else study_cells.counted_cell
+    if os.environ.get(study_cells.RELEASE):
+        cell = study_cells.gated_cell
+    else:
+        cell = padded_cell if os.environ.get("PAD") else study_cells.counted_cell
     records = run_grid_from_args(args, study_cells.grid(preset["study"]["seeds"]), cell)
     return report(args, f"{len(records)} records", [], [])
 
@@ -48,10 +53,13 @@ def _preset(tmp_path: Path, seeds: int = 2) -> Path:
     return path
 
 
-def _start(tmp_path, out, *flags, delay=0.0, **env):
+def _start(tmp_path, out, *flags, gates=None, **env):
+    """Start the study; with ``gates`` (a folder) each cell waits for its release file there."""
     calls = tmp_path / "calls.log"
-    environ = dict(os.environ, PYTHONPATH=str(REPO), **{study_cells.CALLS: str(calls), study_cells.DELAY: str(delay)},
-                   **env)
+    environ = dict(os.environ, PYTHONPATH=str(REPO), **{study_cells.CALLS: str(calls)}, **env)
+    if gates is not None:
+        Path(gates).mkdir(exist_ok=True)
+        environ[study_cells.RELEASE] = str(gates)
     argv = [sys.executable, "-c", STUDY, "--preset", str(_preset(tmp_path)), "--out", str(out), "--no-progress",
             *flags]
     return subprocess.Popen(argv, cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -69,13 +77,20 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+def _read_line(stream, timeout, what) -> str:
+    """The next line of a child's pipe, failing after ``timeout`` s (a blocking read alone would not)."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, what
+    return stream.readline()
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 128 + signal.SIGTERM),
                                           (signal.SIGINT, 130)])
 def test_killing_a_two_worker_study_leaves_no_process_behind(tmp_path, signum, code):
     out = tmp_path / "out"
-    proc, calls = _start(tmp_path, out, "--workers", "2", delay=30)
+    proc, calls = _start(tmp_path, out, "--workers", "2", gates=tmp_path / "gates")
     try:
-        # both workers are inside a cell (each logs its call, then sleeps 30 s)
+        # both workers are inside a cell (each logs its call, then waits for a release that never comes)
         _wait_for(lambda: len(study_cells.calls(calls)) >= 2 or proc.poll() is not None, 120, "workers never started")
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -97,14 +112,23 @@ def test_killing_a_two_worker_study_leaves_no_process_behind(tmp_path, signum, c
 
 
 def test_a_rerun_after_sigterm_computes_only_the_missing_cells(tmp_path):
-    out = tmp_path / "out"
-    proc, calls = _start(tmp_path, out, delay=0.5)
-    _wait_for(lambda: len(_lines(out / "fault.jsonl")) >= 1 and len(study_cells.calls(calls)) >= 2, 120,
-              "no cell was stored")
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    out, gates = tmp_path / "out", tmp_path / "gates"
+    proc, calls = _start(tmp_path, out, gates=gates)
+    try:
+        _wait_for(lambda: study_cells.calls(calls) or proc.poll() is not None, 120, "no cell was started")
+        first = study_cells.calls(calls)[0][1]
+        study_cells.release(gates, first)  # the first cell finishes; the next one waits, never released
+        _wait_for(lambda: (len(_lines(out / "fault.jsonl")) == 1 and len(study_cells.calls(calls)) == 2)
+                  or proc.poll() is not None, 120, "the first cell was not stored or no second cell started")
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGTERM)  # inside the second cell
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 143
     kept = {json.loads(line)["key"] for line in _lines(out / "fault.jsonl")}
+    assert kept == {first}  # the released cell is stored, the interrupted one is not
     before = len(study_cells.calls(calls))
     again, _ = _start(tmp_path, out)
     assert again.wait(timeout=300) == 0
@@ -115,17 +139,29 @@ def test_a_rerun_after_sigterm_computes_only_the_missing_cells(tmp_path):
 
 
 def test_two_studies_on_one_store_never_compute_a_cell_twice(tmp_path):
-    out = tmp_path / "out"
-    first, calls = _start(tmp_path, out, delay=0.3)
-    _wait_for(lambda: len(study_cells.calls(calls)) >= 1, 120, "the first study never started a cell")
-    second, _ = _start(tmp_path, out, delay=0.3)
-    assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    out, gates = tmp_path / "out", tmp_path / "gates"
+    first, calls = _start(tmp_path, out, gates=gates)
+    second = None
+    try:
+        _wait_for(lambda: study_cells.calls(calls) or first.poll() is not None, 120,
+                  "the first study never started a cell")
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        # the first study is held inside its first cell, so the second finds the store locked
+        second, _ = _start(tmp_path, out, gates=gates)
+        said = _read_line(second.stderr, 120, "the second study said nothing within 120 s")
+        assert "another run holds this store; waiting for it to finish" in said, said
+        for config in study_cells.grid(2):
+            study_cells.release(gates, config.key())
+        assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
     keys = [key for _, key in study_cells.calls(calls)]
     assert sorted(keys) == sorted(c.key() for c in study_cells.grid(2))  # each cell once, by either run
     stored = [json.loads(line)["key"] for line in _lines(out / "fault.jsonl")]
     assert sorted(stored) == sorted(keys)
-    err = second.stderr.read()
-    assert "another run holds this store; waiting for it to finish" in err and len(err.splitlines()) == 1
+    assert second.stderr.read() == ""  # the waiting line was all it said
 
 
 @pytest.fixture

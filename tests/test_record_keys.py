@@ -32,7 +32,9 @@ def test_the_keys_of_every_committed_record_are_unchanged():
             assert config.pop(name, default) == default, f"{path}:{number} has {name}={record['config'][name]}"
         assert RunConfig.from_dict(config).key() == record["key"], f"{path}:{number}"
         seen += 1
-    assert COMMITTED and seen >= 600  # the seven committed stores hold 622 records
+    # the eight committed stores (one per study) hold 1,420 records; a glob that missed a store
+    # or a store cut short would check fewer
+    assert len(COMMITTED) >= 8 and seen >= 1000
 
 
 @pytest.mark.parametrize("a, b", [

@@ -137,12 +137,7 @@ def same_target(base: RunConfig, prune_rate: float) -> dict:
     final = cycle_prune_rates(base)[-1]
     if base.data != "planted" or base.ticket_remaining is not None or prune_rate >= final - 1e-12:
         return {}
-    if not _SUB_BUDGET:  # a plant whose default ticket does not depend on k (no sub-budget flag)
-        return {}
     return {"ticket_remaining": 1.0 - final, "sub_budget_ticket": True}
-
-
-_SUB_BUDGET = "sub_budget_ticket" in RunConfig.__dataclass_fields__
 
 
 # -- figures --------------------------------------------------------------------------------

@@ -328,7 +328,6 @@ def test_c3_is_read_against_both_ep_arms(soft_gain, budget_gain, paper, equal):
     assert "vs EP (same total epochs)" in lines[1] and f"soft > hard > EP {equal};" in lines[1]
 
 
-@pytest.mark.skipif(not iterative._SUB_BUDGET, reason="the plant sizes every ticket alike (no sub_budget_ticket)")
 def test_ep_at_every_cycle_target_searches_the_iterative_runs_planted_target():
     base = RunConfig(method="soft-lr", cycles=3, shrinkage=0.5, data="planted", model="mlp:32,64,64,10",
                      n_train=300, n_test=200, epochs=1)
@@ -373,7 +372,6 @@ def test_control_cells_are_kept_out_of_the_arms_and_shown_as_controls():
 
 
 def test_controls_run_once_per_planted_setting_and_seed_at_the_last_cycles_k():
-    pytest.importorskip("sltsim.studies.planted_controls")
     planted = RunConfig(method="soft-lr", cycles=2, shrinkage=0.5, data="planted", model="mlp:16,32,32,10",
                         n_train=200, n_test=100, epochs=1)
     digits = RunConfig(method="soft-lr", cycles=2, shrinkage=0.5, epochs=1)

@@ -240,8 +240,12 @@ def test_every_record_carries_its_provenance_outside_the_key(tmp_path):
 
 
 def test_the_code_fingerprint_follows_every_source_file(tmp_path, monkeypatch):
-    """Editing any .py file of the package changes the fingerprint; the reference hashes a copy."""
+    """Editing any .py file of the package changes the fingerprint; the reference hashes a copy.
+
+    The edit is made to a copy of the package, fingerprinted by the copy's own
+    ``provenance`` module (``code_fingerprint`` hashes the tree its file lies in)."""
     import hashlib
+    import importlib.util
     import shutil
 
     import sltsim
@@ -257,9 +261,15 @@ def test_the_code_fingerprint_follows_every_source_file(tmp_path, monkeypatch):
             digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()[:16]
 
-    assert provenance.code_fingerprint() == fingerprint(copy)
+    def copy_fingerprint():  # a fresh load of the copy's provenance.py: its own cache, its own tree
+        spec = importlib.util.spec_from_file_location("copied_provenance", copy / "provenance.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.code_fingerprint()
+
+    assert provenance.code_fingerprint() == fingerprint(copy) == copy_fingerprint()
     (copy / "studies" / "aggregate.py").write_text((copy / "studies" / "aggregate.py").read_text() + "\n# edit\n")
-    assert fingerprint(copy) != provenance.code_fingerprint()
+    assert copy_fingerprint() == fingerprint(copy) != provenance.code_fingerprint()
 
 
 def _made_by_other_code(store: RecordStore, fingerprint: str = "0123456789abcdef") -> None:
