@@ -192,8 +192,11 @@ def naive_unexplained(predicted: np.ndarray, target: np.ndarray) -> float:
     residual = sum((float(predicted[i, j]) - float(target[i, j])) ** 2 for i in range(N) for j in range(D))
     spread = 0.0
     for j in range(D):
-        mean = sum(float(target[i, j]) for i in range(N)) / N
-        spread += sum((float(target[i, j]) - mean) ** 2 for i in range(N))
+        column = [float(target[i, j]) for i in range(N)]
+        if len(set(column)) == 1:  # a constant output spreads by nothing, whatever its float mean
+            continue
+        mean = sum(column) / N
+        spread += sum((y - mean) ** 2 for y in column)
     return residual / spread if spread > 0 else math.nan
 
 

@@ -51,7 +51,9 @@ def above_chance(recall, chance: float):
 def unexplained(predicted: np.ndarray, target: np.ndarray) -> float:
     """1 - R^2 of ``predicted`` (N, D) against ``target`` (N, D), pooled over outputs."""
     t = np.asarray(target, np.float64)
-    total = float(((t - t.mean(axis=0)) ** 2).sum())
+    spread = (t - t.mean(axis=0)) ** 2
+    spread[:, np.ptp(t, axis=0) == 0] = 0.0  # a constant output has no spread (its float mean may be off by an ulp)
+    total = float(spread.sum())
     residual = float(((np.asarray(predicted, np.float64) - t) ** 2).sum())
     return residual / total if total > 0 else math.nan
 
