@@ -15,17 +15,12 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
+from sltsim import registry
+from sltsim.registry import get  # noqa: F401  (re-exported: sltsim.config.get is public)
+
 
 #: Fields that say how a run executes and never change a bit of its record: not in key() or to_dict().
 EXECUTION_FIELDS = ("threads",)
-
-
-def get(registry: Mapping[str, Any], name: str, what: str):
-    """``registry[name]``, or a ValueError that names the unknown key and the known ones."""
-    try:
-        return registry[name]
-    except KeyError:
-        raise ValueError(f"{what} must be one of {', '.join(sorted(registry))}; got {name!r}") from None
 
 
 def _check_choice(field_name: str, value, allowed) -> None:
@@ -111,8 +106,9 @@ class RunConfig:
         from sltsim.engine.models import parse_model_spec
         from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
         from sltsim.init import SCORE_INITS, WEIGHT_INITS
-        from sltsim.search import METHODS
 
+        registry.load()
+        METHODS = registry.METHODS
         get(METHODS, self.method, "method")
         _check_choice("iterand_ranking", self.iterand_ranking, ("raw", "abs"))
         if not isinstance(self.method_inits, bool):
@@ -180,9 +176,7 @@ class RunConfig:
             if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
                 raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
                                  f"with method {self.method}")
-        from sltsim.planted import PLANTS
-
-        get(PLANTS, self.plant, "plant")
+        get(registry.PLANTS, self.plant, "plant")
         _check_choice("inputs", self.inputs, ("gaussian", "digits", "mnist1d"))
         _check_choice("task", self.task, ("classification", "regression"))
         if not 0.0 <= self.label_noise <= 1.0:
@@ -204,9 +198,7 @@ class RunConfig:
             if self.data != "planted":
                 raise ValueError(f"start_overlap needs data planted (it places the first mask on the planted "
                                  f"ticket), got data {self.data!r}")
-            from sltsim.controls import validate as validate_start
-
-            validate_start(self)
+            registry.CHECKS["start_overlap"](self)
         METHODS[self.method].validate(self)
         _check_planted_only(self)
         if self.backend == "numpy":
@@ -215,15 +207,13 @@ class RunConfig:
     @property
     def final_prune_rate(self) -> float:
         """The prune rate of the final mask (for iterative methods, after the last cycle)."""
-        from sltsim.search import METHODS
-
-        return METHODS[self.method].final_prune_rate(self)
+        registry.load()
+        return registry.METHODS[self.method].final_prune_rate(self)
 
     def _method_inits(self) -> dict:
         """{field: init} a method uses in place of the EP defaults (empty when method_inits is off)."""
-        from sltsim.search import METHODS
-
-        inits = getattr(METHODS[self.method], "method_inits", None)
+        registry.load()
+        inits = getattr(registry.METHODS[self.method], "method_inits", None)
         return inits(self) if self.method_inits and inits is not None else {}
 
     def to_dict(self) -> dict:

@@ -16,7 +16,7 @@ shrinks all scores by one factor and keeps their order). Where P's complement is
 small to fill m_1 (k_1 near 0) more of P is taken, and ``start_recall`` says so.
 
 The placement draws from its own random stream, the sixth child of the run's seed
-(after :data:`sltsim.search.loop.STREAMS`), so it moves no other draw.
+(after :data:`sltsim.streams.STREAMS`), so it moves no other draw.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import dataclasses
 import numpy as np
 
 from sltsim.engine.topk import keep_count
+from sltsim.registry import CHECKS, METHODS, load, register
 
 #: Methods whose first mask comes from the scores s0 (others ignore a start control).
 SEARCHES_FROM_SCORES = ("ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr", "soft-lr-zero",
@@ -34,10 +35,8 @@ SEARCHES_FROM_SCORES = ("ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "sof
 
 def first_prune_rate(config) -> float:
     """k_1: the prune rate of the first cycle (the config's own for one-cycle methods)."""
-    from sltsim.search import METHODS
-    from sltsim.search.iterative import IterativeEdgePopup
-
-    if isinstance(METHODS[config.method], IterativeEdgePopup):
+    load()
+    if hasattr(METHODS[config.method], "variant"):  # an iterative method (sltsim.search.iterative)
         from sltsim.search import schedule
 
         return schedule.from_config(config).prune_rate(1)
@@ -58,8 +57,11 @@ def validate(config) -> None:
                          "(it keeps the largest signed scores); use iterand_ranking abs, got iterand_ranking raw")
 
 
+register(CHECKS, "start_overlap", validate)
+
+
 def _start_stream(seed: int) -> np.random.Generator:
-    from sltsim.search.loop import STREAMS
+    from sltsim.streams import STREAMS
 
     return np.random.default_rng(np.random.SeedSequence(seed).spawn(len(STREAMS) + 1)[-1])
 

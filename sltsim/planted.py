@@ -47,8 +47,8 @@ import math
 
 import numpy as np
 
-from sltsim.config import get
 from sltsim.data import REAL_DATASETS, Dataset
+from sltsim.registry import PLANTS, get, register
 from sltsim.engine.models import RESNETS, build_model, parse_model_spec
 from sltsim.ticket import (PlantedTicket, balanced_counts, calibrated_norms, choose_edges, count_replicas,
                            draw_ticket, output_layer_inputs, teacher_outputs)
@@ -122,7 +122,8 @@ def _write_scaled(p, at: np.ndarray, values: np.ndarray) -> None:
     np.copyto(p.w_eff, p.theta0)
 
 
-PLANTS = {"subnetwork": SubnetworkPlant(), "neuron": NeuronPlant()}
+for _name, _plant in (("subnetwork", SubnetworkPlant()), ("neuron", NeuronPlant())):
+    register(PLANTS, _name, _plant)
 
 
 # -- inputs, shapes and labels --------------------------------------------------------------

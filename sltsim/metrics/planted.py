@@ -205,7 +205,7 @@ def padded_ticket(search) -> dict:
     searched layer (P itself when the ticket is feasible): the mask of the search space
     closest to P. Draws from a stream of its own (seed child len(STREAMS) + 2)."""
     from sltsim.engine.topk import keep_count
-    from sltsim.search.loop import STREAMS
+    from sltsim.streams import STREAMS
 
     ticket = search.ticket
     if ticket.feasible:
@@ -234,7 +234,7 @@ def planted_metrics(search, history) -> dict:
     at the searched budget (:func:`padded_ticket`): 0 for a feasible ticket on clean
     regression targets, above 0 for a sub-budget one (P plus padding changes the function).
     """
-    from sltsim.search.loop import evaluate
+    from sltsim.engine.evaluate import evaluate
 
     ticket, model, searched, data = search.ticket, search.model, search.searched, search.data
     names = [p.name for p in searched]

@@ -15,8 +15,11 @@ from sltsim.search.iterative import METHODS as ITERATIVE_METHODS
 from sltsim.search.multicoat import MultiCoat
 from sltsim.search.random_ticket import RANDOM_TICKETS, RearrangedEdgePopup
 
-METHODS: dict = {m.name: m for m in (EdgePopup(), *ITERATIVE_METHODS, GlobalEdgePopup(), IteRand(), MultiCoat(),
-                                     *RANDOM_TICKETS, RearrangedEdgePopup(), DenseBaseline())}
+from sltsim.registry import METHODS, register
+
+for _method in (EdgePopup(), *ITERATIVE_METHODS, GlobalEdgePopup(), IteRand(), MultiCoat(), *RANDOM_TICKETS,
+                RearrangedEdgePopup(), DenseBaseline()):
+    register(METHODS, _method.name, _method)
 
 
 def run_search(config, progress: bool = False, on_finish=None) -> dict:

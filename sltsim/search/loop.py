@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from sltsim.config import RunConfig
 from sltsim.data import REAL_DATASETS, Dataset, batches, steps_per_epoch
+from sltsim.engine.evaluate import evaluate  # noqa: F401  (re-exported)
 from sltsim.engine.loss import mse, softmax_cross_entropy
 from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
@@ -26,10 +27,8 @@ from sltsim.engine.supermask import select
 from sltsim.errors import Diverged
 from sltsim.init import initialise_scores, initialise_weights
 from sltsim.metrics.history import MaskHistory
-
-
-# The order in which a run's independent random streams are spawned from its seed.
-STREAMS = ("weights", "scores", "batches", "data", "method")
+from sltsim.registry import METHODS
+from sltsim.streams import STREAMS, make_rngs  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -65,11 +64,6 @@ class Search:
 
     def loss(self, outputs, targets):
         return softmax_cross_entropy(outputs, targets) if self.data.task == "classification" else mse(outputs, targets)
-
-
-def make_rngs(seed: int) -> dict:
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
 
 
 def set_prune_rate(search: Search, prune_rate: float) -> None:
@@ -131,23 +125,7 @@ def shuffled_labels(data: Dataset, rng: np.random.Generator) -> Dataset:
 
 
 def _method_forces_global_topk(config: RunConfig) -> bool:
-    from sltsim.search import METHODS
-
     return bool(getattr(METHODS[config.method], "global_topk", False))
-
-
-def evaluate(model, X: np.ndarray, y: np.ndarray, loss_fn, batch_size: int = 1024) -> tuple[float, float]:
-    """(mean loss, accuracy) with the current w_eff in eval mode; accuracy is NaN for regression."""
-    total_loss, correct = 0.0, 0
-    for start in range(0, X.shape[0], batch_size):
-        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-        out, _ = model.forward(xb, train=False)
-        loss, _ = loss_fn(out, yb)
-        total_loss += loss * xb.shape[0]
-        if yb.ndim == 1:
-            correct += int((out.argmax(axis=1) == yb).sum())
-    n = X.shape[0]
-    return total_loss / n, (correct / n if y.ndim == 1 else math.nan)
 
 
 @dataclass
