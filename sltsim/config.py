@@ -171,11 +171,10 @@ class RunConfig:
         if self.threads and self.backend != "numpy":
             raise ValueError(f"threads applies to backend numpy (torch sets its own), got threads={self.threads} "
                              f"with backend {self.backend!r}")
-        for name, owner in (("iterand_period", "iterand"), ("iterand_rate", "iterand"),
-                            ("iterand_ranking", "iterand"), ("coats", "multicoat")):
-            if self.method != owner and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
-                raise ValueError(f"{name} applies to method {owner} only, got {name}={getattr(self, name)!r} "
-                                 f"with method {self.method}")
+        for name, owners in method_options().items():
+            if self.method not in owners and getattr(self, name) != RunConfig.__dataclass_fields__[name].default:
+                raise ValueError(f"{name} applies to method{'s' if len(owners) > 1 else ''} {', '.join(owners)} "
+                                 f"only, got {name}={getattr(self, name)!r} with method {self.method}")
         get(registry.PLANTS, self.plant, "plant")
         _check_choice("inputs", self.inputs, ("gaussian", "digits", "mnist1d"))
         _check_choice("task", self.task, ("classification", "regression"))
@@ -288,6 +287,19 @@ class RunConfig:
             raise ValueError(f"key {DERIVED_FIELD!r} in {source} is {stated!r}, but the other fields give "
                              f"{config.final_prune_rate!r}; drop it or fix the fields")
         return config
+
+
+def method_options() -> dict:
+    """{RunConfig field: names of the methods that own it}, from each method's ``options``
+    (a method's own fields: every other method refuses them set to other than their default)."""
+    registry.load()
+    owners: dict = {}
+    for name, method in registry.METHODS.items():
+        for option in getattr(method, "options", ()):
+            if option not in RunConfig.__dataclass_fields__:
+                raise ValueError(f"method {name} declares option {option!r}, which is not a RunConfig field")
+            owners.setdefault(option, []).append(name)
+    return owners
 
 
 #: A key of :meth:`RunConfig.to_dict` that is not a field: computed from the fields.

@@ -196,6 +196,8 @@ class IteRand(EdgePopup):
     name = "iterand"
     description = ("IteRand (Chijiwa et al. 2021) as released: raw-score mask, identity straight-through, "
                    "and before every K-th step each pruned weight is redrawn with probability lambda")
+    #: The RunConfig fields this method owns: any other method refuses them set.
+    options = ("iterand_period", "iterand_rate", "iterand_ranking")
 
     def method_inits(self, config) -> dict:
         """The initialisers that replace the config's defaults while ``method_inits`` is on."""

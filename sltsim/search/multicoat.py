@@ -128,6 +128,8 @@ class MultiCoat(EdgePopup):
     name = "multicoat"
     description = ("multicoated supermask (Okoshi et al. 2022, linear): w = (coats passed) * theta0, "
                    f"outer coat at k, inner coats at --coats (default {DEFAULT_COATS[0]},{DEFAULT_COATS[1]})")
+    #: The RunConfig fields this method owns: any other method refuses them set.
+    options = ("coats",)
 
     def method_inits(self, config) -> dict:
         """The released inits, used where the config keeps the EP defaults (``method_inits``)."""
