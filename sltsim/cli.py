@@ -27,73 +27,13 @@ EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 
-HELP = {
-    "method": "search method (see --list-methods); ep = edge-popup at the final prune rate",
-    "model": "network searched: mlp:IN,H1,...,OUT, conv2|conv4|conv6|conv8, resnet8|resnet20",
-    "data": "digits (scikit-learn), mnist1d (generated offline), or planted (a teacher inside the student)",
-    "prune_rate": "k: fraction of each layer's edges MASKED, in [0, 1) (for iterative methods, the final k); "
-                  "remaining = 1 - k. Note: hidden-networks' --prune-rate is the fraction KEPT",
-    "epochs": "epochs per cycle",
-    "batch_size": "minibatch size",
-    "lr": "base learning rate of the scores",
-    "momentum": "SGD momentum in [0, 1)",
-    "nesterov": "Nesterov momentum",
-    "weight_decay": "L2 weight decay on the scores",
-    "schedule": "learning-rate schedule within a cycle: constant, cosine, step",
-    "warmup_epochs": "linear warm-up epochs at the start of each cycle, before the schedule",
-    "schedule_granularity": "epoch (lr set once per epoch, as edge-popup's release) or step (per step)",
-    "seed": "random seed; the same seed gives bitwise-identical results",
-    "weight_init": "theta0 init: signed_kaiming_constant, scaled_signed_constant, kaiming_normal, kaiming_uniform, uniform",
-    "score_init": "s0 init: kaiming_uniform, normal, signed_constant, scaled_signed_constant, "
-                  "kaiming_uniform_relu, kaiming_normal_fan_out",
-    "global_topk": "one |s| threshold over all layers instead of one per layer",
-    "dense_first": "keep the first layer dense (not searched)",
-    "dense_last": "keep the last layer dense (not searched)",
-    "bias": "give dense layers a frozen random bias",
-    "score_bias": "search the biases too (needs --bias)",
-    "dtype": "float32 (default) or float64",
-    "track_history": "track the mask history (dying edges); --no-track-history to skip",
-    "cycles": "number of cycles C of an iterative method",
-    "keep_momentum": "iterative methods: keep the SGD momentum across cycles (default: reset at each "
-                     "cycle start; with it, zero-init scores revive)",
-    "shrinkage": "p: fraction of the remaining edges masked per cycle, in (0, 1)",
-    "iterand_period": "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use 300)",
-    "iterand_rate": "iterand: probability lambda that a pruned weight is redrawn, in [0, 1] (they use 0.1)",
-    "iterand_ranking": "iterand: raw (the mask ranks the scores s, identity straight-through, as released) "
-                       "or abs (EP's |s| and sign(s) gradient)",
-    "method_inits": "iterand and multicoat draw theta0/s0 from their papers' inits where --weight-init/"
-                    "--score-init keep the EP defaults; --no-method-inits uses those values literally",
-    "coats": "multicoat: prune rates of the inner coats, comma-separated, strictly increasing, "
-             "each above --prune-rate (the outer coat), e.g. 0.75,0.875",
-    "plant": "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron (Plant 'n' Seek)",
-    "ticket_remaining": "remaining ratio r of the planted ticket per layer (default: feasible, exactly the final "
-                        "mask's keep count); below 1 - k needs --sub-budget-ticket",
-    "ticket_width": "fraction of each hidden layer's units that belong to the ticket (default: the smallest that "
-                    "holds the ticket's edges half full)",
-    "inputs": "planted inputs: gaussian, or digits/mnist1d relabelled by the teacher",
-    "task": "planted targets: regression (the teacher's outputs, MSE; P has loss 0) or classification (its argmax)",
-    "n_train": "planted training examples",
-    "n_test": "planted held-out examples",
-    "label_noise": "fraction of planted training labels replaced at random",
-    "sub_budget_ticket": "plant a ticket below the final budget (with --ticket-remaining); marked ticket_feasible false",
-    "start_overlap": "start control: the first mask holds this fraction q of the planted ticket, the rest random "
-                     "(1 = started from P)",
-    "random_labels": "sanity check (Su et al. 2020): search on the training labels randomly permuted "
-                     "(test labels stay true)",
-    "backend": "numpy (reference engine) or torch",
-    "data_dir": "(torch) local directory of cifar10/cifar100/svhn/imagenet files; nothing is downloaded",
-    "download": "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision",
-    "device": "(torch) cpu, cuda or cuda:N",
-    "loader_workers": "(torch) DataLoader worker processes for image data",
-    "checkpoint": "(torch) checkpoint file written after every epoch",
-    "resume": "(torch) continue from --checkpoint when that file exists",
-    "threads": "engine threads of this run (0: every core available); the record is the same bits "
-               "at any count. Studies run one per cell",
-}
+#: Each RunConfig field's ``--help`` text and group live with the field (``metadata`` of
+#: :func:`dataclasses.field`, :mod:`sltsim.config`); these are views of them.
+HELP = {f.name: f.metadata.get("help") for f in dataclasses.fields(RunConfig) if "help" in f.metadata}
 
 
-#: ``--help`` groups, in order; each RunConfig field belongs to one (FIELD_GROUPS), and a
-#: field missing from FIELD_GROUPS lands in FALLBACK_GROUP (a test asserts none does).
+#: ``--help`` groups, in order; each RunConfig field names one (its ``metadata["group"]``), and a
+#: field without one lands in FALLBACK_GROUP (a test asserts none does).
 GROUPS = {
     "search": "which search, at which prune rate, from which initialisation",
     "schedule": "optimisation of the scores",
@@ -104,19 +44,7 @@ GROUPS = {
     "output": "where the run's results go",
 }
 FALLBACK_GROUP = "other options"
-FIELD_GROUPS = {
-    **dict.fromkeys(("method", "prune_rate", "seed", "weight_init", "score_init", "global_topk", "dense_first",
-                     "dense_last", "score_bias", "track_history", "cycles", "shrinkage", "iterand_period",
-                     "iterand_rate", "iterand_ranking", "coats", "method_inits", "keep_momentum",
-                     "random_labels"), "search"),
-    **dict.fromkeys(("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
-                     "warmup_epochs", "schedule_granularity"), "schedule"),
-    **dict.fromkeys(("model", "data", "bias", "dtype", "backend"), "model/data"),
-    **dict.fromkeys(("plant", "ticket_remaining", "ticket_width", "inputs", "task", "n_train", "n_test",
-                     "label_noise", "sub_budget_ticket", "start_overlap"), "planted"),
-    **dict.fromkeys(("data_dir", "download", "device", "loader_workers", "checkpoint", "resume"), "torch"),
-    "threads": "execution",
-}
+FIELD_GROUPS = {f.name: f.metadata["group"] for f in dataclasses.fields(RunConfig) if "group" in f.metadata}
 
 
 def choices() -> dict[str, tuple[str, ...]]:

@@ -35,70 +35,105 @@ def _check_choice(field_name: str, value, allowed) -> None:
 KEY_DEFAULTS = {"task": "classification"}
 
 
+def _opt(default, group: str, help: str):
+    """A RunConfig field with its ``--help`` text and group (read by :mod:`sltsim.cli`)."""
+    return field(default=default, metadata={"help": help, "group": group})
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One search: method x model x data x prune rate x seed, and its hyperparameters."""
 
-    method: str = "ep"
-    model: str = "mlp:64,256,256,10"
-    data: str = "digits"
-    prune_rate: float = 0.5
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: int = 0
-    schedule_granularity: str = "epoch"  # the lr changes per epoch (edge-popup's release) or per step
-    seed: int = 0
-    weight_init: str = "signed_kaiming_constant"
-    score_init: str = "kaiming_uniform"
-    global_topk: bool = False
-    dense_first: bool = False
-    dense_last: bool = False
-    bias: bool = False
-    score_bias: bool = False
-    dtype: str = "float32"
-    track_history: bool = True
+    method: str = _opt("ep", "search", "search method (see --list-methods); ep = edge-popup at the final prune rate")
+    model: str = _opt("mlp:64,256,256,10", "model/data", "network searched: mlp:IN,H1,...,OUT, "
+                                                         "conv2|conv4|conv6|conv8, resnet8|resnet20")
+    data: str = _opt("digits", "model/data", "digits (scikit-learn), mnist1d (generated offline), or planted (a "
+                                             "teacher inside the student)")
+    prune_rate: float = _opt(0.5, "search", "k: fraction of each layer's edges MASKED, in [0, 1) (for iterative "
+                                            "methods, the final k); remaining = 1 - k. Note: hidden-networks' "
+                                            "--prune-rate is the fraction KEPT")
+    epochs: int = _opt(50, "schedule", "epochs per cycle")
+    batch_size: int = _opt(128, "schedule", "minibatch size")
+    lr: float = _opt(0.1, "schedule", "base learning rate of the scores")
+    momentum: float = _opt(0.9, "schedule", "SGD momentum in [0, 1)")
+    nesterov: bool = _opt(False, "schedule", "Nesterov momentum")
+    weight_decay: float = _opt(5e-4, "schedule", "L2 weight decay on the scores")
+    schedule: str = _opt("cosine", "schedule", "learning-rate schedule within a cycle: constant, cosine, step")
+    warmup_epochs: int = _opt(0, "schedule", "linear warm-up epochs at the start of each cycle, before the schedule")
+    schedule_granularity: str = _opt("epoch", "schedule", "epoch (lr set once per epoch, as edge-popup's release) or"
+                                                          " step (per step)")
+    seed: int = _opt(0, "search", "random seed; the same seed gives bitwise-identical results")
+    weight_init: str = _opt("signed_kaiming_constant", "search", "theta0 init: signed_kaiming_constant, "
+                                                                 "scaled_signed_constant, kaiming_normal, "
+                                                                 "kaiming_uniform, uniform")
+    score_init: str = _opt("kaiming_uniform", "search", "s0 init: kaiming_uniform, normal, signed_constant, "
+                                                        "scaled_signed_constant, kaiming_uniform_relu, "
+                                                        "kaiming_normal_fan_out")
+    global_topk: bool = _opt(False, "search", "one |s| threshold over all layers instead of one per layer")
+    dense_first: bool = _opt(False, "search", "keep the first layer dense (not searched)")
+    dense_last: bool = _opt(False, "search", "keep the last layer dense (not searched)")
+    bias: bool = _opt(False, "model/data", "give dense layers a frozen random bias")
+    score_bias: bool = _opt(False, "search", "search the biases too (needs --bias)")
+    dtype: str = _opt("float32", "model/data", "float32 (default) or float64")
+    track_history: bool = _opt(True, "search", "track the mask history (dying edges); --no-track-history to skip")
     # iterative methods (Table 3)
-    cycles: int = 1
-    shrinkage: Optional[float] = None
-    keep_momentum: bool = False  # carry the SGD momentum buffers into the next cycle (default: reset)
+    cycles: int = _opt(1, "search", "number of cycles C of an iterative method")
+    shrinkage: Optional[float] = _opt(None, "search", "p: fraction of the remaining edges masked per cycle, in (0, "
+                                                      "1)")
+    keep_momentum: bool = _opt(False, "search", "iterative methods: keep the SGD momentum across cycles (default: "
+                                                "reset at each cycle start; with it, zero-init scores revive)")
     # baselines (sltsim.search.iterand, sltsim.search.multicoat)
-    iterand_period: int = 300
-    iterand_rate: float = 0.1
-    iterand_ranking: str = "raw"  # "raw": the mask ranks s, as released; "abs": EP's |s|
-    coats: tuple = ()
+    iterand_period: int = _opt(300, "search", "iterand: redraw pruned weights every K steps (Chijiwa et al. 2021 use"
+                                              " 300)")
+    iterand_rate: float = _opt(0.1, "search", "iterand: probability lambda that a pruned weight is redrawn, in [0, "
+                                              "1] (they use 0.1)")
+    iterand_ranking: str = _opt("raw", "search", "iterand: raw (the mask ranks the scores s, identity "
+                                                 "straight-through, as released) or abs (EP's |s| and sign(s) "
+                                                 "gradient)")
+    coats: tuple = _opt((), "search", "multicoat: prune rates of the inner coats, comma-separated, strictly "
+                                      "increasing, each above --prune-rate (the outer coat), e.g. 0.75,0.875")
     # iterand and multicoat replace the EP default weight_init / score_init by their papers'
     # (docs/methods.md); False uses the config's values literally
-    method_inits: bool = True
+    method_inits: bool = _opt(True, "search", "iterand and multicoat draw theta0/s0 from their papers' inits where "
+                                              "--weight-init/--score-init keep the EP defaults; --no-method-inits "
+                                              "uses those values literally")
     # planted targets (data == "planted")
-    plant: str = "subnetwork"
-    ticket_remaining: Optional[float] = None
-    ticket_width: Optional[float] = None
-    inputs: str = "gaussian"
-    task: str = "regression"
-    n_train: int = 2000
-    n_test: int = 1000
-    label_noise: float = 0.0
-    sub_budget_ticket: bool = False  # plant a ticket below the final budget (marked ticket_feasible: false)
-    start_overlap: Optional[float] = None  # start control: the first mask holds this fraction of P
+    plant: str = _opt("subnetwork", "planted", "planted target: subnetwork (teacher = f(x; P*theta0)) or neuron "
+                                               "(Plant 'n' Seek)")
+    ticket_remaining: Optional[float] = _opt(None, "planted", "remaining ratio r of the planted ticket per layer "
+                                                              "(default: feasible, exactly the final mask's keep "
+                                                              "count); below 1 - k needs --sub-budget-ticket")
+    ticket_width: Optional[float] = _opt(None, "planted", "fraction of each hidden layer's units that belong to the "
+                                                          "ticket (default: the smallest that holds the ticket's "
+                                                          "edges half full)")
+    inputs: str = _opt("gaussian", "planted", "planted inputs: gaussian, or digits/mnist1d relabelled by the teacher")
+    task: str = _opt("regression", "planted", "planted targets: regression (the teacher's outputs, MSE; P has loss "
+                                              "0) or classification (its argmax)")
+    n_train: int = _opt(2000, "planted", "planted training examples")
+    n_test: int = _opt(1000, "planted", "planted held-out examples")
+    label_noise: float = _opt(0.0, "planted", "fraction of planted training labels replaced at random")
+    sub_budget_ticket: bool = _opt(False, "planted", "plant a ticket below the final budget (with "
+                                                     "--ticket-remaining); marked ticket_feasible false")
+    start_overlap: Optional[float] = _opt(None, "planted", "start control: the first mask holds this fraction q of "
+                                                           "the planted ticket, the rest random (1 = started from P)")
     # sanity check of Su et al. (NeurIPS 2020): search on permuted training labels
-    random_labels: bool = False
-    backend: str = "numpy"
+    random_labels: bool = _opt(False, "search", "sanity check (Su et al. 2020): search on the training labels "
+                                                "randomly permuted (test labels stay true)")
+    backend: str = _opt("numpy", "model/data", "numpy (reference engine) or torch")
     # torch backend: how a run executes, not what it computes (left out of key())
-    data_dir: Optional[str] = None
-    download: bool = False
-    device: str = "cpu"
-    loader_workers: int = 0
-    checkpoint: Optional[str] = None
-    resume: bool = False
+    data_dir: Optional[str] = _opt(None, "torch", "(torch) local directory of cifar10/cifar100/svhn/imagenet files; "
+                                                  "nothing is downloaded")
+    download: bool = _opt(False, "torch", "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs "
+                                          "torchvision")
+    device: str = _opt("cpu", "torch", "(torch) cpu, cuda or cuda:N")
+    loader_workers: int = _opt(0, "torch", "(torch) DataLoader worker processes for image data")
+    checkpoint: Optional[str] = _opt(None, "torch", "(torch) checkpoint file written after every epoch")
+    resume: bool = _opt(False, "torch", "(torch) continue from --checkpoint when that file exists")
     # engine threads of one run: how it executes, not what it computes (in neither key() nor
     # to_dict(): a record is the same bits at any count); 0 = every core available to a
     # single run, one per cell in a study
-    threads: int = 0
+    threads: int = _opt(0, "execution", "engine threads of this run (0: every core available); the record is the "
+                                        "same bits at any count. Studies run one per cell")
 
     def __post_init__(self):
         _canonicalise(self)
