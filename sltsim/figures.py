@@ -23,6 +23,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from sltsim.study_records import load_records, records_path  # noqa: F401  (re-exported)
+
 EXIT_BAD_INPUT = 2
 RESULTS = Path("results")
 
@@ -45,29 +47,6 @@ def import_studies(packages: Optional[Sequence[str]] = None) -> list[str]:
     for name, study in studies.items():
         FIGURES[name] = study.draw
     return list(studies)
-
-
-def records_path(records_dir, study: str) -> Path:
-    """Where a study's store lives under ``records_dir``: ``<records_dir>/<study>/<study>.jsonl``
-    (the layout of the studies' default ``--out results/<study>``)."""
-    return Path(records_dir) / study / f"{study}.jsonl"
-
-
-def load_records(records_dir, study: str) -> list[dict]:
-    """The stored records of ``study``; ``FileNotFoundError`` (naming the file and the command
-    that makes it) when there are none."""
-    from sltsim.studies.store import RecordStore
-
-    path = records_path(records_dir, study)
-    if not path.is_file():
-        raise FileNotFoundError(f"no records for {study} at {path}; run python -m sltsim.studies.{study} "
-                                f"--out {path.parent}")
-    records = RecordStore(path).records()
-    presets = sorted({r["preset"] for r in records if isinstance(r.get("preset"), str)})
-    if len(presets) > 1:
-        raise ValueError(f"{path} mixes the records of presets {', '.join(presets)}; a figure shows one "
-                         "preset: give each preset its own --out (the default, results/<preset>/<study>)")
-    return records
 
 
 def save_figure(fig, path, formats: Sequence[str] = ("png",)) -> list[Path]:

@@ -91,7 +91,7 @@ class Study:
 
     def draw(self, records_dir, out_dir) -> list[Path]:
         """The figures of the records stored under ``records_dir`` (``<name>/<name>.jsonl``)."""
-        from sltsim.figures import load_records
+        from sltsim.study_records import load_records
 
         return self.figures(load_records(records_dir, self.name), Path(out_dir))
 
