@@ -60,6 +60,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _seed_count(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_SEEDS:
@@ -110,7 +120,7 @@ def study_parser(study: str, description: Optional[str], prog: Optional[str] = N
                        help="the device every cell runs on (overrides the preset)")
     torch.add_argument("--data-dir", default=None, metavar="DIR",
                        help="local folder of the image data set (cifar10, cifar100, svhn, imagenet)")
-    torch.add_argument("--loader-workers", type=_positive_int, default=None, metavar="N",
+    torch.add_argument("--loader-workers", type=_count, default=None, metavar="N",
                        help="DataLoader worker processes per cell (overrides the preset)")
     torch.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
                        help="checkpoint every cell to DIR/<key>.pt after each epoch and resume from there")
@@ -144,6 +154,7 @@ def preset_from_args(args: argparse.Namespace, allowed: Optional[Mapping] = None
     from sltsim.studies.presets import load_preset
 
     preset = load_preset(args.study, preset_name(args), allowed)
+    preset["config"].update(execution_values(args))  # a grid may need them (data_dir of an image set)
     if args.seeds is not None:
         preset["study"]["seeds"] = args.seeds
     if allowed is not None and "seeds" in allowed:
@@ -195,19 +206,27 @@ def _check_folder(flag: str, folder: Path) -> None:
         raise ValueError(f"{flag} {folder} is not writable")
 
 
+def execution_values(args: argparse.Namespace) -> dict:
+    """The execution fields the flags set: ``device``, ``data_dir``, ``loader_workers`` (outside every key)."""
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ValueError(f"--data-dir {data_dir} is not a folder; it must hold the data set's files")
+    return {name: value for name, value in (("device", getattr(args, "device", None)),
+                                            ("data_dir", getattr(args, "data_dir", None)),
+                                            ("loader_workers", getattr(args, "loader_workers", None)))
+            if value is not None}
+
+
 def with_execution(args: argparse.Namespace, configs: Sequence) -> list:
     """``configs`` with the execution fields of the flags (``--device``, ``--data-dir``,
     ``--loader-workers``, ``--checkpoint-dir``) set on every cell; none of them enters a key.
 
     A flag the cell's backend cannot use (``--device cuda`` on the engine) is refused by the
     config in one line naming the field, before any cell runs."""
-    changes = {name: value for name, value in (("device", getattr(args, "device", None)),
-                                               ("data_dir", getattr(args, "data_dir", None)),
-                                               ("loader_workers", getattr(args, "loader_workers", None)))
-               if value is not None}
+    changes = execution_values(args)
     checkpoints = getattr(args, "checkpoint_dir", None)
     if not changes and checkpoints is None:
-        return list(configs)
+        return _check_devices(list(configs))
     if checkpoints is not None:
         _check_folder("--checkpoint-dir", Path(checkpoints))
     out = []
@@ -219,7 +238,20 @@ def with_execution(args: argparse.Namespace, configs: Sequence) -> list:
         if new.key() != config.key():  # execution fields are outside the key by construction
             raise AssertionError(f"execution fields {sorted(here)} moved the key of cell {config.key()}")
         out.append(new)
-    return out
+    return _check_devices(out)
+
+
+def _check_devices(configs: list) -> list:
+    """``configs``, or one ValueError line when a cell asks for a CUDA device torch does not see
+    (before any cell runs, rather than a grid of failed cells)."""
+    cuda = sorted({c.device for c in configs if getattr(c, "backend", "numpy") == "torch" and c.device != "cpu"})
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {cuda[0]}: torch sees no CUDA device on this machine; "
+                             "pass --device cpu, or run where a GPU is")
+    return configs
 
 
 def run_grid_from_args(args: argparse.Namespace, configs: Sequence, cell: Callable) -> list[dict]:

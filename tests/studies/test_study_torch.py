@@ -96,10 +96,78 @@ def test_execution_flags_reach_every_cell_and_leave_the_keys(tmp_path):
 @pytest.mark.parametrize("backend_line, flags, field", [
     ('backend = "torch"\ndata = "planted"', [], "data"),
     ("", ["--device", "cuda"], "device"),
-    ("", ["--data-dir", "/nowhere"], "data_dir"),
-], ids=["planted-on-torch", "device-on-engine", "data-dir-on-engine"])
+    ("", ["--data-dir", "{tmp}"], "data_dir"),
+    ('backend = "torch"', ["--data-dir", "{tmp}/nowhere"], "--data-dir"),
+], ids=["planted-on-torch", "device-on-engine", "data-dir-on-engine", "missing-data-dir"])
 def test_cells_a_backend_cannot_run_are_refused_in_one_line(tmp_path, capsys, backend_line, flags, field):
-    code, store = _run(tmp_path, "bad", backend_line, *flags)
+    code, store = _run(tmp_path, "bad", backend_line, *[f.format(tmp=tmp_path) for f in flags])
     err = capsys.readouterr().err.strip()
     assert code == 2 and not store.exists()
     assert len(err.splitlines()) == 1 and field in err, err
+
+
+# -- the paper-scale torch preset as an ordinary study preset ---------------------------------
+def test_the_resnet18_study_preset_holds_the_cells_of_the_torch_preset():
+    from sltsim.studies import iterative
+    from sltsim.studies.presets import load_preset, presets_dir
+    from sltsim.torch_backend import presets
+
+    preset = load_preset("iterative", "torch_resnet18_cifar10", iterative.STUDY_KEYS)
+    preset["config"]["data_dir"] = "d"
+    study = iterative.STUDY.grid(preset)
+    old = presets.cells(presets.load(str(presets_dir() / "torch_resnet18_cifar10.toml")), {"data_dir": "d"})
+
+    def cells(configs):
+        out = []
+        for c in configs:
+            values = c.to_dict()
+            values = {k: round(v, 12) if isinstance(v, float) else v for k, v in values.items()}
+            out.append(json.dumps(values, sort_keys=True))
+        return sorted(out)
+
+    assert len(study) == len(old) == 39  # 3 seeds x (8 EP targets + 5 iterative methods)
+    assert cells(study) == cells(old)
+
+
+def test_a_tiny_copy_of_the_resnet18_study_preset_runs_on_torch_into_the_figures_folder(
+        tmp_path, monkeypatch):
+    from sltsim.figures import load_records
+    from sltsim.studies import iterative
+    from sltsim.studies.presets import presets_dir
+    from tests.torch_backend.fake_data import write_cifar10
+
+    tmp_cifar10 = write_cifar10(tmp_path / "data", n_train=8, n_test=4)
+
+    text = (presets_dir() / "iterative.torch_resnet18_cifar10.toml").read_text()
+    for old, new in (('model = "resnet18"', 'model = "mlp:3072,16,10"'), ("epochs = 100", "epochs = 1"),
+                     ("cycles = 8", "cycles = 2"), ("batch_size = 128", "batch_size = 4"), ("seeds = 3", "seeds = 1"),
+                     ('"ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr"', '"ep", "soft-lr"')):
+        assert old in text, old
+        text = text.replace(old, new)
+    preset = tmp_path / "iterative.tiny_r18.toml"
+    preset.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    code = iterative.STUDY.cli(["--preset", str(preset), "--data-dir", str(tmp_cifar10), "--device", "cpu",
+                                "--loader-workers", "0", "--no-progress"])
+    assert code == 0
+    records = load_records(tmp_path / "results" / "tiny_r18", "iterative")
+    assert len(records) == 3  # EP at k_1 and k_2, one soft-lr run of 2 cycles
+    assert all(r["status"] == "ok" and r["config"]["backend"] == "torch" and r["config"]["data"] == "cifar10"
+               for r in records)
+    assert sorted(r["config"]["method"] for r in records) == ["ep", "ep", "soft-lr"]
+
+
+def test_a_cuda_preset_on_a_machine_without_cuda_is_refused_before_any_cell(tmp_path, capsys):
+    import torch
+
+    from sltsim.studies import iterative
+    from tests.torch_backend.fake_data import write_cifar10
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    data = write_cifar10(tmp_path / "data", n_train=8, n_test=4)
+    code = iterative.STUDY.cli(["--preset", "torch_resnet18_cifar10", "--data-dir", str(data),
+                                "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "device cuda" in err, err
+    assert not (tmp_path / "out" / "iterative.jsonl").exists()
