@@ -60,6 +60,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _seed_count(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_SEEDS:
@@ -104,6 +114,16 @@ def study_parser(study: str, description: Optional[str], prog: Optional[str] = N
     parser.add_argument("--json", action="store_true",
                         help="print the study's rows as one JSON list on the last line of stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    torch = parser.add_argument_group("torch backend (a preset with backend = \"torch\"); these say how "
+                                      "a cell runs, never what it computes, so they leave every key alone")
+    torch.add_argument("--device", default=None, metavar="cpu|cuda|cuda:N",
+                       help="the device every cell runs on (overrides the preset)")
+    torch.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="local folder of the image data set (cifar10, cifar100, svhn, imagenet)")
+    torch.add_argument("--loader-workers", type=_count, default=None, metavar="N",
+                       help="DataLoader worker processes per cell (overrides the preset)")
+    torch.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
+                       help="checkpoint every cell to DIR/<key>.pt after each epoch and resume from there")
     parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
                         help="folder the study's figures are written to (default: the --out folder); "
                              "the committed figures/ is rewritten only when named here")
@@ -134,6 +154,7 @@ def preset_from_args(args: argparse.Namespace, allowed: Optional[Mapping] = None
     from sltsim.studies.presets import load_preset
 
     preset = load_preset(args.study, preset_name(args), allowed)
+    preset["config"].update(execution_values(args))  # a grid may need them (data_dir of an image set)
     if args.seeds is not None:
         preset["study"]["seeds"] = args.seeds
     if allowed is not None and "seeds" in allowed:
@@ -185,14 +206,64 @@ def _check_folder(flag: str, folder: Path) -> None:
         raise ValueError(f"{flag} {folder} is not writable")
 
 
+def execution_values(args: argparse.Namespace) -> dict:
+    """The execution fields the flags set: ``device``, ``data_dir``, ``loader_workers`` (outside every key)."""
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ValueError(f"--data-dir {data_dir} is not a folder; it must hold the data set's files")
+    return {name: value for name, value in (("device", getattr(args, "device", None)),
+                                            ("data_dir", getattr(args, "data_dir", None)),
+                                            ("loader_workers", getattr(args, "loader_workers", None)))
+            if value is not None}
+
+
+def with_execution(args: argparse.Namespace, configs: Sequence) -> list:
+    """``configs`` with the execution fields of the flags (``--device``, ``--data-dir``,
+    ``--loader-workers``, ``--checkpoint-dir``) set on every cell; none of them enters a key.
+
+    A flag the cell's backend cannot use (``--device cuda`` on the engine) is refused by the
+    config in one line naming the field, before any cell runs."""
+    changes = execution_values(args)
+    checkpoints = getattr(args, "checkpoint_dir", None)
+    if not changes and checkpoints is None:
+        return _check_devices(list(configs))
+    if checkpoints is not None:
+        _check_folder("--checkpoint-dir", Path(checkpoints))
+    out = []
+    for config in configs:
+        here = dict(changes)
+        if checkpoints is not None:
+            here.update(checkpoint=str(Path(checkpoints) / f"{config.key()}.pt"), resume=True)
+        new = config.replace(**here)
+        if new.key() != config.key():  # execution fields are outside the key by construction
+            raise AssertionError(f"execution fields {sorted(here)} moved the key of cell {config.key()}")
+        out.append(new)
+    return _check_devices(out)
+
+
+def _check_devices(configs: list) -> list:
+    """``configs``, or one ValueError line when a cell asks for a CUDA device torch does not see
+    (before any cell runs, rather than a grid of failed cells)."""
+    cuda = sorted({c.device for c in configs if getattr(c, "backend", "numpy") == "torch" and c.device != "cpu"})
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {cuda[0]}: torch sees no CUDA device on this machine; "
+                             "pass --device cpu, or run where a GPU is")
+    return configs
+
+
 def run_grid_from_args(args: argparse.Namespace, configs: Sequence, cell: Callable) -> list[dict]:
     """:func:`~sltsim.studies.runner.run_grid` with the store, workers, scheduler and bar of the
-    flags, after :func:`check_outputs` and a check that the store holds no other preset.
+    flags, after :func:`check_outputs` and a check that the store holds no other preset. The
+    execution flags apply to every cell (:func:`with_execution`).
 
     Records get ``preset`` (the preset's short name). When every cell failed, raises
     :class:`CellsFailed` (exit 1, no tables); when some did, :func:`report` says so."""
     from sltsim.studies.runner import run_grid
 
+    configs = with_execution(args, configs)
     check_outputs(args)
     _check_one_preset(args)
     records = run_grid(configs, cell, store_path(args), workers=args.workers, scheduler=args.scheduler,

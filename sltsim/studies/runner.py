@@ -65,10 +65,11 @@ class StaleRecordsWarning(UserWarning):
 
 
 def search_cell(config) -> dict:
-    """The plain cell: :func:`sltsim.search.run_search` without a progress bar."""
-    from sltsim.search import run_search
+    """The plain cell: one run on the config's backend (:func:`sltsim.api.run`, which reads
+    ``config.backend``: the NumPy engine or torch), without a progress bar."""
+    from sltsim.api import run
 
-    return run_search(config, progress=False)
+    return run(config, progress=False)
 
 
 def failed_record(config, error: BaseException) -> dict:

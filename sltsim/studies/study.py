@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from sltsim.search import run_search
+from sltsim.studies.runner import search_cell
 
 #: the packages whose modules :func:`discover` searches for a ``STUDY``
 STUDY_PACKAGES = ("sltsim.studies",)
@@ -48,7 +48,8 @@ class Study:
     figures : ``figures(records, out_dir) -> list[Path]``: draws from records, never trains.
     doc : the module's docstring; its first line is the ``--help`` description.
     cell : ``cell(config) -> record``, run once per grid config (module-level, so that
-        worker processes import it); by default :func:`sltsim.search.run_search`.
+        worker processes import it); by default :func:`~sltsim.studies.runner.search_cell`,
+        which runs each config on its ``backend`` (the NumPy engine, or torch).
     """
 
     name: str
@@ -58,7 +59,7 @@ class Study:
     format: Callable[[Any, list, dict], str]
     figures: Callable[[list, Path], list]
     doc: Optional[str] = None
-    cell: Callable[[Any], dict] = run_search
+    cell: Callable[[Any], dict] = search_cell
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):

@@ -7,6 +7,10 @@
     python -m torch.distributed.run --nproc_per_node 8 -m sltsim.torch_backend.presets \\
         sltsim/presets/torch_wrn50_imagenet.toml --data-dir /data/imagenet --device cuda --loader-workers 12
 
+The ResNet-18 preset is also the study preset ``iterative.torch_resnet18_cifar10`` (the
+same cells, stored where ``python -m sltsim.figures`` looks): ``python -m
+sltsim.studies.iterative --preset torch_resnet18_cifar10 --data-dir DIR --device cuda``.
+
 A preset has three tables: ``[study]`` (``methods``, ``seeds``, and ``ep_prune_rates``,
 the targets of the one-cycle methods), ``[config]`` (RunConfig fields shared by every
 cell, without ``data_dir``) and ``[iterative]`` (RunConfig fields of the iterative
