@@ -37,8 +37,9 @@ class SGD:
     """SGD over a list of MaskedParams.
 
     ``target="scores"`` (edge-popup): the scores of searched params are updated with
-    dL/ds = sign(s) * dL/dw_eff * theta0. ``target="weights"`` (dense baseline):
-    theta0 itself is updated with dL/dw_eff.
+    dL/ds = sign(s) * dL/dw_eff * theta0, or with dL/ds = dL/dw_eff * theta0 once
+    ``identity_straight_through`` is set (a mask ranking the raw scores, IteRand as
+    released). ``target="weights"`` (dense baseline): theta0 itself is updated with dL/dw_eff.
     """
 
     def __init__(self, params, config: SGDConfig, target: str = "scores"):
@@ -48,6 +49,8 @@ class SGD:
         self.config = config
         self.params = [p for p in params if p.searched] if target == "scores" else list(params)
         self.velocity = [np.zeros(p.size, p.dtype) for p in self.params]
+        self.identity_straight_through = False
+        self._grad: list = []  # dL/ds buffers of the identity straight-through, made on first use
 
     def reset_state(self) -> None:
         for v in self.velocity:
@@ -55,6 +58,13 @@ class SGD:
 
     def step(self, lr: float) -> None:
         c = self.config
+        if self.identity_straight_through and self.target == "scores":
+            if not self._grad:
+                self._grad = [np.empty(p.size, p.dtype) for p in self.params]
+            for p, v, g in zip(self.params, self.velocity, self._grad):
+                np.multiply(p.flat("grad"), p.flat("theta0"), out=g)  # dL/ds = dL/dw_eff * theta0
+                _sgd_plain(p.flat("scores"), g, v, lr, c.momentum, c.weight_decay, c.nesterov)
+            return
         n_threads = threads.current()
         if n_threads <= 1 or sum(p.size for p in self.params) < 2 * PIECE:
             for p, v in zip(self.params, self.velocity):

@@ -226,8 +226,14 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
                 else:
                     threshold, ties = _restricted_threshold([p], p.n_keep(), p._buffer)
                     _apply(p, threshold, ties, history, i)
-    for p in searched:
-        if p.after_select is not None:
+    finish_selection(params, history)
+
+
+def finish_selection(params: Sequence[MaskedParam], history: "MaskHistory | None") -> None:
+    """The end of every selection rule: ``after_select`` hooks of the searched params, the
+    unsearched ones kept dense (w_eff = theta0, mask all ones), the history's step closed."""
+    for p in params:
+        if p.searched and p.after_select is not None:
             p.after_select(p)
     for p in params:
         if not p.searched:

@@ -93,6 +93,10 @@ class MaskHistory:
             self._next_snapshot *= 2
 
     # -- read-outs ----------------------------------------------------------
+    def ever_and_selected(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_ever, n_selected) per param: ever-selected edges and the edges of the current mask."""
+        return self.n_ever.copy(), self.n_selected.copy()
+
     def dying_ratio(self) -> float:
         """d_t over all searched edges: the fraction never selected so far."""
         return float(1.0 - self.n_ever.sum() / self.sizes.sum())

@@ -1,8 +1,9 @@
 """Search methods: a registry from ``--method`` names to method objects.
 
-A method has ``validate(config)``, ``final_prune_rate(config)`` and
-``run(search, progress) -> list[CycleResult]``; :func:`run_search` wraps it into a
-record and turns a diverged run into a record with ``status: "diverged"``.
+A method is a :class:`~sltsim.search.method.Method`, written once for both backends;
+:func:`run_search` runs one on the NumPy engine (:class:`~sltsim.search.loop.Search`)
+through the one driver and record builder (:mod:`sltsim.search.driver`), and turns a
+diverged run into a record with ``status: "diverged"``.
 """
 
 from __future__ import annotations
@@ -45,18 +46,7 @@ def run_search(config, progress: bool = False, on_finish=None) -> dict:
 
 
 def _run_search(config, progress: bool, on_finish=None) -> dict:
-    from sltsim.errors import Diverged
-    from sltsim.search.loop import build_search, summarise
+    from sltsim.search.driver import run_to_record
+    from sltsim.search.loop import build_search
 
-    search = build_search(config)
-    method = METHODS[config.method]
-    try:
-        record = summarise(search, method.run(search, progress=progress))
-    except Diverged as e:
-        return summarise(search, [], status="diverged", reason=str(e))
-    if on_finish is not None and record["status"] == "ok":
-        on_finish(search)
-    # a method may name fields of its last cycle's summary to repeat at the top of the record
-    last = record["cycles"][-1] if record["cycles"] else {}
-    record.update({name: last[name] for name in getattr(method, "record_fields", ()) if name in last})
-    return record
+    return run_to_record(build_search(config), METHODS[config.method], progress, on_finish)

@@ -30,51 +30,25 @@ ever tried), as for a random ticket.
 
 from __future__ import annotations
 
-import numpy as np
-
-from sltsim.engine.optim import SGD, SGDConfig
-from sltsim.search.ep import EdgePopup
-from sltsim.search.loop import Search, run_cycle, set_prune_rate
+from sltsim.search.method import Method
 
 
-class DenseBaseline:
+class DenseBaseline(Method):
     """Dense SGD on the weights, magnitude pruning to k per layer, fine-tuning with the mask fixed."""
 
     name = "dense"
     description = ("dense weights trained by SGD, pruned by magnitude to k per layer, then fine-tuned "
                    "with the mask fixed (2 x epochs)")
+    trains_weights = True
 
-    def validate(self, config) -> None:
-        EdgePopup.validate(self, config)
+    def prune_rates(self, config) -> list[float]:
+        return [0.0, config.prune_rate]
 
-    def final_prune_rate(self, config) -> float:
-        return config.prune_rate
+    def start_cycle(self, backend, cycle: int, state: dict, cycles: list):
+        if cycle == 2:  # magnitude pruning: scores = |theta|, never updated again; momentum restarts
+            backend.scores_from_weight_magnitudes()
+            backend.reset_momentum()
+        return None
 
-    def run(self, search: Search, progress: bool = False) -> list:
-        config = search.config
-        scores_optimizer = search.optimizer
-        search.optimizer = SGD(search.params, SGDConfig(config.momentum, config.weight_decay, config.nesterov),
-                               target="weights")
-        try:
-            set_prune_rate(search, 0.0)
-            dense = run_cycle(search, config.epochs, progress=progress, desc="dense")
-            magnitude_prune(search, config.prune_rate)
-            search.optimizer.reset_state()
-            finetune = run_cycle(search, config.epochs, progress=progress, desc="fine-tune")
-        finally:
-            search.optimizer = scores_optimizer
-        dense.extra["phase"] = "dense"
-        finetune.extra["phase"] = "fine-tune"
-        return [dense, finetune]
-
-
-def magnitude_prune(search: Search, prune_rate: float) -> None:
-    """Rank every searched edge by its current |theta|: scores = |theta0|, prune rate k.
-
-    The next :func:`~sltsim.engine.supermask.select` keeps the top-(1-k) |theta| per
-    layer (or globally when the search is global); nothing updates the scores after
-    this, so that mask stays fixed.
-    """
-    for p in search.searched:
-        np.abs(p.theta0, out=p.scores)
-    set_prune_rate(search, prune_rate)
+    def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
+        return {"phase": "dense" if cycle == 1 else "fine-tune"}

@@ -9,7 +9,7 @@ total, ties at the threshold kept in layer-then-index order; see
 final prune rate from s0.
 
 The method forces the global threshold through its ``global_topk`` attribute
-(read by :func:`sltsim.search.loop.build_search`), so ``--method ep-global`` needs
+(read by both backends' builders), so ``--method ep-global`` needs
 no ``--global-topk`` flag and the record's config keeps the value it was given.
 """
 

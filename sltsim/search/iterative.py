@@ -63,14 +63,12 @@ and ``true_negative_dying``; ``score_ranks``, the Fig. 5b snapshot (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from sltsim.data import steps_per_epoch
-from sltsim.init import initialise_scores
 from sltsim.search import schedule as schedules
-from sltsim.search.loop import CycleResult, Search, evaluate, final_masks, run_cycle, set_prune_rate
+from sltsim.search.method import Method
 
 RANK_SAMPLE_SIZE = 200  # edges whose score rank is followed across cycles (the paper's Fig. 5b)
 
@@ -110,11 +108,12 @@ VARIANTS = (
             "soft iEP, score rewinding + zero init: scores m*_{i-1}*s0, lr schedule restarts"),
 )
 
-CycleHook = Callable[..., None]
+class IterativeEdgePopup(Method):
+    """One Table 3 variant as a search method (``--method NAME``), on either backend.
 
-
-class IterativeEdgePopup:
-    """One Table 3 variant as a search method (``--method NAME``)."""
+    The carried state: ``s0`` (host copies of the scores at the run start), ``previous``
+    (m*_{i-1}, flat bool per searched tensor, None before cycle 2) and the rank sample.
+    """
 
     def __init__(self, variant: Variant):
         self.variant = variant
@@ -127,101 +126,83 @@ class IterativeEdgePopup:
     def final_prune_rate(self, config) -> float:
         return schedules.from_config(config).final_prune_rate
 
-    def run(self, search: Search, progress: bool = False, on_cycle_start: Optional[CycleHook] = None,
-            on_cycle_end: Optional[CycleHook] = None) -> list[CycleResult]:
-        """Run every cycle; one :class:`CycleResult` per cycle, with its accounting in ``extra``.
+    def prune_rates(self, config) -> list[float]:
+        return list(schedules.from_config(config).prune_rates)
 
-        ``on_cycle_start(search, i)`` is called once cycle i's scores, search space and
-        prune rate are set, before its first step; ``on_cycle_end(search, i, result)``
-        after m*_i is set (for tests and analysis; the CLI passes neither).
-        """
-        config = search.config
-        plan = schedules.from_config(config)
-        searched = search.searched
-        s0 = [p.scores.copy() for p in searched]
-        sample = RankSample.draw(searched, search.rngs["method"])
-        previous: Optional[list[np.ndarray]] = None  # m*_{i-1}, flat uint8 per searched param
-        results: list[CycleResult] = []
-        for i, k in enumerate(plan.prune_rates, start=1):
-            lr_fn = None
-            if previous is not None:
-                self._start_cycle(search, s0, previous)
-                if self.variant.fine_tune:
-                    lr_fn = _held(results[-1].final_lr)
-            set_prune_rate(search, k)
-            if on_cycle_start is not None:
-                on_cycle_start(search, i)
-            result = run_cycle(search, config.epochs, lr_fn, progress=progress,
-                               desc=f"{self.name} {i}/{plan.cycles}")
-            final_masks(search)
-            masks = [p.mask.reshape(-1).copy() for p in searched]
-            result.extra = self._accounting(search, result, i, previous, masks, sample)
-            results.append(result)
-            if on_cycle_end is not None:
-                on_cycle_end(search, i, result)
-            previous = masks
-        return results
+    def initial_state(self, backend) -> dict:
+        s0 = backend.scores()
+        sample = RankSample.draw(backend.searched, backend.rngs["method"])
+        return {"s0": s0, "previous": None, "sample": [sample.layer, sample.index]}
 
-    def _start_cycle(self, search: Search, s0: list, previous: list) -> None:
-        """Carry cycle i-1 into cycle i: scores, search space, optimiser state."""
-        v, config = self.variant, search.config
-        searched = search.searched
+    def start_cycle(self, backend, cycle: int, state: dict, cycles: list) -> Optional[float]:
+        """Carry cycle i-1 into cycle i: optimiser state, scores, search space; FT's held lr."""
+        previous = state["previous"]
+        if previous is None:
+            return None
+        v, config = self.variant, backend.config
         if not config.keep_momentum:
-            search.optimizer.reset_state()
+            backend.reset_momentum()
         if v.scores == "rewind":
-            for p, s in zip(searched, s0):
-                np.copyto(p.scores, s)
+            backend.set_scores(state["s0"])
         elif v.scores == "reinit":
-            initialise_scores(search.params, config.score_init, config.final_prune_rate, search.rngs["method"])
-        for p, m in zip(searched, previous):
-            if v.zero_init:
-                p.flat("scores")[m == 0] = 0
-            if v.hard:
-                p.restrict(m)
+            backend.initialise_scores(backend.rngs["method"])
+        if v.zero_init:
+            scores = backend.scores()
+            for s, m in zip(scores, previous):
+                s[~m] = 0
+            backend.set_scores(scores)
+        if v.hard:
+            backend.restrict(previous)
+        return cycles[-1].final_lr if v.fine_tune else None
 
-    def _accounting(self, search: Search, result: CycleResult, cycle: int, previous, masks, sample) -> dict:
-        searched = search.searched
-        n_total = sum(p.size for p in searched)
+    def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
+        """The cycle's accounting (module docstring), with m*_i set from the final scores."""
+        searched, previous = backend.searched, state["previous"]
+        masks = backend.masks()  # m*_i
+        n_total = sum(t.size for t in searched)
+        kept = [int(np.count_nonzero(m)) for m in masks]
         extra: dict = {
             "cycle": cycle,
             "search_space": "hard" if self.variant.hard else "soft",
-            "searchable_ratio": sum(p.n_allowed() for p in searched) / n_total,
-            "n_masked": {p.name: int(p.size - np.count_nonzero(m)) for p, m in zip(searched, masks)},
+            "searchable_ratio": sum(t.n_allowed() for t in searched) / n_total,
+            "n_masked": {t.name: int(t.size - k) for t, k in zip(searched, kept)},
         }
         if previous is not None:
-            revived = sum(int(np.count_nonzero(m & (1 - q))) for m, q in zip(masks, previous))
-            extra["revived_ratio"] = revived / max(sum(int(np.count_nonzero(m)) for m in masks), 1)
+            revived = sum(int(np.count_nonzero(m & ~q)) for m, q in zip(masks, previous))
+            extra["revived_ratio"] = revived / max(sum(kept), 1)
         h = result.history
         if h is not None:
-            apparent = h.dying_ratio_apparent()
+            n_ever, n_selected = h.ever_and_selected()
             searchable = int(h.n_searchable.sum())
+            apparent = _ratio_dying(n_ever.sum(), searchable)
             extra["dying_ratio_apparent"] = apparent
-            extra["dying_ratio_worst_case"] = h.dying_ratio()  # every edge outside the search space dying
-            extra["k_minus_d_apparent"] = float((searchable - h.n_selected.sum()) / searchable - apparent)
-            extra["dying_ratio_apparent_per_layer"] = h.dying_ratio_apparent_per_layer()
-            per_epoch = steps_per_epoch(search.data.X_train.shape[0], search.config.batch_size)
-            for e, row in enumerate(result.epochs):
-                ever = h.ever_per_step[(e + 1) * per_epoch - 1].sum()
+            extra["dying_ratio_worst_case"] = float(1.0 - n_ever.sum() / h.sizes.sum())  # = dying_ratio
+            extra["k_minus_d_apparent"] = float((searchable - n_selected.sum()) / searchable - apparent)
+            extra["dying_ratio_apparent_per_layer"] = {
+                n: _ratio_dying(e, s) for n, e, s in zip(h.names, n_ever, h.n_searchable)}
+            for row, ever in zip(result.epochs, result.ever_per_epoch):
                 row["dying_ratio_apparent"] = float(1.0 - ever / searchable)
-            if search.ticket is not None:
-                extra.update(planted_dying_split(search, h))
-        extra["score_ranks"] = sample.snapshot(searched)
-        extra.update(cycle_accuracy(search))
+            if backend.ticket is not None:
+                extra.update(planted_dying_split(backend, h))
+        sample = RankSample(*(np.asarray(a, np.int64) for a in state["sample"]))
+        extra["score_ranks"] = sample.snapshot(backend.host_views(masks))
+        extra.update(cycle_accuracy(backend))
+        state["previous"] = masks
         return extra
 
 
-def cycle_accuracy(search: Search) -> dict:
-    """Loss and accuracy of m*_i (the masks just set by ``final_masks``) on the train and test
-    splits: the per-cycle points of the paper's Fig. 3b curves (accuracy against 1 - k_i).
-    The last cycle's values equal the record's top-level ``test_acc`` etc."""
-    data, loss = search.data, search.loss
-    train_loss, train_acc = evaluate(search.model, data.X_train, data.y_train, loss)
-    test_loss, test_acc = evaluate(search.model, data.X_test, data.y_test, loss)
+def _ratio_dying(n_ever, n_searchable) -> float:
+    """1 - ever-selected / searchable; NaN when nothing is searchable."""
+    return float(1.0 - n_ever / n_searchable) if n_searchable > 0 else float("nan")
+
+
+def cycle_accuracy(backend) -> dict:
+    """Loss and accuracy of m*_i (the masks just set) on the train and test splits: the
+    per-cycle points of the paper's Fig. 3b curves (accuracy against 1 - k_i). The last
+    cycle's values equal the record's top-level ``test_acc`` etc."""
+    train_loss, train_acc = backend.evaluate("train")
+    test_loss, test_acc = backend.evaluate("test")
     return {"loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
-
-
-def _held(lr: float):
-    return lambda step, total: lr
 
 
 @dataclass(frozen=True)
@@ -273,7 +254,7 @@ def selection_positions(param) -> np.ndarray:
     return positions
 
 
-def planted_dying_split(search: Search, history) -> dict:
+def planted_dying_split(search, history) -> dict:
     """False- and true-negative dying edges of one cycle on a planted target P.
 
     ``false_negative_dying`` / ``true_negative_dying``: dying edges of the cycle in / not

@@ -1,16 +1,18 @@
-"""The edge-popup training loop shared by every search method.
+"""The NumPy engine as a search backend (:class:`sltsim.search.backend.Backend`).
 
-Each step: masks = topk(|s|) (fused with the history update; a method may set its own rule) -> forward/backward
--> SGD on the scores. :func:`build_search` makes the model, the data and the
-optimiser from a config; :func:`run_cycle` runs one EP cycle (one fresh
-:class:`MaskHistory`); :func:`summarise` turns the final state into a record.
+:func:`build_search` makes the model, the data and the optimiser from a config;
+:class:`Search` holds what a run mutates and implements the backend operations; its
+:meth:`Search.train` is the hot loop: each step, masks = topk(|s|) (fused with the
+history update; a method may set its own rule) -> forward/backward -> SGD on the
+scores. The methods and the record builder are backend-neutral
+(:mod:`sltsim.search.method`, :mod:`sltsim.search.driver`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -18,22 +20,22 @@ from tqdm.auto import tqdm
 
 from sltsim.config import RunConfig
 from sltsim.data import REAL_DATASETS, Dataset, batches, steps_per_epoch
-from sltsim.engine.evaluate import evaluate  # noqa: F401  (re-exported)
+from sltsim.engine.evaluate import evaluate
 from sltsim.engine.loss import mse, softmax_cross_entropy
 from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
-from sltsim.engine.schedules import cycle_lr
 from sltsim.engine.supermask import select
 from sltsim.errors import Diverged
 from sltsim.init import initialise_scores, initialise_weights
 from sltsim.metrics.history import MaskHistory
 from sltsim.registry import METHODS
+from sltsim.search.backend import Cycle, lr_function
 from sltsim.streams import STREAMS, make_rngs  # noqa: F401  (re-exported)
 
 
 @dataclass
 class Search:
-    """Everything one run mutates: model, data, optimiser and random streams."""
+    """Everything one engine run mutates: model, data, optimiser and random streams."""
 
     config: RunConfig
     model: object
@@ -46,9 +48,11 @@ class Search:
     # one |s| threshold over all searched layers: config.global_topk, or a method that
     # forces it (a method object with ``global_topk = True``, e.g. ep-global)
     global_topk: bool = False
-    # the rule that sets every step's masks: engine.supermask.select (top-k of |s|), or a
-    # method's own with select's signature (IteRand as released ranks the raw scores)
+    # the rule that sets every step's masks: engine.supermask.select (top-k of |s|), or
+    # engine.raw_ranking.select_raw (IteRand as released ranks the raw scores)
     selector: Optional[Callable] = None
+    grad_scale: int = 1  # dL/dw_eff times this before the SGD step (the coats of a multicoated supermask)
+    coats: tuple = ()  # the engine.coats.Coats hooks, in searched order
 
     def select_masks(self, history: Optional[MaskHistory] = None) -> None:
         """Set the masks m_t (and w_eff) from the current scores, updating ``history`` if given."""
@@ -65,10 +69,113 @@ class Search:
     def loss(self, outputs, targets):
         return softmax_cross_entropy(outputs, targets) if self.data.task == "classification" else mse(outputs, targets)
 
+    def update(self, lr: float) -> None:
+        """The SGD step on the scores (or weights) from the gradients of the last backprop."""
+        if self.grad_scale != 1:
+            for p in self.searched:
+                p.grad *= self.grad_scale
+        self.optimizer.step(lr)
 
-def set_prune_rate(search: Search, prune_rate: float) -> None:
-    for p in search.searched:
-        p.prune_rate = prune_rate
+    # -- the Backend operations (sltsim.search.backend) ---------------------------
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.data.X_train.shape[0], self.config.batch_size)
+
+    def set_prune_rate(self, prune_rate: float) -> None:
+        for p in self.searched:
+            p.prune_rate = prune_rate
+
+    def select(self) -> None:
+        self.select_masks()
+
+    def masks(self) -> list[np.ndarray]:
+        self.select_masks()
+        return [p.flat("mask") != 0 for p in self.searched]
+
+    def peek_masks(self) -> list[np.ndarray]:
+        searched = self.searched
+        used = [p.mask.copy() for p in searched]  # m_t, the mask of the last forward pass
+        self.select_masks()
+        peeked = [p.flat("mask") != 0 for p in searched]
+        for p, m_t in zip(searched, used):  # m_t back, so the next step's flips compare against it
+            np.copyto(p.mask, m_t)
+            np.multiply(p.mask, p.theta0, out=p.w_eff)
+        return peeked
+
+    def count_selection(self, history) -> None:
+        self.select_masks(history)
+
+    def use_raw_ranking(self) -> None:
+        from sltsim.engine.raw_ranking import select_raw
+
+        self.selector = select_raw
+        self.optimizer.identity_straight_through = True
+
+    def use_coats(self, inner_prune_rates) -> None:
+        from sltsim.engine.coats import attach_coats
+
+        self.coats = tuple(attach_coats(self.params, inner_prune_rates))
+        self.grad_scale = 1 + len(inner_prune_rates)
+
+    def coat_multipliers(self) -> list[np.ndarray]:
+        self.select_masks()
+        return [h.counts.copy() for h in self.coats]
+
+    def scores(self) -> list[np.ndarray]:
+        return [p.scores.reshape(-1).copy() for p in self.searched]
+
+    def set_scores(self, scores) -> None:
+        for p, s in zip(self.searched, scores):
+            np.copyto(p.scores, np.reshape(s, p.shape))
+
+    def initialise_scores(self, rng: np.random.Generator) -> None:
+        initialise_scores(self.params, self.config.score_init, self.config.final_prune_rate, rng)
+
+    def scores_from_weight_magnitudes(self) -> None:
+        for p in self.searched:
+            np.abs(p.theta0, out=p.scores)
+
+    def restrict(self, allowed) -> None:
+        for p, a in zip(self.searched, allowed if allowed is not None else [None] * len(self.searched)):
+            p.restrict(a)
+
+    def reset_momentum(self) -> None:
+        self.optimizer.reset_state()
+
+    def redraw_weights(self, index: int, chosen: np.ndarray, values: np.ndarray) -> None:
+        p = self.searched[index]
+        p.flat("theta0")[chosen] = values
+        np.multiply(p.mask, p.theta0, out=p.w_eff)
+
+    def host_views(self, masks) -> list:
+        return self.searched  # their masks are the ones masks() just set
+
+    def new_cycle(self, epochs: int, held_lr: Optional[float]) -> Cycle:
+        history = MaskHistory(self.searched, epochs * self.steps_per_epoch()) if self.config.track_history else None
+        return Cycle(prune_rate=_masked_fraction(self), history=history, held_lr=held_lr)
+
+    def train(self, cycle: Cycle, epochs: int, progress: bool = False, desc: str = "EP",
+              after_step=None, after_epoch=None) -> None:
+        train_cycle(self, cycle, epochs, progress, desc, after_step, after_epoch)
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        X, y = (self.data.X_train, self.data.y_train) if split == "train" else (self.data.X_test, self.data.y_test)
+        return evaluate(self.model, X, y, self.loss)
+
+    def resume(self):
+        return None  # an engine run is short; a study resumes by cell, not inside one
+
+    def checkpoint(self, cycle_number: int, cycle, state: dict, cycles: list) -> None:
+        return None
+
+    def final_metrics(self, cycle) -> dict:
+        if self.ticket is None:
+            return {}
+        from sltsim.metrics.planted import planted_metrics
+
+        return planted_metrics(self, cycle.history if cycle is not None else None)
+
+    def record_extras(self) -> dict:
+        return {}
 
 
 def build_search(config: RunConfig) -> Search:
@@ -104,9 +211,12 @@ def build_search(config: RunConfig) -> Search:
         from sltsim.controls import start_controls
 
         ticket = start_controls(params, ticket, config)
-    optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov))
+    # the dense baseline trains theta0 of every param instead of the scores (a method's trains_weights)
+    method = METHODS[config.method]
+    target = "weights" if method.trains_weights else "scores"
+    optimizer = SGD(params, SGDConfig(config.momentum, config.weight_decay, config.nesterov), target=target)
     n_searched = sum(p.size for p in params if p.searched)
-    global_topk = config.global_topk or _method_forces_global_topk(config)
+    global_topk = config.global_topk or method.global_topk
     # twice the searched edges: gathered |s| and the top-k kernel's scratch (engine.topk.global_threshold)
     buffer = np.empty(2 * n_searched, dtype) if global_topk else None
     return Search(config, model, data, optimizer, rngs, ticket, buffer, global_topk=global_topk)
@@ -124,31 +234,6 @@ def shuffled_labels(data: Dataset, rng: np.random.Generator) -> Dataset:
     return dataclasses.replace(data, y_train=data.y_train[rng.permutation(data.y_train.shape[0])])
 
 
-def _method_forces_global_topk(config: RunConfig) -> bool:
-    return bool(getattr(METHODS[config.method], "global_topk", False))
-
-
-@dataclass
-class CycleResult:
-    prune_rate: float
-    history: Optional[MaskHistory]
-    epochs: list = field(default_factory=list)
-    final_lr: float = 0.0
-    extra: dict = field(default_factory=dict)  # JSON-ready per-cycle accounting a method adds
-
-
-LrFn = Callable[[int, int], float]
-
-
-def default_lr(config: RunConfig, steps_in_epoch: int) -> LrFn:
-    """The config's schedule over one cycle, restarted at step 0 (LR rewinding).
-
-    Stepped per epoch or per step (``config.schedule_granularity``), the warm-up first:
-    :func:`sltsim.engine.schedules.cycle_lr`.
-    """
-    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs, steps_in_epoch)
-
-
 def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional[MaskHistory],
                lr: float) -> tuple[float, np.ndarray]:
     """One edge-popup step: m_t = topk(|s|) (and the history) -> forward -> loss -> backprop -> SGD.
@@ -162,33 +247,31 @@ def train_step(search: Search, xb: np.ndarray, yb: np.ndarray, history: Optional
     loss, dout = search.loss(out, yb)
     if math.isfinite(loss):
         backprop(dout)
-        search.optimizer.step(lr)
+        search.update(lr)
     return loss, out
 
 
-def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: bool = False,
-              desc: str = "EP") -> CycleResult:
-    """Train the scores for ``epochs`` epochs at the params' current prune rates.
+def train_cycle(search: Search, cycle: Cycle, epochs: int, progress: bool = False, desc: str = "EP",
+                after_step=None, after_epoch=None) -> None:
+    """Train the scores from ``cycle.epoch`` up to ``epochs`` epochs at the params' current prune rates.
 
-    A fresh MaskHistory counts the dying edges of this cycle (DESIGN.md: the
-    history is reset at every cycle start). Raises :class:`Diverged` on a NaN/inf loss.
+    The cycle's history (fresh at every cycle start, DESIGN.md) counts the dying edges.
+    ``after_step(cycle)`` runs after every SGD step, ``after_epoch(cycle)`` after every
+    epoch's row. Raises :class:`Diverged` on a NaN/inf loss (or score, at selection).
     """
-    config, data, model = search.config, search.data, search.model
+    config, data = search.config, search.data
     n = data.X_train.shape[0]
     per_epoch = steps_per_epoch(n, config.batch_size)
     total = epochs * per_epoch
-    lr_fn = lr_fn or default_lr(config, per_epoch)
-    history = MaskHistory(search.searched, total) if config.track_history else None
-    result = CycleResult(prune_rate=_masked_fraction(search), history=history)
-    step = 0
-    lr = lr_fn(0, total)
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not progress)
+    lr_fn = lr_function(config, per_epoch, cycle.held_lr)
+    history = cycle.history
+    bar = tqdm(range(cycle.epoch, epochs), desc=desc, unit="epoch", leave=False, disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         loss_sum, correct = 0.0, 0
         for idx in batches(n, config.batch_size, search.rngs["batches"]):
             xb, yb = data.X_train[idx], data.y_train[idx]
-            lr = lr_fn(step, total)
+            lr = lr_fn(cycle.step, total)
             loss, out = train_step(search, xb, yb, history, lr)
             if not math.isfinite(loss):
                 raise Diverged(f"loss became {loss} at step {search.step} (epoch {epoch + 1}); "
@@ -196,71 +279,35 @@ def run_cycle(search: Search, epochs: int, lr_fn: LrFn | None = None, progress: 
             loss_sum += loss * len(idx)
             if yb.ndim == 1:
                 correct += int((out.argmax(axis=1) == yb).sum())
-            step += 1
+            cycle.step += 1
             search.step += 1
+            cycle.final_lr = lr
+            if after_step is not None:
+                after_step(cycle)
         row = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n,
                "train_acc_running": correct / n if data.y_train.ndim == 1 else math.nan,
                "seconds": time.perf_counter() - t0}
         if history is not None:
+            cycle.ever_per_epoch.append(int(history.n_ever.sum()))
             row["dying_ratio"] = history.dying_ratio()
             row["mask_churn"] = history.take_mask_churn()
-        result.epochs.append(row)
+        cycle.epochs.append(row)
+        cycle.epoch = epoch + 1
         bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")
-    result.final_lr = lr
-    return result
+        if after_epoch is not None:
+            after_epoch(cycle)
+
+
+def run_cycle(search: Search, epochs: int, progress: bool = False, desc: str = "EP") -> Cycle:
+    """One cycle of ``epochs`` epochs at the current prune rates, summarised (tests, analysis)."""
+    from sltsim.search.driver import cycle_summary
+
+    cycle = search.new_cycle(epochs, None)
+    search.train(cycle, epochs, progress, desc)
+    cycle.summary = cycle_summary(cycle)
+    return cycle
 
 
 def _masked_fraction(search: Search) -> float:
     searched = search.searched
     return float(sum(p.size - p.n_keep() for p in searched) / max(sum(p.size for p in searched), 1))
-
-
-def final_masks(search: Search) -> None:
-    """Set the masks from the final scores (m_{T+1}) without touching any history."""
-    search.select_masks()
-
-
-def cycle_summary(search: Search, cycle: CycleResult) -> dict:
-    """Dying-edge accounting of one cycle: totals and per layer."""
-    out = {"prune_rate": cycle.prune_rate, "epochs": cycle.epochs, "final_lr": cycle.final_lr}
-    h = cycle.history
-    if h is None:
-        out.update(cycle.extra)
-        return out
-    d = h.dying_ratio()
-    masked = 1.0 - h.n_selected.sum() / h.sizes.sum()
-    out.update(dying_ratio=d, k_minus_d=float(masked - d), reverted_ratio=h.reverted_ratio())
-    out["per_layer"] = {
-        name: {"size": int(size), "prune_rate": float(1 - sel / size), "dying_ratio": float(1 - ev / size),
-               "k_minus_d": float((1 - sel / size) - (1 - ev / size))}
-        for name, size, sel, ev in zip(h.names, h.sizes, h.n_selected, h.n_ever)
-    }
-    out.update(cycle.extra)
-    return out
-
-
-def summarise(search: Search, cycles: list[CycleResult], status: str = "ok", reason: str = "") -> dict:
-    """The record of a finished run: config, final accuracy and loss, dying ratios."""
-    config = search.config
-    record: dict = {"key": config.key(), "config": config.to_dict(), "status": status}
-    if reason:
-        record["reason"] = reason
-    summaries = [cycle_summary(search, c) for c in cycles]
-    record["cycles"] = summaries
-    last = summaries[-1] if summaries else {}
-    for name in ("dying_ratio", "k_minus_d", "reverted_ratio", "per_layer",
-                 "dying_ratio_apparent", "dying_ratio_worst_case"):
-        if name in last:
-            record[name] = last[name]
-    record["prune_rate"] = last.get("prune_rate", config.final_prune_rate)
-    if status == "ok":
-        final_masks(search)
-        loss_fn = search.loss
-        data = search.data
-        record["loss"], record["train_acc"] = evaluate(search.model, data.X_train, data.y_train, loss_fn)
-        record["test_loss"], record["test_acc"] = evaluate(search.model, data.X_test, data.y_test, loss_fn)
-        if search.ticket is not None:
-            from sltsim.metrics.planted import planted_metrics
-
-            record.update(planted_metrics(search, cycles[-1].history))
-    return record

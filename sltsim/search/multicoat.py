@@ -45,10 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sltsim.engine.topk import keep_count, threshold_for
 from sltsim.search.ep import EdgePopup
-from sltsim.search.loop import Search, run_cycle
-
 
 DEFAULT_COATS = (0.9212, 0.9685)
 
@@ -58,77 +55,12 @@ def coats_of(config) -> tuple:
     return tuple(config.coats) if config.coats else DEFAULT_COATS
 
 
-class Coats:
-    """The ``after_select`` hook of one param: w_eff = (coats passed) * theta0, Eq. (1).
-
-    Parameters
-    ----------
-    param : the :class:`~sltsim.engine.supermask.MaskedParam` it is attached to.
-    inner_prune_rates : k_2 < ... < k_N, each above ``param.prune_rate``.
-
-    Attributes
-    ----------
-    counts : (size,) uint8, the multiplier c of every edge after the last selection.
-    """
-
-    def __init__(self, param, inner_prune_rates):
-        self.inner_prune_rates = tuple(float(k) for k in inner_prune_rates)
-        self.counts = np.zeros(param.size, np.uint8)
-        self._abs = np.empty(param.size, param.dtype)
-        self._scratch = np.empty(param.size, param.dtype)
-        self._passed = np.empty(param.size, bool)
-        self._tied = np.empty(param.size, bool)
-        self._w = np.empty(param.size, param.dtype)
-
-    def __call__(self, p) -> None:
-        s, theta0, w_eff = p.flat("scores"), p.flat("theta0"), p.flat("w_eff")
-        np.copyto(self.counts, p.flat("mask"))  # the outer coat, set by select
-        np.abs(s, out=self._abs)
-        for k in self.inner_prune_rates:
-            threshold, ties = threshold_for(s, keep_count(p.size, k), self._scratch)
-            np.greater(self._abs, threshold, out=self._passed)
-            if ties > 0:
-                np.equal(self._abs, threshold, out=self._tied)
-                self._passed[np.flatnonzero(self._tied)[:ties]] = True
-            self.counts += self._passed
-            np.multiply(theta0, self._passed, out=self._w)
-            w_eff += self._w
-
-
-def attach_coats(search: Search, inner_prune_rates) -> list[Coats]:
-    """Give every searched param a :class:`Coats` hook; returns them in param order."""
-    hooks = []
-    for p in search.searched:
-        if not all(k > p.prune_rate for k in inner_prune_rates):
-            raise ValueError(f"coats must each exceed the prune rate {p.prune_rate} of {p.name}, "
-                             f"got {tuple(inner_prune_rates)}")
-        p.after_select = Coats(p, inner_prune_rates)
-        hooks.append(p.after_select)
-    return hooks
-
-
-class _CoatGradientSGD:
-    """The run's SGD on the scores with dL/dw_eff scaled by the number of coats, Eq. (2)."""
-
-    def __init__(self, search: Search, n_coats: int):
-        self.inner, self.search, self.n_coats = search.optimizer, search, n_coats
-
-    def step(self, lr: float) -> None:
-        for p in self.search.searched:
-            p.grad *= self.n_coats
-        self.inner.step(lr)
-
-    def __getattr__(self, name):  # reset_state, velocity, params, ... of the wrapped SGD
-        return getattr(self.inner, name)
-
-
 class MultiCoat(EdgePopup):
     """EP with a multicoated supermask (linear option): one cycle, coats k, *coats."""
 
     name = "multicoat"
     description = ("multicoated supermask (Okoshi et al. 2022, linear): w = (coats passed) * theta0, "
                    f"outer coat at k, inner coats at --coats (default {DEFAULT_COATS[0]},{DEFAULT_COATS[1]})")
-    #: The RunConfig fields this method owns: any other method refuses them set.
     options = ("coats",)
 
     def method_inits(self, config) -> dict:
@@ -145,19 +77,12 @@ class MultiCoat(EdgePopup):
         if config.global_topk:
             raise ValueError("method multicoat ranks each layer separately: global_topk must be false, got True")
 
-    def run(self, search: Search, progress: bool = False) -> list:
-        config = search.config
-        coats = coats_of(config)
-        hooks = attach_coats(search, coats)
-        n_coats = 1 + len(coats)
-        wrapped = _CoatGradientSGD(search, n_coats)
-        search.optimizer = wrapped
-        try:
-            cycle = run_cycle(search, config.epochs, progress=progress, desc=self.name)
-        finally:
-            search.optimizer = wrapped.inner
-        # the hooks stay attached: the record's final masks and accuracy use the coats too
-        kept = sum(int(np.count_nonzero(h.counts)) for h in hooks)
-        cycle.extra.update(coat_prune_rates=[config.prune_rate, *coats],
-                           mean_multiplier_of_kept=sum(int(h.counts.sum()) for h in hooks) / max(kept, 1))
-        return [cycle]
+    def prepare(self, backend) -> None:
+        backend.use_coats(coats_of(backend.config))  # kept: the record's final masks use the coats too
+
+    def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
+        """The coats of the final scores' mask (the ticket the record evaluates)."""
+        counts = backend.coat_multipliers()
+        kept = sum(int(np.count_nonzero(c)) for c in counts)
+        return {"coat_prune_rates": [backend.config.prune_rate, *coats_of(backend.config)],
+                "mean_multiplier_of_kept": sum(int(c.sum()) for c in counts) / max(kept, 1)}

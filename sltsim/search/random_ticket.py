@@ -27,11 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from sltsim.engine.supermask import select
 from sltsim.engine.topk import keep_count
-from sltsim.metrics.history import MaskHistory
 from sltsim.search.ep import EdgePopup
-from sltsim.search.loop import CycleResult, Search, evaluate, final_masks, run_cycle
+from sltsim.search.method import Method
 
 LAST_LAYER_KEEP_RATIO = 0.3
 
@@ -137,14 +135,7 @@ def smart_keep_counts(sizes: Sequence[int], prune_rate: float, family: str = "pl
     return counts
 
 
-def _history_of_one_mask(search: Search) -> MaskHistory | None:
-    """Select once (the random mask) into a one-step history: e = m, so d = k."""
-    history = MaskHistory(search.searched, 1) if search.config.track_history else None
-    select(search.params, search.global_topk, history, search.global_buffer)
-    return history
-
-
-class RandomTicket:
+class RandomTicket(Method):
     """A random mask at uniform (EP's) or smart per-layer ratios; nothing is trained."""
 
     def __init__(self, name: str, smart: bool):
@@ -153,7 +144,7 @@ class RandomTicket:
         self.description = f"random ticket, no search: a uniformly random mask per layer at {which}"
 
     def validate(self, config) -> None:
-        EdgePopup.validate(self, config)
+        super().validate(config)
         if config.global_topk:
             raise ValueError(f"method {self.name} draws each layer's mask separately: global_topk must be false, "
                              "got True")
@@ -162,27 +153,32 @@ class RandomTicket:
                              f"and score_bias must be false, got {config.dense_first}, {config.dense_last}, "
                              f"{config.score_bias}")
 
-    def final_prune_rate(self, config) -> float:
-        return config.prune_rate
+    def epochs(self, config, cycle: int) -> int:
+        return 0  # nothing is trained
 
-    def run(self, search: Search, progress: bool = False) -> list:
-        rng = search.rngs["method"]
-        searched = search.searched
-        for p in searched:
-            # distinct |s| = a random permutation of 1..n: the top-(1-k) is a uniform random subset
-            p.scores[...] = (rng.permutation(p.size) + 1).reshape(p.shape)
+    def start_cycle(self, backend, cycle: int, state: dict, cycles: list):
+        rng = backend.rngs["method"]
+        searched = backend.searched
+        # distinct |s| = a random permutation of 1..n: the top-(1-k) is a uniform random subset
+        backend.set_scores([rng.permutation(t.size) + 1 for t in searched])
         if self.smart:
-            config = search.config
-            counts = smart_keep_counts([p.size for p in searched], config.prune_rate,
+            config = backend.config
+            counts = smart_keep_counts([t.size for t in searched], config.prune_rate,
                                        architecture_family(config.model))
-            for p, n_keep in zip(searched, counts):
-                p.prune_rate = 1.0 - int(n_keep) / p.size
-                if p.n_keep() != n_keep:  # pragma: no cover - float rounding guard
-                    raise RuntimeError(f"{p.name}: prune rate {p.prune_rate} keeps {p.n_keep()}, not {n_keep}")
-        history = _history_of_one_mask(search)
-        n = sum(p.size for p in searched)
-        masked = 1.0 - sum(p.n_keep() for p in searched) / max(n, 1)
-        return [CycleResult(prune_rate=float(masked), history=history)]
+            for t, n_keep in zip(searched, counts):
+                t.prune_rate = 1.0 - int(n_keep) / t.size
+                if t.n_keep() != n_keep:  # pragma: no cover - float rounding guard
+                    raise RuntimeError(f"{t.name}: prune rate {t.prune_rate} keeps {t.n_keep()}, not {n_keep}")
+        return None
+
+    def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
+        if result.history is not None:  # the one mask ever used: e = m, d = k
+            backend.count_selection(result.history)
+        # the masked fraction as 1 - kept / n (the cycle's own is (n - kept) / n, which can
+        # round one ulp apart): the value random tickets have always recorded
+        searched = backend.searched
+        result.prune_rate = float(1.0 - sum(t.n_keep() for t in searched) / max(sum(t.size for t in searched), 1))
+        return {}
 
 
 class RearrangedEdgePopup(EdgePopup):
@@ -193,24 +189,18 @@ class RearrangedEdgePopup(EdgePopup):
                    "rearrange); test_acc is the rearranged mask's, ep_test_acc EP's")
     record_fields = ("ep_test_acc", "ep_train_acc", "ep_test_loss", "ep_loss", "rearranged_overlap")
 
-    def run(self, search: Search, progress: bool = False) -> list:
-        cycle = run_cycle(search, search.config.epochs, progress=progress, desc="EP")
-        final_masks(search)
-        ep_masks = [p.mask.copy() for p in search.searched]
-        data, loss = search.data, search.loss
-        ep_loss, ep_train_acc = evaluate(search.model, data.X_train, data.y_train, loss)
-        ep_test_loss, ep_test_acc = evaluate(search.model, data.X_test, data.y_test, loss)
-        rng = search.rngs["method"]
-        for p in search.searched:
-            # permuting the scores permutes the mask they select (ties at the threshold aside)
-            flat = p.flat("scores")
-            flat[:] = flat[rng.permutation(p.size)]
-        final_masks(search)
-        kept = sum(int(m.sum()) for m in ep_masks)
-        both = sum(int(np.count_nonzero(m & p.mask)) for m, p in zip(ep_masks, search.searched))
-        cycle.extra.update(ep_loss=ep_loss, ep_train_acc=ep_train_acc, ep_test_loss=ep_test_loss,
-                           ep_test_acc=ep_test_acc, rearranged_overlap=both / kept if kept else math.nan)
-        return [cycle]
+    def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
+        ep_masks = backend.masks()
+        ep_loss, ep_train_acc = backend.evaluate("train")
+        ep_test_loss, ep_test_acc = backend.evaluate("test")
+        rng = backend.rngs["method"]
+        # permuting the scores permutes the mask they select (ties at the threshold aside)
+        backend.set_scores([s[rng.permutation(s.size)] for s in backend.scores()])
+        masks = backend.masks()
+        kept = sum(int(np.count_nonzero(m)) for m in ep_masks)
+        both = sum(int(np.count_nonzero(m & q)) for m, q in zip(ep_masks, masks))
+        return {"ep_loss": ep_loss, "ep_train_acc": ep_train_acc, "ep_test_loss": ep_test_loss,
+                "ep_test_acc": ep_test_acc, "rearranged_overlap": both / kept if kept else math.nan}
 
 
 RANDOM_TICKETS = (RandomTicket("random-uniform", smart=False), RandomTicket("random-smart", smart=True))

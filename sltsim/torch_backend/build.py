@@ -1,7 +1,7 @@
 """Build a torch run from a config: device, data, network, theta0 and s0, SGD on the scores.
 
 The order of the random draws is the engine's :func:`sltsim.search.loop.build_search`:
-the seed spawns the streams of :func:`sltsim.search.loop.make_rngs`; theta0 of every
+the seed spawns the streams of :func:`sltsim.streams.make_rngs`; theta0 of every
 tensor is drawn from ``"weights"`` (in forward order), then the scores of every
 searched tensor from ``"scores"``; batches come from ``"batches"``. A torch run and a
 NumPy run of the same config therefore start from the same theta0 and s0 and see the
@@ -10,63 +10,20 @@ same batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sltsim.config import RunConfig
-from sltsim.search.loop import make_rngs
+from sltsim.registry import METHODS
+from sltsim.streams import make_rngs
 from sltsim.torch_backend import distributed
+from sltsim.torch_backend.backend import Run
 from sltsim.torch_backend.init import initialise_scores_, initialise_weights_
 from sltsim.torch_backend.loaders import ImageLoaderData, InMemoryData, Shard
 from sltsim.torch_backend.models import SupermaskNet, build_body
 from sltsim.torch_backend.names import IMAGE_DATASETS
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-@dataclass
-class Run:
-    """Everything one torch run mutates: network, data, optimiser, random streams, position."""
-
-    config: RunConfig
-    net: SupermaskNet
-    model: torch.nn.Module  # net, or its DDP wrapper
-    data: object  # InMemoryData | ImageLoaderData
-    optimizer: torch.optim.Optimizer
-    rngs: dict
-    device: torch.device
-    shard: Shard = field(default_factory=Shard)
-    started_group: bool = False
-    step: int = 0  # steps over all cycles
-
-    @property
-    def masked(self) -> list:
-        return self.net.masked
-
-    @property
-    def searched(self) -> list:
-        return self.net.searched
-
-    @property
-    def is_main(self) -> bool:
-        return self.shard.rank == 0
-
-    def loss_sum(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Summed softmax cross-entropy of a (rank's share of a) batch."""
-        return F.cross_entropy(outputs, targets, reduction="sum")
-
-    def close(self) -> None:
-        self.data.close()
-        distributed.teardown(self.started_group)
-
-
-def method_forces_global_topk(config: RunConfig) -> bool:
-    from sltsim.search import METHODS
-
-    return bool(getattr(METHODS[config.method], "global_topk", False))
 
 
 def load_data(config: RunConfig, device, dtype, shard: Shard):
@@ -87,12 +44,14 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.SGD:
                            weight_decay=config.weight_decay, nesterov=config.nesterov)
 
 
-def build_run(config: RunConfig, train_weights: bool = False) -> Run:
+def build_run(config: RunConfig) -> Run:
     """Network with theta0 and s0 drawn, data, SGD on the scores, all from ``config.seed``.
 
-    ``train_weights`` (the dense baseline): SGD on theta0 of every tensor instead, as the
-    engine's ``SGD(params, target="weights")``; decided before DDP wraps the network.
+    A method that trains weights (the dense baseline, ``trains_weights``) gets SGD on theta0
+    of every tensor instead, as the engine's ``SGD(params, target="weights")``; decided
+    before DDP wraps the network.
     """
+    method = METHODS[config.method]
     shard, device, started = distributed.setup(config.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest conv kernels once
@@ -101,7 +60,7 @@ def build_run(config: RunConfig, train_weights: bool = False) -> Run:
         rngs = make_rngs(config.seed)
         data = load_data(config, device, dtype, shard)
         body = build_body(config.model, data.input_shape, data.n_outputs, config.bias, config.score_bias, dtype)
-        net = SupermaskNet(body, config.global_topk or method_forces_global_topk(config))
+        net = SupermaskNet(body, config.global_topk or method.global_topk)
         masked = net.masked
         weights = [t for t in masked if t.name.endswith(".weight")]
         if config.dense_first and weights:
@@ -114,7 +73,7 @@ def build_run(config: RunConfig, train_weights: bool = False) -> Run:
         initialise_weights_(masked, config.weight_init, final_k, rngs["weights"])
         initialise_scores_(masked, config.score_init, final_k, rngs["scores"])
         net.to(device)
-        if train_weights:
+        if method.trains_weights:
             for t in masked:
                 t.theta0.requires_grad_(True)
                 t.scores.requires_grad_(False)

@@ -5,8 +5,8 @@ lists, dicts, None), saved with ``torch.save`` and read with
 ``torch.load(path, weights_only=True)``. It holds the network's state (theta0, scores,
 batch-norm statistics), the hard-pruning search spaces, the prune rates, the SGD
 state, the random streams (NumPy ``bit_generator`` states), the cycle position and
-its :class:`~sltsim.torch_backend.cycle.CycleState` (history included), the method's
-carried state and the summaries of the finished cycles. Because every random draw
+its :class:`~sltsim.search.backend.Cycle` (history included), the method's carried
+state (its NumPy arrays stored as tensors) and the summaries of the finished cycles. Because every random draw
 comes from those streams, a run resumed in the middle of a cycle takes the same
 steps, and selects the same masks, as the uninterrupted run.
 """
@@ -16,14 +16,17 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+import numpy as np
 import torch
+
+from sltsim.search.backend import Cycle
 
 from sltsim.torch_backend.checkpoint_path import check_path
 
 FORMAT = 1
 
 
-def save(path: str, run, cycle: int, state, method_state: dict, summaries: list) -> None:
+def save(path: str, run, cycle: int, state: Optional[Cycle], method_state: dict, cycles: list) -> None:
     """Write the checkpoint atomically (rank 0 only; the other ranks hold the same state)."""
     if not run.is_main:
         return
@@ -38,9 +41,9 @@ def save(path: str, run, cycle: int, state, method_state: dict, summaries: list)
         "allowed": {t.name: (t.allowed.cpu() if t.allowed is not None else None) for t in run.masked},
         "optimizer": run.optimizer.state_dict(),
         "rngs": {name: rng.bit_generator.state for name, rng in run.rngs.items()},
-        "cycle_state": state.state_dict() if state is not None else None,
-        "method": method_state,
-        "summaries": summaries,
+        "cycle_state": _cycle_state(state) if state is not None else None,
+        "method": _tensors(method_state),
+        "summaries": [c.summary for c in cycles],
     }
     check_path(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -80,8 +83,9 @@ def load(path: str, run) -> Optional[dict]:
     return payload
 
 
-def restore(run, payload: dict) -> None:
-    """Put the network, search spaces, prune rates, optimiser and random streams back."""
+def restore(run, payload: dict):
+    """Put the network, search spaces, prune rates, optimiser and random streams back; return
+    (method state, finished cycles, next cycle number, unfinished cycle or None) for the driver."""
     run.net.load_state_dict(payload["net"])
     for t in run.masked:
         t.prune_rate = payload["prune_rates"][t.name]
@@ -90,3 +94,46 @@ def restore(run, payload: dict) -> None:
     for name, rng in run.rngs.items():
         rng.bit_generator.state = payload["rngs"][name]
     run.step = int(payload["step"])
+    summaries = list(payload["summaries"])
+    finished = [Cycle(prune_rate=c["prune_rate"], final_lr=c["final_lr"], summary=c) for c in summaries]
+    unfinished = _cycle_from_state(payload["cycle_state"], run) if payload["cycle_state"] else None
+    return _arrays(payload["method"]), finished, int(payload["cycle"]), unfinished
+
+
+def _cycle_state(cycle: Cycle) -> dict:
+    return {"prune_rate": cycle.prune_rate, "held_lr": cycle.held_lr, "epoch": cycle.epoch, "step": cycle.step,
+            "final_lr": cycle.final_lr, "epochs": cycle.epochs, "ever_per_epoch": cycle.ever_per_epoch,
+            "history": cycle.history.state_dict() if cycle.history is not None else None}
+
+
+def _cycle_from_state(state: dict, run) -> Cycle:
+    from sltsim.torch_backend.history import DeviceHistory
+
+    history = None
+    if state["history"] is not None:
+        history = DeviceHistory(run.searched)
+        history.load_state_dict(state["history"])
+    return Cycle(state["prune_rate"], history, state["held_lr"], state["epoch"], state["step"],
+                 state["final_lr"], list(state["epochs"]), list(state["ever_per_epoch"]))
+
+
+def _tensors(obj):
+    """The NumPy arrays inside nested lists and dicts as tensors (what ``weights_only`` loads)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, (list, tuple)):
+        return [_tensors(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _tensors(v) for k, v in obj.items()}
+    return obj
+
+
+def _arrays(obj):
+    """The inverse of :func:`_tensors`: tensors back to NumPy arrays."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, list):
+        return [_arrays(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _arrays(v) for k, v in obj.items()}
+    return obj

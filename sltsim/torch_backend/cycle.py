@@ -1,84 +1,30 @@
-"""One edge-popup cycle on the torch backend: the mirror of :func:`sltsim.search.loop.run_cycle`.
+"""The torch backend's hot loop: the steps of one cycle, and evaluation.
 
 Each step: m_t = topk(|s|) inside the network's forward -> loss -> backward (straight
 through to the scores) -> lr from the schedule -> SGD step -> history.update(m_t).
 Nothing synchronises with the host inside an epoch: the loss sum, the correct count,
 a non-finite flag and the history live on the device and are read at the epoch end
 (the logging point), where a DDP run also checks that every rank holds the same
-history. A :class:`CycleState` holds all a cycle mutates, so a checkpoint written at
-an epoch end lets the cycle continue where it stopped.
+history. The :class:`~sltsim.search.backend.Cycle` holds all a cycle mutates, so a
+checkpoint written at an epoch end lets the cycle continue where it stopped.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from tqdm.auto import tqdm
 
-from sltsim.engine.schedules import cycle_lr
 from sltsim.errors import Diverged
+from sltsim.search.backend import Cycle, StepHook, lr_function
 from sltsim.torch_backend import distributed
-from sltsim.torch_backend.history import DeviceHistory
-
-LrFn = Callable[[int, int], float]
-
-
-@dataclass
-class CycleState:
-    """The position and accounting of one cycle.
-
-    prune_rate : the masked fraction of the searched edges (over all of them).
-    held_lr : a constant learning rate for the whole cycle (hard iEP FT), else None.
-    """
-
-    prune_rate: float
-    history: Optional[DeviceHistory]
-    held_lr: Optional[float] = None
-    epoch: int = 0  # epochs finished
-    step: int = 0  # steps taken in this cycle
-    final_lr: float = 0.0
-    epochs: list = field(default_factory=list)  # one row per finished epoch
-    ever_per_epoch: list = field(default_factory=list)  # ever-selected edges (all layers) at each epoch end
-
-    def state_dict(self) -> dict:
-        return {"prune_rate": self.prune_rate, "held_lr": self.held_lr, "epoch": self.epoch, "step": self.step,
-                "final_lr": self.final_lr, "epochs": self.epochs, "ever_per_epoch": self.ever_per_epoch,
-                "history": self.history.state_dict() if self.history is not None else None}
-
-    @classmethod
-    def from_state(cls, state: dict, run) -> "CycleState":
-        history = None
-        if state["history"] is not None:
-            history = DeviceHistory(run.searched)
-            history.load_state_dict(state["history"])
-        return cls(state["prune_rate"], history, state["held_lr"], state["epoch"], state["step"],
-                   state["final_lr"], list(state["epochs"]), list(state["ever_per_epoch"]))
-
-
-def new_cycle(run, held_lr: Optional[float] = None) -> CycleState:
-    """A fresh cycle at the searched tensors' current prune rates, with a fresh history."""
-    searched = run.searched
-    masked = sum(t.size - t.n_keep() for t in searched) / max(sum(t.size for t in searched), 1)
-    history = DeviceHistory(searched) if run.config.track_history else None
-    return CycleState(float(masked), history, held_lr)
-
 
 def steps_per_epoch(run) -> int:
     n, b, world = run.data.n_train, run.config.batch_size, run.shard.world
     return n // b + (1 if n % b >= world else 0)
-
-
-def lr_function(run, state: CycleState) -> LrFn:
-    config = run.config
-    if state.held_lr is not None:
-        held = state.held_lr
-        return lambda step, total: held
-    return cycle_lr(config.lr, config.schedule, config.schedule_granularity, config.warmup_epochs,
-                    steps_per_epoch(run))
 
 
 def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
@@ -94,18 +40,18 @@ def train_step(run, x: torch.Tensor, y: torch.Tensor, n_global: int, lr: float):
     return loss_sum.detach(), (out.detach().argmax(dim=1) == y).sum(), masks
 
 
-def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc: str = "EP",
-              on_epoch_end: Optional[Callable[[CycleState], None]] = None,
-              after_step: Optional[Callable[[CycleState], None]] = None) -> CycleState:
+def train(run, state: Cycle, epochs: int, progress: bool = False, desc: str = "EP",
+          after_step: Optional[StepHook] = None, after_epoch: Optional[StepHook] = None) -> None:
     """Train from ``state.epoch`` up to ``epochs`` epochs; raises Diverged on a NaN/inf loss,
     or on a NaN/inf score or weight at an epoch end.
 
     ``after_step(state)`` runs after every optimiser step (IteRand's redraws);
-    ``on_epoch_end(state)`` after every epoch's accounting (checkpoints).
+    ``after_epoch(state)`` after every epoch's accounting (checkpoints).
     """
     config, data = run.config, run.data
-    total = epochs * steps_per_epoch(run)
-    lr_fn = lr_function(run, state)
+    per_epoch = steps_per_epoch(run)
+    total = epochs * per_epoch
+    lr_fn = lr_function(config, per_epoch, state.held_lr)
     lr_max = torch.finfo(getattr(torch, config.dtype)).max
     run.model.train()
     bar = tqdm(range(state.epoch, epochs), desc=desc, unit="epoch", leave=False,
@@ -142,16 +88,15 @@ def run_cycle(run, state: CycleState, epochs: int, progress: bool = False, desc:
                "train_acc_running": correct / max(seen, 1), "seconds": time.perf_counter() - t0}
         if state.history is not None:
             distributed.check_consistent(state.history, run.shard, f"epoch {epoch + 1}")
-            n_ever, _ = state.history.counts()
+            n_ever, _ = state.history.ever_and_selected()
             state.ever_per_epoch.append(int(n_ever.sum()))
             row["dying_ratio"] = float(1.0 - n_ever.sum() / max(state.history.sizes.sum(), 1))
             row["mask_churn"] = state.history.take_mask_churn()
         state.epochs.append(row)
         state.epoch = epoch + 1
         bar.set_postfix(loss=f"{row['loss']:.3f}", dying=f"{row.get('dying_ratio', math.nan):.3f}")
-        if on_epoch_end is not None:
-            on_epoch_end(state)
-    return state
+        if after_epoch is not None:
+            after_epoch(state)
 
 
 @torch.no_grad()

@@ -45,8 +45,8 @@ class DeviceHistory:
         self.steps += 1
 
     # -- read-outs (host sync) --------------------------------------------------
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n_ever, n_selected) per tensor."""
+    def ever_and_selected(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_ever, n_selected) per tensor: ever-selected edges and the edges of the current mask."""
         if not self.ever:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         ever = torch.stack([e.sum() for e in self.ever]).cpu().numpy().astype(np.int64)
@@ -54,7 +54,7 @@ class DeviceHistory:
         return ever, selected
 
     def dying_ratio(self) -> float:
-        return float(1.0 - self.counts()[0].sum() / max(self.sizes.sum(), 1))
+        return float(1.0 - self.ever_and_selected()[0].sum() / max(self.sizes.sum(), 1))
 
     def take_mask_churn(self) -> float:
         """Mask flips per edge since the last call, then reset (one call per epoch)."""

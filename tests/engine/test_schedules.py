@@ -10,7 +10,7 @@ import torch
 
 from sltsim.config import RunConfig
 from sltsim.engine.schedules import cycle_lr, learning_rate
-from sltsim.search.loop import default_lr
+from sltsim.search.backend import lr_function
 from tests.naive import naive_epoch_cosine_lr
 
 
@@ -63,10 +63,10 @@ def test_warmup_precedes_the_schedule_rather_than_multiplying_it():
     assert [lr(s, 6) for s in range(6)] == pytest.approx([0.1, 0.1, 0.2, 0.2, 0.3, 0.3])
 
 
-def test_default_lr_follows_the_config_granularity():
+def test_lr_function_follows_the_config_granularity():
     config = RunConfig(epochs=5, warmup_epochs=1)
-    by_epoch = default_lr(config, 3)
-    by_step = default_lr(config.replace(schedule_granularity="step"), 3)
+    by_epoch = lr_function(config, 3)
+    by_step = lr_function(config.replace(schedule_granularity="step"), 3)
     assert [by_epoch(s, 15) for s in range(3)] == [config.lr / 1] * 3
     assert [by_step(s, 15) for s in range(3)] == pytest.approx([config.lr / 3, 2 * config.lr / 3, config.lr])
     assert by_epoch(14, 15) == pytest.approx(naive_epoch_cosine_lr(config.lr, 4, 5, 1))

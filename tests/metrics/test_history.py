@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.metrics.history import MaskHistory
-from sltsim.search.loop import build_search, cycle_summary, run_cycle
+from sltsim.search.driver import cycle_summary
+from sltsim.search.loop import build_search, run_cycle
 from tests.naive import naive_keep_count, naive_mask_history
 
 
@@ -63,7 +64,7 @@ def test_ep_run_dying_curve_is_monotone_and_starts_at_k():
     curve = cycle.history.dying_curve()
     assert np.isclose(curve[0], 0.6, atol=1e-3)
     assert np.all(np.diff(curve) <= 0)
-    summary = cycle_summary(search, cycle)
+    summary = cycle_summary(cycle)
     # recounted from the arrays the run left (m_T is each param's mask before final_masks),
     # not from the counters the summary reads
     ever = [e.astype(bool) for e in cycle.history.ever]

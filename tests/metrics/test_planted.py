@@ -13,7 +13,8 @@ from sltsim.init import initialise_weights
 from sltsim.metrics.history import MaskHistory
 from sltsim.metrics.planted import (align_units, aligned_counts, alignment, fn_tn_counts, planted_metrics,
                                     teacher_agreement)
-from sltsim.search.loop import build_search, run_cycle, summarise
+from sltsim.search.driver import summarise
+from sltsim.search.loop import build_search, run_cycle
 from sltsim.ticket import draw_ticket
 from tests.naive import naive_fn_tn, naive_keep_count
 from tests.strategies import seeds

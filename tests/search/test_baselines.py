@@ -15,8 +15,8 @@ from sltsim.engine.topk import topk_mask
 from sltsim.init import RELU_GAIN
 from sltsim.search import METHODS, run_search
 from sltsim.search.iterand import rerandomize
-from sltsim.search.loop import build_search, final_masks
-from sltsim.search.multicoat import Coats, _CoatGradientSGD, attach_coats
+from sltsim.engine.coats import Coats
+from sltsim.search.loop import build_search
 from sltsim.search.random_ticket import smart_keep_counts, smart_keep_ratios
 from tests.naive import naive_keep_count
 from tests.strategies import prune_rates, score_vectors
@@ -114,12 +114,12 @@ def test_multicoat_multiplier_counts_the_thresholds_passed(case, seed):
 
 def test_multicoat_scores_get_the_straight_through_gradient_of_every_coat():
     search = _built("multicoat", prune_rate=0.5, coats=(0.7, 0.9), momentum=0.0, weight_decay=0.0)
-    attach_coats(search, (0.7, 0.9))
+    search.use_coats((0.7, 0.9))
     select(search.params)
     out, backprop = search.model.forward(search.data.X_train[:64])
     backprop(search.loss(out, search.data.y_train[:64])[1])
     expected = [p.scores - 0.1 * 3 * np.sign(p.scores) * p.theta0 * p.grad for p in search.searched]
-    _CoatGradientSGD(search, 3).step(0.1)
+    search.update(0.1)
     for p, e in zip(search.searched, expected):
         np.testing.assert_allclose(p.scores, e, rtol=1e-5, atol=1e-7)
 
@@ -128,7 +128,7 @@ def test_multicoat_run_records_the_outer_coat_and_keeps_the_coats_for_evaluation
     config = RunConfig(method="multicoat", prune_rate=0.5, coats=(0.75, 0.875), **TINY)
     search = build_search(config)
     cycles = METHODS["multicoat"].run(search)
-    final_masks(search)
+    search.select()
     assert _kept(search) == [naive_keep_count(p.size, 0.5) for p in search.searched]
     for p in search.searched:
         assert set(np.unique(np.rint(p.w_eff / p.theta0))) <= {0.0, 1.0, 2.0, 3.0}
@@ -150,7 +150,7 @@ def test_random_masks_have_the_exact_per_layer_counts(method):
     search = build_search(config)
     s0 = [p.scores.copy() for p in search.searched]
     cycles = METHODS[method].run(search)
-    final_masks(search)
+    search.select()
     sizes = [p.size for p in search.searched]
     expected = (smart_keep_counts(sizes, 0.7).tolist() if method == "random-smart"
                 else [naive_keep_count(n, 0.7) for n in sizes])
@@ -180,10 +180,10 @@ def test_rearranged_ep_keeps_each_layers_count_and_moves_the_edges(global_topk):
     ep_method = "ep-global" if global_topk else "ep"
     ep = _built(ep_method)
     METHODS[ep_method].run(ep)
-    final_masks(ep)
+    ep.select()
     rearranged = _built("rearranged-ep", global_topk=global_topk)
     cycles = METHODS["rearranged-ep"].run(rearranged)
-    final_masks(rearranged)
+    rearranged.select()
     assert _kept(rearranged) == _kept(ep)  # the same seed trains the same EP mask first
     for a, b in zip(ep.searched, rearranged.searched):
         assert not np.array_equal(a.mask, b.mask)
@@ -208,7 +208,7 @@ def test_ep_global_keeps_round_k_n_edges_over_all_layers():
     search = _built("ep-global", prune_rate=0.6)
     assert search.global_topk and not search.config.global_topk
     METHODS["ep-global"].run(search)
-    final_masks(search)
+    search.select()
     sizes = [p.size for p in search.searched]
     assert sum(_kept(search)) == naive_keep_count(sum(sizes), 0.6)
     assert _kept(search) != [naive_keep_count(n, 0.6) for n in sizes]  # layers do not each keep 40 %
@@ -225,7 +225,7 @@ def test_dense_baseline_keeps_the_stated_number_of_parameters():
     init = [p.theta0.copy() for p in search.searched]
     cycles = METHODS["dense"].run(search)
     assert [c.prune_rate for c in cycles] == [0.0, pytest.approx(0.8, abs=1e-3)]
-    final_masks(search)
+    search.select()
     assert _kept(search) == [naive_keep_count(p.size, 0.8) for p in search.searched]
     for p, p0 in zip(search.searched, init):
         assert np.count_nonzero(p.w_eff) <= naive_keep_count(p.size, 0.8)

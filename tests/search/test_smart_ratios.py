@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
 from sltsim.search import METHODS
-from sltsim.search.loop import build_search, final_masks
+from sltsim.search.loop import build_search
 from sltsim.search.random_ticket import architecture_family, smart_keep_counts, smart_keep_ratios
 from tests.naive import naive_keep_count, naive_smart_keep_ratios
 from tests.strategies import prune_rates
@@ -81,7 +81,7 @@ def test_random_smart_uses_the_family_of_its_model():
     config = RunConfig(method="random-smart", model="conv4", data="digits", prune_rate=0.9)
     search = build_search(config)
     METHODS["random-smart"].run(search)
-    final_masks(search)
+    search.select()
     sizes = [p.size for p in search.searched]
     assert [int(p.mask.sum()) for p in search.searched] == smart_keep_counts(sizes, 0.9, "plain").tolist()
     assert smart_keep_counts(sizes, 0.9, "plain").tolist() != smart_keep_counts(sizes, 0.9, "resnet").tolist()

@@ -18,11 +18,11 @@ import sys
 import torch
 
 from sltsim.config import RunConfig
-from sltsim.torch_backend import distributed, methods
+from sltsim.registry import METHODS
+from sltsim.search.driver import run_method, summarise
+from sltsim.torch_backend import distributed
 from sltsim.torch_backend.build import build_run
 from sltsim.torch_backend.history import DeviceHistory
-from sltsim.torch_backend.record import summarise
-from sltsim.torch_backend.run import run_method
 
 CONFIGS = {
     "agree": RunConfig(backend="torch", method="soft-lr", model="mlp:64,32,10", dtype="float64", epochs=2,
@@ -55,7 +55,7 @@ def observe(name: str, config: RunConfig) -> dict:
             with torch.no_grad():
                 run.searched[0].scores.mul_(-2.0).add_(0.01)
         try:
-            out["record"] = summarise(run, run_method(run, methods.get(config.method)))
+            out["record"] = summarise(run, run_method(run, METHODS[config.method]))
         except RuntimeError as e:
             out["error"] = str(e)
         out["steps"], out["checks"] = steps, checks[0]

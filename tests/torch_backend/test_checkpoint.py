@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from sltsim.config import RunConfig
-from sltsim.torch_backend import checkpoint, methods
+from sltsim.registry import METHODS
+from sltsim.search.driver import Stop, run_method
+from sltsim.torch_backend import checkpoint
 from sltsim.torch_backend.build import build_run
 from sltsim.torch_backend.history import DeviceHistory
-from sltsim.torch_backend.run import run_method
 
 
 @pytest.fixture
@@ -33,28 +34,28 @@ def _final(run):
     return [t.scores.detach().clone() for t in run.searched] + [t.theta0.detach().clone() for t in run.masked]
 
 
-def _without_seconds(summaries):
-    return [{**s, "epochs": [{k: v for k, v in row.items() if k != "seconds"} for row in s["epochs"]]}
-            for s in summaries]
+def _without_seconds(cycles):
+    return [{**c.summary, "epochs": [{k: v for k, v in row.items() if k != "seconds"} for row in c.summary["epochs"]]}
+            for c in cycles]
 
 
 def _resume_matches(config: RunConfig, stop_after: int, mask_log) -> None:
-    method = methods.get(config.method)
-    full_run = build_run(config, train_weights=method.trains_weights)
+    method = METHODS[config.method]
+    full_run = build_run(config)
     full = run_method(full_run, method)
     full_steps, full_scores = list(mask_log), _final(full_run)
     mask_log.clear()
 
-    first = build_run(config, train_weights=method.trains_weights)
-    partial = run_method(first, method, stop_after_epochs=stop_after)
-    assert len(partial) < len(full)
+    first = build_run(config)
+    with pytest.raises(Stop):  # interrupted after ``stop_after`` epochs
+        run_method(first, method, stop_after_epochs=stop_after)
     steps_before = len(mask_log)
     assert 0 < steps_before < len(full_steps)
 
     payload = torch.load(config.checkpoint, weights_only=True)  # plain containers and tensors only
     assert payload["key"] == config.key() and payload["cycle_state"]["epoch"] >= 1
 
-    resumed_run = build_run(config.replace(resume=True), train_weights=method.trains_weights)  # a fresh process
+    resumed_run = build_run(config.replace(resume=True))  # a fresh process
     resumed = run_method(resumed_run, method)
     assert mask_log == full_steps, "the resumed run selected other masks"
     for a, b in zip(full_scores, _final(resumed_run)):
@@ -83,7 +84,7 @@ def test_image_data_run_resumes_with_the_same_augmentation(tmp_path, tmp_cifar10
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     path = str(tmp_path / "a.pt")
     config = RunConfig(backend="torch", model="mlp:64,32,10", epochs=1, checkpoint=path)
-    run_method(build_run(config), methods.get("ep"))
+    run_method(build_run(config), METHODS["ep"])
     other = build_run(config.replace(seed=1, resume=True))
     with pytest.raises(ValueError, match="belongs to run"):
         checkpoint.load(path, other)

@@ -1,5 +1,5 @@
-"""Every mirrored --method gives the engine's record on the torch backend (float64, digits MLP):
-the same dying-edge accounting, method extras and accuracies, losses to 1e-6."""
+"""Every --method, written once, gives the engine's record on the torch backend (float64, digits
+MLP): the same dying-edge accounting, method extras and accuracies, losses to 1e-6."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from sltsim.config import RunConfig
 from sltsim.search import METHODS as ENGINE_METHODS
-from sltsim.torch_backend.methods import METHODS as MIRRORED
 
 OPTIONS = {
     "ep-global": dict(prune_rate=0.6),
@@ -42,12 +41,12 @@ def _differences(a, b, path=""):
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
-@pytest.mark.parametrize("method", sorted(set(ENGINE_METHODS) & set(MIRRORED)))
+@pytest.mark.parametrize("method", sorted(ENGINE_METHODS))
 def test_torch_record_equals_the_engine_record(method):
     from sltsim.search import run_search as engine_run
     from sltsim.torch_backend import run_search as torch_run
 
-    options = OPTIONS.get(method, ITERATIVE if hasattr(MIRRORED[method], "variant") else {})
+    options = OPTIONS.get(method, ITERATIVE if hasattr(ENGINE_METHODS[method], "variant") else {})
     config = RunConfig(method=method, model="mlp:64,32,10", dtype="float64", epochs=2, batch_size=128, **options)
     engine = _timeless(engine_run(config))
     mirror = _timeless(torch_run(config.replace(backend="torch")))
@@ -56,6 +55,3 @@ def test_torch_record_equals_the_engine_record(method):
     assert not differences, differences[:5]
     assert engine["status"] == "ok" and "dying_ratio" in engine
 
-
-def test_every_engine_method_is_mirrored():
-    assert set(ENGINE_METHODS) <= set(MIRRORED), sorted(set(ENGINE_METHODS) - set(MIRRORED))

@@ -54,7 +54,7 @@ def assert_parity(config: RunConfig, steps: int = STEPS, batch: int = 32, seed: 
         for p, m in zip(search.searched, masks):
             assert np.array_equal(p.mask.reshape(-1).astype(bool), m.numpy()), f"masks of {p.name} differ at step {step}"
         assert abs(engine_loss - loss_sum.item() / batch) < 1e-6, f"losses differ at step {step}"
-    n_ever, n_selected = torch_history.counts()
+    n_ever, n_selected = torch_history.ever_and_selected()
     np.testing.assert_array_equal(n_ever, engine_history.n_ever)
     np.testing.assert_array_equal(n_selected, engine_history.n_selected)
     for e, t in zip(engine_history.ever, torch_history.ever):
