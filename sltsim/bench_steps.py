@@ -6,7 +6,7 @@ forward, softmax cross-entropy, backward straight through to the scores, SGD wit
 momentum 0.9 and weight decay 5e-4 on the scores, MaskHistory update), from the same
 theta0 and s0 (signed Kaiming constant weights, Kaiming uniform scores):
 
-- engine: :func:`sltsim.search.loop.train_step`, the function ``run_cycle`` calls;
+- engine: :func:`sltsim.search.loop.train_step`, the function the engine's ``Search.train`` calls each step;
 - torch: :func:`sltsim.torch_backend.cycle.train_step` (``torch.kthvalue`` top-k in
   the network's forward) and :meth:`DeviceHistory.update`, as the torch backend's cycle.
 """
@@ -71,7 +71,7 @@ def engine_step(search: Search, history: bool, max_steps: int) -> Callable[[], f
     """A function running one engine step on the search's batch; returns the loss.
 
     With ``history``, a fresh :class:`MaskHistory` sized for ``max_steps`` is updated
-    by every step, as in ``run_cycle``.
+    by every step, as in ``Search.train``.
     """
     h = MaskHistory(search.searched, max_steps) if history else None
     X, y = search.data.X_train, search.data.y_train

@@ -28,9 +28,11 @@ import numpy as np
 from sltsim.engine.topk import keep_count
 from sltsim.registry import CHECKS, METHODS, load, register
 
-#: Methods whose first mask comes from the scores s0 (others ignore a start control).
-SEARCHES_FROM_SCORES = ("ep", "hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr", "soft-lr-zero",
-                        "soft-srw-zero", "iterand", "multicoat")
+def searches_from_scores() -> list[str]:
+    """The methods whose first mask comes from the scores s0 (a method's ``searches_from_scores``;
+    the others would ignore a start control)."""
+    load()
+    return [name for name, method in METHODS.items() if getattr(method, "searches_from_scores", False)]
 
 
 def first_prune_rate(config) -> float:
@@ -47,9 +49,9 @@ def validate(config) -> None:
     """Refuse a start control that the method or the selection would ignore (one line)."""
     if config.start_overlap is None:
         return
-    if config.method not in SEARCHES_FROM_SCORES:
+    if config.method not in searches_from_scores():
         raise ValueError(f"start_overlap applies to methods that search from scores s0 "
-                         f"({', '.join(SEARCHES_FROM_SCORES)}), got method {config.method}")
+                         f"({', '.join(searches_from_scores())}), got method {config.method}")
     if config.global_topk:
         raise ValueError("start_overlap places the first mask layer by layer; it needs global_topk false")
     if config.method == "iterand" and config.iterand_ranking == "raw":
@@ -105,4 +107,4 @@ def start_controls(params, ticket, config):
     return dataclasses.replace(ticket, start_recall=hits / total if total else float("nan"))
 
 
-__all__ = ["start_controls", "place_first_mask", "first_prune_rate", "validate", "SEARCHES_FROM_SCORES"]
+__all__ = ["start_controls", "place_first_mask", "first_prune_rate", "validate", "searches_from_scores"]

@@ -10,3 +10,4 @@ class EdgePopup(Method):
 
     name = "ep"
     description = "edge-popup: one cycle at the final prune rate k, scores from s0"
+    searches_from_scores = True

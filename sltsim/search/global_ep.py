@@ -24,3 +24,4 @@ class GlobalEdgePopup(EdgePopup):
     name = "ep-global"
     description = "edge-popup with one |s| threshold over all layers (global top-k), one cycle at k"
     global_topk = True
+    searches_from_scores = False  # a start control places the first mask layer by layer, not globally

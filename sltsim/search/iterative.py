@@ -1,9 +1,9 @@
 """Iterative edge-popup (iEP): every variant of the paper's Table 3 (Sec. 4).
 
-Cycle i = 1..C is one edge-popup run (:func:`sltsim.search.loop.run_cycle`, a fresh
-:class:`~sltsim.metrics.history.MaskHistory` per cycle) at the prune rate k_i of
-:mod:`sltsim.search.schedule`. m*_i is the cycle's final mask: the top-k of its
-final scores s*_i at k_i (:func:`sltsim.search.loop.final_masks`). What the variants
+Cycle i = 1..C is one edge-popup cycle of the driver (:func:`sltsim.search.driver.run_method`,
+a fresh mask history per cycle) at the prune rate k_i of :mod:`sltsim.search.schedule`.
+m*_i is the cycle's final mask: the top-k of its final scores s*_i at k_i
+(:meth:`~sltsim.search.backend.Backend.masks`). What the variants
 carry from cycle i-1 into cycle i:
 
 =================  =============  ======================  =================  =======
@@ -19,7 +19,7 @@ method             search space   scores at cycle start    learning rate      ze
 =================  =============  ======================  =================  =======
 
 - Hard: the edges outside m*_{i-1} can never be selected again
-  (:meth:`~sltsim.engine.supermask.MaskedParam.restrict`); the prune rate k_i still
+  (:meth:`~sltsim.search.backend.Backend.restrict`); the prune rate k_i still
   counts over all edges, so each cycle masks p of the remaining ones.
 - Soft (the paper's proposal; ``soft-lr`` is its default): every edge stays searchable.
 - FT (fine-tuning): cycles after the first run at the final learning rate of the
@@ -31,7 +31,7 @@ method             search space   scores at cycle start    learning rate      ze
   included) restarts each cycle.
 - SRi draws new scores from the config's score initialiser with the run's
   ``"method"`` random stream (deterministic per seed), at the final prune rate as
-  :func:`~sltsim.search.loop.build_search` does for s0.
+  the backend's build does for s0.
 - Zero init (soft pruning "w/ zero init", after soft filter pruning): exactly the
   scores of the edges outside m*_{i-1} are set to 0. The straight-through gradient is
   sign(s) * dL/dw_eff * theta0 with sign(0) = 0 and weight decay adds wd * s = 0, so
@@ -114,6 +114,8 @@ class IterativeEdgePopup(Method):
     The carried state: ``s0`` (host copies of the scores at the run start), ``previous``
     (m*_{i-1}, flat bool per searched tensor, None before cycle 2) and the rank sample.
     """
+
+    searches_from_scores = True
 
     def __init__(self, variant: Variant):
         self.variant = variant

@@ -28,6 +28,7 @@ class Method:
     record_fields: tuple = ()  # fields of the last cycle's summary repeated at the top of the record
     global_topk = False  # True forces one |s| threshold over all searched tensors
     trains_weights = False  # True: SGD on theta0 instead of the scores (the dense baseline)
+    searches_from_scores = False  # True: the first mask comes from s0, so a start control applies
     after_step = None  # or a method after_step(backend, state, cycle), run after every optimiser step
 
     def validate(self, config) -> None:

@@ -39,6 +39,10 @@ refused). Ties at a threshold are kept in index order, as in
 :func:`sltsim.engine.supermask.select`, so the coats are nested, and coat j masks
 exactly ``floor(k_j n + 0.5)`` edges (the release's ``percentile`` masks
 ``1 + floor(k_j (n - 1))`` when the scores are distinct: at most one edge apart).
+The cycle summary's ``mean_multiplier_of_kept`` is the mean c over the edges of the
+final mask (the one the record evaluates). The coats themselves are the backend's
+(:meth:`~sltsim.search.backend.Backend.use_coats`: :mod:`sltsim.engine.coats` on the
+engine, :func:`sltsim.torch_backend.supermask.coat_multipliers` on torch).
 """
 
 from __future__ import annotations

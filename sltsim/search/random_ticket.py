@@ -188,6 +188,7 @@ class RearrangedEdgePopup(EdgePopup):
     description = ("EP, then its final mask shuffled within each layer (Su et al. 2020's layerwise "
                    "rearrange); test_acc is the rearranged mask's, ep_test_acc EP's")
     record_fields = ("ep_test_acc", "ep_train_acc", "ep_test_loss", "ep_loss", "rearranged_overlap")
+    searches_from_scores = False  # its final mask is shuffled: where EP started does not reach it
 
     def end_cycle(self, backend, cycle: int, state: dict, result) -> dict:
         ep_masks = backend.masks()

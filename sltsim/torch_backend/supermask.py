@@ -191,7 +191,7 @@ def coat_multipliers(tensors: Sequence[MaskedTensor], masks: Sequence[torch.Tens
     number of coats each edge passes, the outer coat being ``masks``; flat int tensors.
 
     Each inner coat at prune rate k_j keeps the top ``n - floor(k_j n + 0.5)`` |s| of its
-    tensor, ties in index order, as :class:`sltsim.search.multicoat.Coats` does.
+    tensor, ties in index order, as :class:`sltsim.engine.coats.Coats` does.
     """
     searched = [t for t in tensors if t.searched]
     out = []
