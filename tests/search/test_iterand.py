@@ -17,6 +17,7 @@ from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, iterand, run_search
 from sltsim.engine.raw_ranking import keep_top_raw, select_raw
 from sltsim.search.loop import build_search
+from tests.search.steps import identity_step
 from tests.naive import naive_keep_count, naive_keep_largest
 from tests.strategies import prune_rates, score_vectors
 
@@ -73,7 +74,7 @@ def test_raw_scores_get_the_identity_straight_through_gradient():
     # dL/ds = dL/dw_eff * theta0, with no sign(s) factor; negative scores included
     expected = [p.scores - 0.1 * p.theta0 * p.grad for p in search.searched]
     assert any(np.any((p.scores < 0) & (p.theta0 * p.grad != 0)) for p in search.searched)
-    _identity_step(search, 0.1)
+    identity_step(search, 0.1)
     for p, e in zip(search.searched, expected):
         np.testing.assert_allclose(p.scores, e, rtol=1e-6, atol=1e-8)
 
@@ -173,7 +174,7 @@ def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autog
     backprop(search.loss(out, y)[1])
     before = [p.scores.copy() for p in search.searched]
     grads = [p.grad.copy() for p in search.searched]
-    _identity_step(search, 1.0)
+    identity_step(search, 1.0)
     ste = [b - p.scores for b, p in zip(before, search.searched)]  # lr 1: the gradient itself
     rng = np.random.default_rng(seed)
     compared = 0
@@ -195,12 +196,3 @@ def test_the_raw_gradient_is_the_central_difference_along_theta0_and_torch_autog
         (w * torch.from_numpy(g)).sum().backward()  # dL/dw_eff held fixed: the chain rule's last link
         np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
     assert compared > 0  # the central differences checked some edges
-
-
-def _identity_step(search, lr: float) -> None:
-    """One SGD step on the scores with the identity straight-through (IteRand's raw ranking)."""
-    search.optimizer.identity_straight_through = True
-    try:
-        search.optimizer.step(lr)
-    finally:
-        search.optimizer.identity_straight_through = False

@@ -9,6 +9,7 @@ import pytest
 from sltsim.config import RunConfig
 from sltsim.search import METHODS, run_search
 from sltsim.search.loop import build_search
+from tests.search.steps import identity_step
 
 TINY = dict(data="digits", model="mlp:64,32,10", epochs=2, shrinkage=0.4, cycles=3)
 
@@ -81,7 +82,7 @@ def test_an_identity_straight_through_moves_a_zeroed_score():
             for p, st in zip(s.searched, captured["state"]):
                 np.copyto(p.scores, st)
             s.optimizer.reset_state()
-            _identity_step(s, 0.1)
+            identity_step(s, 0.1)
             captured["identity"] = [p.flat("scores").copy() for p in s.searched]
 
     search = build_search(RunConfig(method="soft-lr-zero", **TINY))
@@ -97,12 +98,3 @@ def test_keep_momentum_is_refused_outside_the_iterative_methods():
     with pytest.raises(ValueError, match="keep_momentum applies to the iterative methods"):
         RunConfig(method="ep", keep_momentum=True)
     assert run_search(RunConfig(method="soft-lr", keep_momentum=True, **TINY))["status"] == "ok"
-
-
-def _identity_step(search, lr: float) -> None:
-    """One SGD step on the scores with the identity straight-through (IteRand's raw ranking)."""
-    search.optimizer.identity_straight_through = True
-    try:
-        search.optimizer.step(lr)
-    finally:
-        search.optimizer.identity_straight_through = False
