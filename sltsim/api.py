@@ -110,20 +110,20 @@ def torch_ticket_arrays(run) -> dict[str, np.ndarray]:
     from sltsim.torch_backend.supermask import coat_multipliers, effective_weights, select
 
     net = run.net
-    masked = net.masked
+    tensors = net.tensors
     with torch.no_grad():
-        masks = select(masked, net.global_topk)
-        multipliers = coat_multipliers(masked, masks, net.coats) if net.coats else None
-        effective = effective_weights(masked, masks, multipliers)
+        masks = select(tensors, net.global_topk)
+        multipliers = coat_multipliers(tensors, masks, net.coats) if net.coats else None
+        effective = effective_weights(tensors, masks, multipliers)
         searched = iter(masks)
         arrays = {}
-        for t in masked:
+        for t in tensors:
             mask = next(searched).view(t.shape) if t.searched else torch.ones(t.shape, dtype=torch.bool)
             arrays[f"mask/{t.name}"] = mask.to(torch.uint8).cpu().numpy()
             arrays[f"score/{t.name}"] = t.scores.detach().cpu().numpy().copy()
             arrays[f"weight/{t.name}"] = t.theta0.detach().cpu().numpy().copy()
             arrays[f"effective/{t.name}"] = effective[t.name].detach().cpu().numpy().copy()
-    arrays["searched"] = np.array(json.dumps([t.name for t in masked if t.searched]))
+    arrays["searched"] = np.array(json.dumps([t.name for t in tensors if t.searched]))
     return arrays
 
 

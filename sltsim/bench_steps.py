@@ -95,10 +95,10 @@ def torch_step(case: Case, seed: int = 0, history: bool = True) -> Callable[[], 
     config = case.config()
     rngs = make_rngs(seed)
     net = build_torch_model(case.model, case.input_shape, N_CLASSES)
-    for t in net.masked:
+    for t in net.tensors:
         t.prune_rate = PRUNE_RATE if t.searched else 0.0
-    initialise_weights_(net.masked, config.weight_init, PRUNE_RATE, rngs["weights"])
-    initialise_scores_(net.masked, config.score_init, PRUNE_RATE, rngs["scores"])
+    initialise_weights_(net.tensors, config.weight_init, PRUNE_RATE, rngs["weights"])
+    initialise_scores_(net.tensors, config.score_init, PRUNE_RATE, rngs["scores"])
     optimizer = make_optimizer([t.scores for t in net.searched], config)
     run = Run(config, net, net, None, optimizer, rngs, torch.device("cpu"))
     h = DeviceHistory(net.searched) if history else None

@@ -39,9 +39,9 @@ def first_prune_rate(config) -> float:
     """k_1: the prune rate of the first cycle (the config's own for one-cycle methods)."""
     load()
     if hasattr(METHODS[config.method], "variant"):  # an iterative method (sltsim.search.iterative)
-        from sltsim.search import schedule
+        from sltsim.search import cycle_rates
 
-        return schedule.from_config(config).prune_rate(1)
+        return cycle_rates.from_config(config).prune_rate(1)
     return config.prune_rate
 
 

@@ -1,7 +1,7 @@
 """Iterative edge-popup (iEP): every variant of the paper's Table 3 (Sec. 4).
 
 Cycle i = 1..C is one edge-popup cycle of the driver (:func:`sltsim.search.driver.run_method`,
-a fresh mask history per cycle) at the prune rate k_i of :mod:`sltsim.search.schedule`.
+a fresh mask history per cycle) at the prune rate k_i of :mod:`sltsim.search.cycle_rates`.
 m*_i is the cycle's final mask: the top-k of its final scores s*_i at k_i
 (:meth:`~sltsim.search.backend.Backend.masks`). What the variants
 carry from cycle i-1 into cycle i:
@@ -67,7 +67,7 @@ from typing import Optional
 
 import numpy as np
 
-from sltsim.search import schedule as schedules
+from sltsim.search import cycle_rates
 from sltsim.search.method import Method
 
 RANK_SAMPLE_SIZE = 200  # edges whose score rank is followed across cycles (the paper's Fig. 5b)
@@ -123,13 +123,13 @@ class IterativeEdgePopup(Method):
         self.description = variant.description
 
     def validate(self, config) -> None:
-        schedules.from_config(config)
+        cycle_rates.from_config(config)
 
     def final_prune_rate(self, config) -> float:
-        return schedules.from_config(config).final_prune_rate
+        return cycle_rates.from_config(config).final_prune_rate
 
     def prune_rates(self, config) -> list[float]:
-        return list(schedules.from_config(config).prune_rates)
+        return list(cycle_rates.from_config(config).prune_rates)
 
     def initial_state(self, backend) -> dict:
         s0 = backend.scores()

@@ -17,7 +17,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 from sltsim.config import RunConfig
-from sltsim.search import schedule as schedules
+from sltsim.search import cycle_rates
 from sltsim.studies.aggregate import format_ci, mean_ci, mean_std, mean_std_row, pm
 from sltsim.studies.columns import enrichment, quality
 
@@ -77,12 +77,12 @@ _DEFAULTS = {f.name: f.default for f in RunConfig.__dataclass_fields__.values()}
 
 def cycle_prune_rates(config) -> tuple[float, ...]:
     """k_i of every cycle of an iterative config (a RunConfig or its stored dict):
-    :func:`sltsim.search.schedule.from_config`, with its checks (a stored field left out
+    :func:`sltsim.search.cycle_rates.from_config`, with its checks (a stored field left out
     takes its default)."""
     if isinstance(config, dict):
         config = SimpleNamespace(**{name: config.get(name, _DEFAULTS[name])
                                     for name in ("method", "prune_rate", "cycles", "shrinkage")})
-    return schedules.from_config(config).prune_rates
+    return cycle_rates.from_config(config).prune_rates
 
 
 def setting_fields(config: dict) -> dict:

@@ -42,8 +42,8 @@ class Run:
     ticket = None  # planted targets run on the engine only
 
     @property
-    def masked(self) -> list:
-        return self.net.masked
+    def tensors(self) -> list:
+        return self.net.tensors
 
     @property
     def searched(self) -> list:
@@ -62,7 +62,7 @@ class Run:
         distributed.teardown(self.started_group)
 
     def _select(self, check_budget: bool = False) -> list[torch.Tensor]:
-        return select(self.masked, self.net.global_topk, check_budget=check_budget)
+        return select(self.tensors, self.net.global_topk, check_budget=check_budget)
 
     # -- the Backend operations (sltsim.search.backend) ---------------------------
     def steps_per_epoch(self) -> int:
@@ -96,7 +96,7 @@ class Run:
         self.net.coats = coats
 
     def coat_multipliers(self) -> list[np.ndarray]:
-        return [c.cpu().numpy() for c in coat_multipliers(self.masked, self._select(), self.net.coats)]
+        return [c.cpu().numpy() for c in coat_multipliers(self.tensors, self._select(), self.net.coats)]
 
     def scores(self) -> list[np.ndarray]:
         return [t.scores.detach().reshape(-1).cpu().numpy().copy() for t in self.searched]
@@ -108,7 +108,7 @@ class Run:
             t.scores.copy_(torch.from_numpy(values).to(t.scores.device))
 
     def initialise_scores(self, rng: np.random.Generator) -> None:
-        initialise_scores_(self.masked, self.config.score_init, self.config.final_prune_rate, rng)
+        initialise_scores_(self.tensors, self.config.score_init, self.config.final_prune_rate, rng)
 
     @torch.no_grad()
     def scores_from_weight_magnitudes(self) -> None:

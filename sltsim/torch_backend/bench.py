@@ -66,16 +66,16 @@ def measure(model: str, device: str, batch_size: int, steps: int, warmup: int, p
                            method=method, data="digits")
         net = build_model(model, image, n_outputs)
         rngs = make_rngs(0)
-        for t in net.masked:
+        for t in net.tensors:
             t.prune_rate = prune_rate if method == "ep" else 0.0
-        initialise_weights_(net.masked, config.weight_init, prune_rate, rngs["weights"])
-        initialise_scores_(net.masked, config.score_init, prune_rate, rngs["scores"])
+        initialise_weights_(net.tensors, config.weight_init, prune_rate, rngs["weights"])
+        initialise_scores_(net.tensors, config.score_init, prune_rate, rngs["scores"])
         net.to(dev)
         if method == "dense":
-            for t in net.masked:
+            for t in net.tensors:
                 t.theta0.requires_grad_(True)
                 t.scores.requires_grad_(False)
-            params = [t.theta0 for t in net.masked]
+            params = [t.theta0 for t in net.tensors]
         else:
             params = [t.scores for t in net.searched]
         run = Run(config, net, net, None, make_optimizer(params, config), rngs, dev, Shard())
@@ -88,7 +88,7 @@ def measure(model: str, device: str, batch_size: int, steps: int, warmup: int, p
 
         out.append({"method": method, "seconds_per_step": _timed(step, steps, warmup, dev)})
         if method == "ep":
-            seconds = _timed(lambda: select(net.masked), steps, warmup, dev)
+            seconds = _timed(lambda: select(net.tensors), steps, warmup, dev)
             out.append({"method": "select", "seconds_per_step": seconds})
     return out
 

@@ -61,23 +61,23 @@ def build_run(config: RunConfig) -> Run:
         data = load_data(config, device, dtype, shard)
         body = build_body(config.model, data.input_shape, data.n_outputs, config.bias, config.score_bias, dtype)
         net = SupermaskNet(body, config.global_topk or method.global_topk)
-        masked = net.masked
-        weights = [t for t in masked if t.name.endswith(".weight")]
+        tensors = net.tensors
+        weights = [t for t in tensors if t.name.endswith(".weight")]
         if config.dense_first and weights:
             weights[0].set_searched(False)
         if config.dense_last and weights:
             weights[-1].set_searched(False)
-        for t in masked:
+        for t in tensors:
             t.prune_rate = config.prune_rate if t.searched else 0.0
         final_k = config.final_prune_rate
-        initialise_weights_(masked, config.weight_init, final_k, rngs["weights"])
-        initialise_scores_(masked, config.score_init, final_k, rngs["scores"])
+        initialise_weights_(tensors, config.weight_init, final_k, rngs["weights"])
+        initialise_scores_(tensors, config.score_init, final_k, rngs["scores"])
         net.to(device)
         if method.trains_weights:
-            for t in masked:
+            for t in tensors:
                 t.theta0.requires_grad_(True)
                 t.scores.requires_grad_(False)
-            optimizer = make_optimizer([t.theta0 for t in masked], config)
+            optimizer = make_optimizer([t.theta0 for t in tensors], config)
         else:
             optimizer = make_optimizer([t.scores for t in net.searched], config)
         model = distributed.wrap(net, device, shard)

@@ -37,8 +37,8 @@ def save(path: str, run, cycle: int, state: Optional[Cycle], method_state: dict,
         "cycle": cycle,
         "step": run.step,
         "net": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
-        "prune_rates": {t.name: t.prune_rate for t in run.masked},
-        "allowed": {t.name: (t.allowed.cpu() if t.allowed is not None else None) for t in run.masked},
+        "prune_rates": {t.name: t.prune_rate for t in run.tensors},
+        "allowed": {t.name: (t.allowed.cpu() if t.allowed is not None else None) for t in run.tensors},
         "optimizer": run.optimizer.state_dict(),
         "rngs": {name: rng.bit_generator.state for name, rng in run.rngs.items()},
         "cycle_state": _cycle_state(state) if state is not None else None,
@@ -87,7 +87,7 @@ def restore(run, payload: dict):
     """Put the network, search spaces, prune rates, optimiser and random streams back; return
     (method state, finished cycles, next cycle number, unfinished cycle or None) for the driver."""
     run.net.load_state_dict(payload["net"])
-    for t in run.masked:
+    for t in run.tensors:
         t.prune_rate = payload["prune_rates"][t.name]
         t.restrict(payload["allowed"][t.name])
     run.optimizer.load_state_dict(payload["optimizer"])

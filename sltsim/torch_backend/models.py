@@ -26,7 +26,7 @@ class SupermaskNet(nn.Module):
     ``forward(x)`` selects the masks m_t from the current scores, builds
     W_eff = theta0 * m_t (straight-through in backward) and runs the body. It
     returns ``(outputs, masks)``: masks are the flat bool masks of the searched
-    tensors, in :attr:`masked` order, for the history. With :attr:`coats` set, W_eff =
+    tensors, in :attr:`tensors` order, for the history. With :attr:`coats` set, W_eff =
     (coats passed) * theta0 (:func:`~sltsim.torch_backend.supermask.coat_multipliers`).
     """
 
@@ -36,24 +36,24 @@ class SupermaskNet(nn.Module):
         self.global_topk = bool(global_topk)
         self.coats: tuple = ()  # inner coats' prune rates of a multicoated supermask
         # a plain tuple, not registered twice; forward order = the engine's ``model.params`` order
-        self._masked = tuple(m for m in body.modules() if isinstance(m, MaskedTensor))
+        self._tensors = tuple(m for m in body.modules() if isinstance(m, MaskedTensor))
 
     @property
-    def masked(self) -> list[MaskedTensor]:
+    def tensors(self) -> list[MaskedTensor]:
         """Every MaskedTensor in forward order."""
-        return list(self._masked)
+        return list(self._tensors)
 
     @property
     def searched(self) -> list[MaskedTensor]:
-        return [m for m in self.masked if m.searched]
+        return [m for m in self.tensors if m.searched]
 
     def forward(self, x: torch.Tensor):
-        masked = self.masked
-        masks = select(masked, self.global_topk)
+        tensors = self.tensors
+        masks = select(tensors, self.global_topk)
         if not self.coats:
-            return self.body(x, effective_weights(masked, masks)), masks
-        multipliers = coat_multipliers(masked, masks, self.coats)
-        weights = effective_weights(masked, masks, multipliers, grad_scale=1.0 + len(self.coats))
+            return self.body(x, effective_weights(tensors, masks)), masks
+        multipliers = coat_multipliers(tensors, masks, self.coats)
+        weights = effective_weights(tensors, masks, multipliers, grad_scale=1.0 + len(self.coats))
         return self.body(x, weights), masks
 
 

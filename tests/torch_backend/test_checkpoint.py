@@ -31,7 +31,7 @@ def mask_log(monkeypatch):
 
 
 def _final(run):
-    return [t.scores.detach().clone() for t in run.searched] + [t.theta0.detach().clone() for t in run.masked]
+    return [t.scores.detach().clone() for t in run.searched] + [t.theta0.detach().clone() for t in run.tensors]
 
 
 def _without_seconds(cycles):

@@ -18,7 +18,7 @@ TORCHVISION_PARAMETERS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resne
 def _count(name: str, shape=(3, 224, 224), classes: int = 1000):
     with torch.device("meta"):
         net = build_model(name, shape, classes)
-    weights = sum(t.size for t in net.masked)
+    weights = sum(t.size for t in net.tensors)
     bn_channels = sum(m.num_features for m in net.modules() if isinstance(m, nn.BatchNorm2d))
     return net, weights, bn_channels
 
@@ -30,7 +30,7 @@ def test_imagenet_resnets_match_torchvision(name):
     assert all(not m.affine for m in net.modules() if isinstance(m, nn.BatchNorm2d))
     with torch.device("meta"):
         out, masks = net(torch.empty(2, 3, 224, 224))
-    assert out.shape == (2, 1000) and len(masks) == len(net.masked)
+    assert out.shape == (2, 1000) and len(masks) == len(net.tensors)
 
 
 def test_cifar_stem_and_resnet18x2():
@@ -38,6 +38,6 @@ def test_cifar_stem_and_resnet18x2():
     assert net.body.cifar_stem and weights == 11_164_352  # 3x3 stem, no max-pool: the CIFAR ResNet-18
     wide, wide_weights, _ = _count("resnet18x2", (3, 32, 32), 10)
     assert 3.9 < wide_weights / weights < 4.0  # every width doubled: about 4x the weights
-    names = [t.name for t in net.masked]
+    names = [t.name for t in net.tensors]
     assert names[:3] == ["conv1.weight", "layer1.0.conv1.weight", "layer1.0.conv2.weight"]
     assert "layer2.0.shortcut.weight" in names and names[-1] == "fc.weight"

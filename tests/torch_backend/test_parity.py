@@ -34,8 +34,8 @@ def _engine_step(search, history, xb, yb, lr):
 def assert_parity(config: RunConfig, steps: int = STEPS, batch: int = 32, seed: int = 1) -> None:
     search = build_search(config)
     run = build_run(config.replace(backend="torch"))
-    assert [p.name for p in search.params] == [t.name for t in run.masked]
-    for p, t in zip(search.params, run.masked):
+    assert [p.name for p in search.params] == [t.name for t in run.tensors]
+    for p, t in zip(search.params, run.tensors):
         assert p.searched == t.searched
         np.testing.assert_array_equal(p.theta0, t.theta0.detach().numpy(), err_msg=f"theta0 of {p.name}")
         if p.searched:

@@ -1,4 +1,6 @@
-"""The per-cycle prune-rate schedule of the iterative methods (paper Sec. 4.1, Table 3).
+"""The prune rate of each cycle of the iterative methods (paper Sec. 4.1, Table 3).
+
+("Schedule" in sltsim means the learning-rate schedule only, :mod:`sltsim.engine.schedules`.)
 
 Cycle i = 1..C runs at the overall prune rate
 
@@ -33,7 +35,7 @@ PRUNE_RATE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
-class CycleSchedule:
+class CycleRates:
     """The overall prune rate k_i of each cycle i = 1..C.
 
     Parameters
@@ -73,15 +75,15 @@ class CycleSchedule:
         return self.prune_rates[cycle - 1]
 
 
-def geometric(shrinkage: float, cycles: int) -> CycleSchedule:
+def geometric(shrinkage: float, cycles: int) -> CycleRates:
     """k_i = 1 - (1 - p)^i for i = 1..C (shrinkage p in (0, 1))."""
     _check_cycles(cycles)
     if not (isinstance(shrinkage, (int, float)) and 0.0 < shrinkage < 1.0):
         raise ValueError(f"shrinkage must be in (0, 1), got {shrinkage}")
-    return CycleSchedule(tuple(1.0 - (1.0 - shrinkage) ** i for i in range(1, cycles + 1)))
+    return CycleRates(tuple(1.0 - (1.0 - shrinkage) ** i for i in range(1, cycles + 1)))
 
 
-def towards(prune_rate: float, cycles: int) -> CycleSchedule:
+def towards(prune_rate: float, cycles: int) -> CycleRates:
     """k_i = 1 - (1 - k)^(i/C): the remaining ratio falls by (1 - k)^(1/C) per cycle.
 
     The last entry is ``prune_rate`` itself, exactly.
@@ -90,11 +92,11 @@ def towards(prune_rate: float, cycles: int) -> CycleSchedule:
     if not 0.0 <= prune_rate < 1.0:
         raise ValueError(f"prune_rate must be in [0, 1), got {prune_rate}")
     rates = [1.0 - (1.0 - prune_rate) ** (i / cycles) for i in range(1, cycles)]
-    return CycleSchedule(tuple(min(k, prune_rate) for k in rates) + (float(prune_rate),))
+    return CycleRates(tuple(min(k, prune_rate) for k in rates) + (float(prune_rate),))
 
 
-def from_config(config) -> CycleSchedule:
-    """The schedule of an iterative method's :class:`~sltsim.config.RunConfig`.
+def from_config(config) -> CycleRates:
+    """The per-cycle prune rates of an iterative method's :class:`~sltsim.config.RunConfig`.
 
     Raises ValueError (one line) for cycles = 1 without a shrinkage, and for a
     prune_rate that contradicts the shrinkage (see the module docstring).
@@ -102,15 +104,15 @@ def from_config(config) -> CycleSchedule:
     from sltsim.config import RunConfig
 
     if config.shrinkage is not None:
-        schedule = geometric(config.shrinkage, config.cycles)
+        rates = geometric(config.shrinkage, config.cycles)
         default = RunConfig.__dataclass_fields__["prune_rate"].default
-        final = schedule.final_prune_rate
+        final = rates.final_prune_rate
         if config.prune_rate != default and abs(config.prune_rate - final) > PRUNE_RATE_TOLERANCE:
             raise ValueError(
                 f"prune_rate must be 1-(1-shrinkage)^cycles = {final:.6g} when shrinkage is set "
                 f"(or be left unset), got prune_rate={config.prune_rate} with shrinkage={config.shrinkage}, "
                 f"cycles={config.cycles}")
-        return schedule
+        return rates
     if config.cycles < 2:
         raise ValueError(f"method {config.method} needs cycles: give --cycles C >= 2 (with --prune-rate k or "
                          f"--shrinkage p), got cycles={config.cycles} and no shrinkage")
