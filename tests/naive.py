@@ -37,11 +37,11 @@ def naive_topk_mask(scores: np.ndarray, prune_rate: float) -> np.ndarray:
     return mask.reshape(scores.shape)
 
 
-def naive_restricted_mask(scores: np.ndarray, allowed: np.ndarray, prune_rate: float) -> np.ndarray:
-    """(n,) uint8: the n - floor(k n + 0.5) largest |s| among the allowed edges only (full sort,
-    ties to the lower index); an edge outside ``allowed`` is never kept."""
+def naive_restricted_mask(scores: np.ndarray, searchable: np.ndarray, prune_rate: float) -> np.ndarray:
+    """(n,) uint8: the n - floor(k n + 0.5) largest |s| among the searchable edges only (full sort,
+    ties to the lower index); an edge outside ``searchable`` is never kept."""
     flat = np.abs(scores.reshape(-1).astype(np.float64))
-    ok = np.asarray(allowed).reshape(-1) != 0
+    ok = np.asarray(searchable).reshape(-1) != 0
     n_keep = naive_keep_count(flat.size, prune_rate)
     order = sorted((i for i in range(flat.size) if ok[i]), key=lambda i: (-flat[i], i))
     mask = np.zeros(flat.size, np.uint8)

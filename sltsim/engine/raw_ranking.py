@@ -40,11 +40,11 @@ def select_raw(params: Sequence, global_topk: bool = False, history=None, global
     Same contract: per layer (or one threshold over all searched params at the first
     one's prune rate) the top ``n_keep`` scores are kept, ties in index order, the
     history counts the step, ``after_select`` hooks run, unsearched params stay dense.
-    Hard pruning (``allowed``) is not supported; NaN or inf scores raise Diverged.
+    Hard pruning (``searchable``) is not supported; NaN or inf scores raise Diverged.
     """
     searched = [p for p in params if p.searched]
     for p in searched:
-        if p.allowed is not None:
+        if p.search_space is not None:
             raise ValueError(f"raw-score ranking does not support a restricted search space ({p.name})")
         nonfinite = int(np.count_nonzero(~np.isfinite(p.flat("scores"))))
         if nonfinite:

@@ -1,6 +1,6 @@
-"""Private Numba kernels of the hard-pruning search space: selection restricted to allowed edges.
+"""Private Numba kernels of the hard-pruning search space: selection restricted to searchable edges.
 
-Used by :func:`sltsim.engine.supermask.select` for a param with ``allowed`` set
+Used by :func:`sltsim.engine.supermask.select` for a param with ``searchable`` set
 (:meth:`~sltsim.engine.supermask.MaskedParam.restrict`). Arrays in, no checks, no
 allocation; flat (1-D) views. Branch-free on the common path, as the unrestricted
 kernels of :mod:`sltsim.engine.topk_kernels`.
@@ -14,31 +14,31 @@ from sltsim.engine.jit import njit
 
 
 @njit
-def _abs_allowed_into(src, allowed, dst):
-    # dst[:m] = |src[i]| for the m edges with allowed[i] == 1, in index order; returns m.
+def _abs_searchable_into(src, searchable, dst):
+    # dst[:m] = |src[i]| for the m edges with searchable[i] == 1, in index order; returns m.
     # Branch-free: writes dst[m] for every i (m <= i, so dst needs src's length).
     m = 0
     for i in range(src.shape[0]):
         dst[m] = abs(src[i])
-        m += allowed[i]
+        m += searchable[i]
     return m
 
 
 @njit
-def _count_greater_abs_allowed(scores, allowed, threshold):
-    # number of i with allowed[i] == 1 and |scores[i]| > threshold
+def _count_greater_abs_searchable(scores, searchable, threshold):
+    # number of i with searchable[i] == 1 and |scores[i]| > threshold
     count = 0
     for i in range(scores.shape[0]):
-        count += (abs(scores[i]) > threshold) & (allowed[i] != 0)
+        count += (abs(scores[i]) > threshold) & (searchable[i] != 0)
     return count
 
 
 @njit
-def _apply_threshold_allowed(scores, allowed, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
-    """:func:`_apply_threshold` where only edges with ``allowed[i] == 1`` (uint8 0/1) may be kept.
+def _apply_threshold_searchable(scores, searchable, theta0, threshold, ties_allowed, mask, w_eff, ever, track):
+    """:func:`_apply_threshold` where only edges with ``searchable[i] == 1`` (uint8 0/1) may be kept.
 
-    Ties at the threshold go to the lower index among allowed edges. Every score,
-    allowed or not, is checked for NaN/inf. Returns (ties_used, kept,
+    Ties at the threshold go to the lower index among searchable edges. Every score,
+    searchable or not, is checked for NaN/inf. Returns (ties_used, kept,
     newly_ever_selected, mask_flips, nonfinite). Branch-free on the common path,
     as :func:`_apply_threshold`.
     """
@@ -50,7 +50,7 @@ def _apply_threshold_allowed(scores, allowed, theta0, threshold, ties_allowed, m
     for i in range(scores.shape[0]):
         a = abs(scores[i])
         nonfinite += not a < np.inf  # NaN or inf
-        ok = allowed[i]
+        ok = searchable[i]
         tie = a == threshold
         if tie:  # rare: only edges exactly at the threshold
             tie = ok != 0 and ties_used < ties_allowed

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from sltsim.engine import threads
-from sltsim.engine.restricted_kernels import _abs_allowed_into, _apply_threshold_allowed, _count_greater_abs_allowed
+from sltsim.engine.restricted_kernels import _abs_searchable_into, _apply_threshold_searchable, _count_greater_abs_searchable
 from sltsim.engine.topk import global_threshold, keep_count
 from sltsim.engine.topk_kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest, _select_layer
 from sltsim.errors import Diverged
@@ -49,7 +49,7 @@ class MaskedParam:
         self.searched = True  # False: kept dense (all edges, no scores trained)
         # hard-pruning search space: uint8 (size,) flat, 1 where the edge may be selected;
         # None = every edge (the default, and the unrestricted fast path of select)
-        self.allowed: np.ndarray | None = None
+        self.search_space: np.ndarray | None = None
         # called as after_select(param) once select has set this param's mask and w_eff
         # (multicoated supermasks rescale w_eff there); None = plain binary supermask
         self.after_select = None
@@ -73,28 +73,28 @@ class MaskedParam:
             self._n_keep_rate = self.prune_rate
         return self._n_keep
 
-    def restrict(self, allowed: np.ndarray | None) -> None:
-        """Restrict selection to the edges where ``allowed`` is nonzero (hard pruning).
+    def restrict(self, searchable: np.ndarray | None) -> None:
+        """Restrict selection to the edges where ``searchable`` is nonzero (hard pruning).
 
         Parameters
         ----------
-        allowed : array of this param's shape (or flat, (size,)), any integer or bool
+        searchable : array of this param's shape (or flat, (size,)), any integer or bool
             dtype; copied as uint8. None lifts the restriction. The prune rate still
-            counts over all ``size`` edges: select keeps ``n_keep()`` edges, all allowed.
+            counts over all ``size`` edges: select keeps ``n_keep()`` edges, all searchable.
         """
-        if allowed is None:
-            self.allowed = None
+        if searchable is None:
+            self.search_space = None
             return
-        allowed = np.asarray(allowed)
-        if allowed.size != self.size or allowed.shape not in (self.shape, (self.size,)):
-            raise ValueError(f"allowed must have the shape {self.shape} of {self.name}, got {allowed.shape}")
-        if allowed.dtype.kind not in "biu":
-            raise ValueError(f"allowed must be a bool or integer array, got dtype {allowed.dtype}")
-        self.allowed = np.ascontiguousarray(allowed.reshape(-1) != 0, dtype=np.uint8)
+        searchable = np.asarray(searchable)
+        if searchable.size != self.size or searchable.shape not in (self.shape, (self.size,)):
+            raise ValueError(f"searchable must have the shape {self.shape} of {self.name}, got {searchable.shape}")
+        if searchable.dtype.kind not in "biu":
+            raise ValueError(f"searchable must be a bool or integer array, got dtype {searchable.dtype}")
+        self.search_space = np.ascontiguousarray(searchable.reshape(-1) != 0, dtype=np.uint8)
 
-    def n_allowed(self) -> int:
+    def n_searchable(self) -> int:
         """Edges that may be selected: ``size`` when unrestricted."""
-        return self.size if self.allowed is None else int(np.count_nonzero(self.allowed))
+        return self.size if self.search_space is None else int(np.count_nonzero(self.search_space))
 
     def __repr__(self) -> str:
         return f"MaskedParam({self.name!r}, shape={self.shape}, prune_rate={self.prune_rate})"
@@ -104,14 +104,14 @@ def _apply(param: MaskedParam, threshold: float, ties: int, history, index: int)
     s = param.flat("scores")
     track = history is not None
     ever = history.ever[index] if track else _NO_EVER
-    if param.allowed is None:
+    if param.search_space is None:
         ties_used, kept, new_ever, flips, nonfinite = _apply_threshold(
             s, param.flat("theta0"), s.dtype.type(threshold), ties,
             param.flat("mask"), param.flat("w_eff"), ever, track,
         )
     else:
-        ties_used, kept, new_ever, flips, nonfinite = _apply_threshold_allowed(
-            s, param.allowed, param.flat("theta0"), s.dtype.type(threshold), ties,
+        ties_used, kept, new_ever, flips, nonfinite = _apply_threshold_searchable(
+            s, param.search_space, param.flat("theta0"), s.dtype.type(threshold), ties,
             param.flat("mask"), param.flat("w_eff"), ever, track,
         )
     _account(param, history, index, kept, new_ever, flips, nonfinite)
@@ -131,36 +131,36 @@ PARALLEL_EDGES = 1 << 16
 _NO_COUNTS = np.zeros((1, 3), np.int64)
 
 
-def _gather_allowed(param: MaskedParam, buffer: np.ndarray) -> int:
-    """Write the |s| of the allowed edges of ``param`` into ``buffer[:m]``; return m."""
+def _gather_searchable(param: MaskedParam, buffer: np.ndarray) -> int:
+    """Write the |s| of the searchable edges of ``param`` into ``buffer[:m]``; return m."""
     s = param.flat("scores")
-    if param.allowed is None:
+    if param.search_space is None:
         _abs_into(s, buffer[: s.size])
         return s.size
-    return int(_abs_allowed_into(s, param.allowed, buffer))
+    return int(_abs_searchable_into(s, param.search_space, buffer))
 
 
 def _count_greater(param: MaskedParam, threshold: float) -> int:
     s = param.flat("scores")
-    if param.allowed is None:
+    if param.search_space is None:
         return int(_count_greater_abs(s, s.dtype.type(threshold)))
-    return int(_count_greater_abs_allowed(s, param.allowed, s.dtype.type(threshold)))
+    return int(_count_greater_abs_searchable(s, param.search_space, s.dtype.type(threshold)))
 
 
 def _restricted_threshold(params: Sequence[MaskedParam], n_keep: int, buffer: np.ndarray) -> tuple[float, int]:
-    """Threshold and tie budget for the top ``n_keep`` |s| among the allowed edges of ``params``.
+    """Threshold and tie budget for the top ``n_keep`` |s| among the searchable edges of ``params``.
 
-    The allowed |s| are gathered (in param, then index, order) into ``buffer`` and the
+    The searchable |s| are gathered (in param, then index, order) into ``buffer`` and the
     same three-way quickselect as the unrestricted path finds the threshold: O(n).
     """
     if n_keep <= 0:
         return math.inf, 0
     m = 0
     for p in params:
-        m += _gather_allowed(p, buffer[m:])
+        m += _gather_searchable(p, buffer[m:])
     if n_keep > m:
         names = ", ".join(p.name for p in params)
-        raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {m} are allowed")
+        raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {m} are searchable")
     threshold = float(_kth_largest(buffer[:m], n_keep - 1))
     return threshold, n_keep - sum(_count_greater(p, threshold) for p in params)
 
@@ -182,10 +182,10 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
     them together at the prune rate of the first searched param. Params with
     ``searched = False`` keep every edge (w_eff = theta0) and are not tracked.
 
-    A param with ``allowed`` set (hard pruning, :meth:`MaskedParam.restrict`) keeps
-    its top ``n_keep()`` |s| among the allowed edges only, with the same tie rule;
-    edges outside ``allowed`` are never selected. Raises ValueError when fewer edges
-    are allowed than the prune rate keeps.
+    A param with ``search_space`` set (hard pruning, :meth:`MaskedParam.restrict`) keeps
+    its top ``n_keep()`` |s| among the searchable edges only, with the same tie rule;
+    edges outside ``search_space`` are never selected. Raises ValueError when fewer edges
+    are searchable than the prune rate keeps.
 
     A searched param's ``after_select(param)`` hook, when set, runs once every
     searched param's mask and w_eff are set (multicoated supermasks use it).
@@ -198,7 +198,7 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
         if global_buffer is None or global_buffer.size < n_total:
             raise ValueError("global top-k needs a buffer of at least the number of searched edges")
         n_keep = keep_count(n_total, searched[0].prune_rate)
-        if any(p.allowed is not None for p in searched):
+        if any(p.search_space is not None for p in searched):
             threshold, ties = _restricted_threshold(searched, n_keep, global_buffer)
         else:
             threshold, ties = global_threshold([p.flat("scores") for p in searched], n_keep, global_buffer)
@@ -210,7 +210,7 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
 
         ever = history.ever if track else None
         if (threads.current() > 1 and len(searched) > 1 and sum(p.size for p in searched) >= PARALLEL_EDGES
-                and all(p.allowed is None for p in searched)):
+                and all(p.search_space is None for p in searched)):
             # layers are independent (each its own threshold, arrays and counts row): side by side
             nonfinite = threads.run([(lambda i=i, p=p: _select_unrestricted(p, i, ever, counts, count_flips))
                                      for i, p in enumerate(searched)])
@@ -219,7 +219,7 @@ def select(params: Sequence[MaskedParam], global_topk: bool = False,
                     _account(p, None, i, 0, 0, 0, nonfinite[i])
         else:
             for i, p in enumerate(searched):
-                if p.allowed is None:  # the hot path: one kernel call per layer, history counts included
+                if p.search_space is None:  # the hot path: one kernel call per layer, history counts included
                     nonfinite = _select_unrestricted(p, i, ever, counts, count_flips)
                     if nonfinite:
                         _account(p, None, i, 0, 0, 0, nonfinite)

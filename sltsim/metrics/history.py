@@ -31,7 +31,7 @@ class MaskHistory:
         self.sizes = np.array([p.size for p in params], dtype=np.int64)
         # edges each param may select this cycle (hard pruning restricts it; see
         # MaskedParam.restrict): the denominator of the apparent dying ratio
-        self.n_searchable = np.array([_n_allowed(p) for p in params], dtype=np.int64)
+        self.n_searchable = np.array([_n_searchable(p) for p in params], dtype=np.int64)
         # per param: [edges in the current mask m_t, ever-selected edges, mask flips since
         # the last epoch mark]; the selection kernel writes these rows in place
         self.counts = np.zeros((len(params), 3), np.int64)
@@ -135,9 +135,9 @@ class MaskHistory:
         return [e == 0 for e in self.ever]
 
 
-def _n_allowed(param) -> int:
-    allowed = getattr(param, "allowed", None)
-    return int(param.size) if allowed is None else int(np.count_nonzero(allowed))
+def _n_searchable(param) -> int:
+    searchable = getattr(param, "search_space", None)
+    return int(param.size) if searchable is None else int(np.count_nonzero(searchable))
 
 
 def _ratio_dying(n_ever, n_searchable) -> float:

@@ -9,7 +9,7 @@ arrays, scores flat NumPy arrays of the run's dtype, one per searched tensor in
 selection order, so a method never touches a device or a kernel.
 
 The searched tensors (``Backend.searched``) expose ``name``, ``size``, ``shape``,
-``fan_in``, ``prune_rate`` (settable), ``n_keep()`` and ``n_allowed()`` on both backends.
+``fan_in``, ``prune_rate`` (settable), ``n_keep()`` and ``n_searchable()`` on both backends.
 A history (``Cycle.history``) exposes ``names``, ``sizes``, ``n_searchable`` and
 ``ever_and_selected()`` (per tensor, the ever-selected and currently selected counts).
 """
@@ -113,8 +113,8 @@ class Backend(Protocol):
     def scores_from_weight_magnitudes(self) -> None:
         """scores = |theta| (magnitude pruning)."""
 
-    def restrict(self, allowed: Optional[Sequence[np.ndarray]]) -> None:
-        """Hard pruning: select only where ``allowed`` is true (None lifts it)."""
+    def restrict(self, searchable: Optional[Sequence[np.ndarray]]) -> None:
+        """Hard pruning: select only where ``searchable`` is true (None lifts it)."""
 
     def reset_momentum(self) -> None: ...
 
@@ -122,7 +122,7 @@ class Backend(Protocol):
         """Write ``values`` into theta0 of searched tensor ``index`` where ``chosen`` (flat bool)."""
 
     def host_views(self, masks: Sequence[np.ndarray]) -> Sequence:
-        """The searched tensors as host objects with ``name``, ``size``, ``allowed`` (uint8 or
+        """The searched tensors as host objects with ``name``, ``size``, ``searchable`` (uint8 or
         None), ``mask`` and ``flat("scores")``, for score-rank snapshots; ``masks`` are the
         masks just returned by :meth:`masks`."""
 

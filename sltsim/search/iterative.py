@@ -166,7 +166,7 @@ class IterativeEdgePopup(Method):
         extra: dict = {
             "cycle": cycle,
             "search_space": "hard" if self.variant.hard else "soft",
-            "searchable_ratio": sum(t.n_allowed() for t in searched) / n_total,
+            "searchable_ratio": sum(t.n_searchable() for t in searched) / n_total,
             "n_masked": {t.name: int(t.size - k) for t, k in zip(searched, kept)},
         }
         if previous is not None:
@@ -230,7 +230,7 @@ class RankSample:
     def snapshot(self, params) -> dict:
         """Ranks of the sampled edges in their layer's selection order, with each layer's threshold.
 
-        ``rank`` = position / n in [0, 1): 0 is the top edge, ordering by allowed first,
+        ``rank`` = position / n in [0, 1): 0 is the top edge, ordering by searchable first,
         then |s| descending, then index (the order :func:`~sltsim.engine.supermask.select`
         uses). ``threshold`` is the layer's kept fraction in the current mask (about
         1 - k_i), so an edge is selected exactly when ``rank < threshold``.
@@ -249,7 +249,7 @@ class RankSample:
 def selection_positions(param) -> np.ndarray:
     """(size,) each edge's 0-based position in the selection order of ``param`` (0 = kept first)."""
     a = np.abs(param.flat("scores"))
-    outside = np.zeros(a.size, np.uint8) if param.allowed is None else 1 - param.allowed
+    outside = np.zeros(a.size, np.uint8) if param.search_space is None else 1 - param.search_space
     order = np.lexsort((np.arange(a.size), -a, outside))
     positions = np.empty(a.size, np.int64)
     positions[order] = np.arange(a.size)
@@ -275,11 +275,11 @@ def planted_dying_split(search, history) -> dict:
     total, n_ticket = int(history.sizes.sum()), sum(int(t.sum()) for t in ticket)
     out = {"false_negative_dying": int(fn.sum()) / total, "true_negative_dying": int(tn.sum()) / total,
            "ticket_dying_ratio": int(fn.sum()) / n_ticket if n_ticket else float("nan")}
-    if any(p.allowed is not None for p in searched):
-        allowed = [np.ones(p.size, bool) if p.allowed is None else p.allowed != 0 for p in searched]
-        fn_a, tn_a = fn_tn_counts([d & a for d, a in zip(dying, allowed)], ticket)
+    if any(p.search_space is not None for p in searched):
+        spaces = [np.ones(p.size, bool) if p.search_space is None else p.search_space != 0 for p in searched]
+        fn_a, tn_a = fn_tn_counts([d & a for d, a in zip(dying, spaces)], ticket)
         searchable = int(history.n_searchable.sum())
-        removed = sum(int(np.count_nonzero(t & ~a)) for t, a in zip(ticket, allowed))
+        removed = sum(int(np.count_nonzero(t & ~a)) for t, a in zip(ticket, spaces))
         out.update(false_negative_dying_apparent=int(fn_a.sum()) / searchable,
                    true_negative_dying_apparent=int(tn_a.sum()) / searchable,
                    ticket_removed_ratio=removed / n_ticket if n_ticket else float("nan"))

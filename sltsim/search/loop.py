@@ -134,8 +134,8 @@ class Search:
         for p in self.searched:
             np.abs(p.theta0, out=p.scores)
 
-    def restrict(self, allowed) -> None:
-        for p, a in zip(self.searched, allowed if allowed is not None else [None] * len(self.searched)):
+    def restrict(self, searchable) -> None:
+        for p, a in zip(self.searched, searchable if searchable is not None else [None] * len(self.searched)):
             p.restrict(a)
 
     def reset_momentum(self) -> None:

@@ -115,9 +115,9 @@ class Run:
         for t in self.searched:
             t.scores.copy_(t.theta0.abs())
 
-    def restrict(self, allowed) -> None:
+    def restrict(self, searchable) -> None:
         searched = self.searched
-        for t, a in zip(searched, allowed if allowed is not None else [None] * len(searched)):
+        for t, a in zip(searched, searchable if searchable is not None else [None] * len(searched)):
             t.restrict(None if a is None else torch.from_numpy(np.asarray(a, bool)))
 
     def reset_momentum(self) -> None:
@@ -171,7 +171,7 @@ class _HostView:
     def __init__(self, t, mask: np.ndarray):
         self.name, self.size = t.name, t.size
         self._scores = t.scores.detach().cpu().numpy().reshape(-1)
-        self.allowed = None if t.allowed is None else t.allowed.cpu().numpy().astype(np.uint8)
+        self.search_space = None if t.search_space is None else t.search_space.cpu().numpy().astype(np.uint8)
         self.mask = np.asarray(mask, np.uint8)
 
     def flat(self, name: str) -> np.ndarray:

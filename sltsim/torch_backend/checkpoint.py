@@ -23,7 +23,7 @@ from sltsim.search.backend import Cycle
 
 from sltsim.torch_backend.checkpoint_path import check_path
 
-FORMAT = 1
+FORMAT = 2  # 2: "search_space" (was "allowed"), the method state stored as tensors
 
 
 def save(path: str, run, cycle: int, state: Optional[Cycle], method_state: dict, cycles: list) -> None:
@@ -38,7 +38,7 @@ def save(path: str, run, cycle: int, state: Optional[Cycle], method_state: dict,
         "step": run.step,
         "net": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
         "prune_rates": {t.name: t.prune_rate for t in run.tensors},
-        "allowed": {t.name: (t.allowed.cpu() if t.allowed is not None else None) for t in run.tensors},
+        "search_space": {t.name: (t.search_space.cpu() if t.search_space is not None else None) for t in run.tensors},
         "optimizer": run.optimizer.state_dict(),
         "rngs": {name: rng.bit_generator.state for name, rng in run.rngs.items()},
         "cycle_state": _cycle_state(state) if state is not None else None,
@@ -89,7 +89,7 @@ def restore(run, payload: dict):
     run.net.load_state_dict(payload["net"])
     for t in run.tensors:
         t.prune_rate = payload["prune_rates"][t.name]
-        t.restrict(payload["allowed"][t.name])
+        t.restrict(payload["search_space"][t.name])
     run.optimizer.load_state_dict(payload["optimizer"])
     for name, rng in run.rngs.items():
         rng.bit_generator.state = payload["rngs"][name]

@@ -27,7 +27,7 @@ class DeviceHistory:
     def __init__(self, tensors: Sequence):
         self.names = [t.name for t in tensors]
         self.sizes = np.array([t.size for t in tensors], np.int64)
-        self.n_searchable = np.array([t.n_allowed() for t in tensors], np.int64)
+        self.n_searchable = np.array([t.n_searchable() for t in tensors], np.int64)
         device = tensors[0].scores.device if tensors else torch.device("cpu")
         self.ever = [torch.zeros(t.size, dtype=torch.bool, device=device) for t in tensors]
         self.current = [torch.ones(t.size, dtype=torch.bool, device=device) for t in tensors]  # m_t

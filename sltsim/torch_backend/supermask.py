@@ -25,7 +25,7 @@ from torch import nn
 
 from sltsim.engine.topk import keep_count
 
-_DISALLOWED = -1.0  # |s| >= 0, so a disallowed edge never reaches the threshold
+_OUTSIDE = -1.0  # |s| >= 0, so an edge outside the search space never reaches the threshold
 
 
 class MaskedTensor(nn.Module):
@@ -40,7 +40,7 @@ class MaskedTensor(nn.Module):
 
     Both are ``nn.Parameter`` s (theta0 with ``requires_grad=False``) so that
     DistributedDataParallel reduces the scores' gradients and never re-broadcasts
-    theta0 as a buffer. ``allowed`` (bool, flat, or None) restricts selection for
+    theta0 as a buffer. ``searchable`` (bool, flat, or None) restricts selection for
     hard pruning, as :meth:`sltsim.engine.supermask.MaskedParam.restrict` does.
     """
 
@@ -53,7 +53,7 @@ class MaskedTensor(nn.Module):
         self.scores = nn.Parameter(torch.zeros(self.shape, dtype=dtype))
         self.prune_rate = 0.0
         self.searched = True
-        self.allowed: Optional[torch.Tensor] = None
+        self.search_space: Optional[torch.Tensor] = None
         # "abs": rank |s| (EP); "raw": rank s itself, identity straight-through (IteRand as released)
         self.ranking = "abs"
 
@@ -69,17 +69,17 @@ class MaskedTensor(nn.Module):
         self.searched = bool(searched)
         self.scores.requires_grad_(self.searched)
 
-    def restrict(self, allowed: Optional[torch.Tensor]) -> None:
-        """Select only where ``allowed`` is true (hard pruning); None lifts it."""
-        if allowed is None:
-            self.allowed = None
+    def restrict(self, searchable: Optional[torch.Tensor]) -> None:
+        """Select only where ``searchable`` is true (hard pruning); None lifts it."""
+        if searchable is None:
+            self.search_space = None
             return
-        if allowed.numel() != self.size:
-            raise ValueError(f"allowed must have {self.size} entries like {self.name}, got {allowed.numel()}")
-        self.allowed = allowed.reshape(-1).to(device=self.scores.device, dtype=torch.bool).clone()
+        if searchable.numel() != self.size:
+            raise ValueError(f"searchable must have {self.size} entries like {self.name}, got {searchable.numel()}")
+        self.search_space = searchable.reshape(-1).to(device=self.scores.device, dtype=torch.bool).clone()
 
-    def n_allowed(self) -> int:
-        return self.size if self.allowed is None else int(self.allowed.sum())
+    def n_searchable(self) -> int:
+        return self.size if self.search_space is None else int(self.search_space.sum())
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, shape={self.shape}, prune_rate={self.prune_rate}"
@@ -122,7 +122,7 @@ def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
 
     Parameters
     ----------
-    magnitudes : (n,) float, |s| (disallowed edges set to -1).
+    magnitudes : (n,) float, |s| (edges outside the search space set to -1).
     n_keep : 0 <= n_keep <= n.
 
     Returns
@@ -144,21 +144,21 @@ def keep_top(magnitudes: torch.Tensor, n_keep: int) -> torch.Tensor:
 def _magnitudes(t: MaskedTensor) -> torch.Tensor:
     """What the mask ranks, flat: |s|, or s itself for ``ranking == "raw"``."""
     if t.ranking == "raw":
-        if t.allowed is not None:
+        if t.search_space is not None:
             raise ValueError(f"raw-score ranking does not support a restricted search space ({t.name})")
         return t.scores.detach().reshape(-1)
     a = t.scores.detach().abs().reshape(-1)
-    if t.allowed is not None:
-        a = torch.where(t.allowed, a, a.new_tensor(_DISALLOWED))
+    if t.search_space is not None:
+        a = torch.where(t.search_space, a, a.new_tensor(_OUTSIDE))
     return a
 
 
 def _check_budget(tensors: Sequence[MaskedTensor], n_keep: int) -> None:
-    if any(t.allowed is not None for t in tensors):
-        n_allowed = sum(t.n_allowed() for t in tensors)
-        if n_keep > n_allowed:  # one host sync, only under hard pruning
+    if any(t.search_space is not None for t in tensors):
+        n_searchable = sum(t.n_searchable() for t in tensors)
+        if n_keep > n_searchable:  # one host sync, only under hard pruning
             names = ", ".join(t.name for t in tensors)
-            raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {n_allowed} are allowed")
+            raise ValueError(f"prune_rate keeps {n_keep} edges of {names} but only {n_searchable} are searchable")
 
 
 def select(tensors: Sequence[MaskedTensor], global_topk: bool = False,

@@ -1,5 +1,5 @@
 """Iterative edge-popup (Table 3): schedules, search spaces, score starts, learning rates,
-per-cycle accounting, the allowed-restricted top-k and bad input."""
+per-cycle accounting, the searchable-restricted top-k and bad input."""
 
 import math
 
@@ -94,8 +94,8 @@ def _boost_removed(s, i, captured):
 def test_hard_never_selects_an_edge_removed_earlier(method):
     search, results, cap = _run(method, on_start=_boost_removed)
     for i in (2, 3):
-        for ever, allowed in zip(cap["end"][i]["ever"], cap["end"][i - 1]["masks"]):
-            assert not np.any(ever & (1 - allowed)), f"cycle {i} selected a removed edge"
+        for ever, searchable in zip(cap["end"][i]["ever"], cap["end"][i - 1]["masks"]):
+            assert not np.any(ever & (1 - searchable)), f"cycle {i} selected a removed edge"
     assert not cap["end"][2]["ever"][0][cap["boosted"]].any()
     assert all(r.extra["revived_ratio"] == 0 for r in results[1:])
 
@@ -258,11 +258,11 @@ def test_planted_fn_and_tn_for_every_cycle(method):
         assert (e["false_negative_dying"], e["true_negative_dying"]) == (fn / n, tn / n)
         assert e["false_negative_dying"] + e["true_negative_dying"] == pytest.approx(r.history.dying_ratio())
         if method.startswith("hard") and i > 1:
-            allowed = [m != 0 for m in cap["end"][i - 1]["masks"]]
-            removed = sum(int(np.sum(t & ~a)) for t, a in zip(ticket, allowed))
+            searchable = [m != 0 for m in cap["end"][i - 1]["masks"]]
+            removed = sum(int(np.sum(t & ~a)) for t, a in zip(ticket, searchable))
             assert e["ticket_removed_ratio"] == removed / sum(int(t.sum()) for t in ticket)
-            fn_a = sum(int(np.sum((v == 0) & t & a)) for v, t, a in zip(ever, ticket, allowed))
-            assert e["false_negative_dying_apparent"] == fn_a / sum(int(a.sum()) for a in allowed)
+            fn_a = sum(int(np.sum((v == 0) & t & a)) for v, t, a in zip(ever, ticket, searchable))
+            assert e["false_negative_dying_apparent"] == fn_a / sum(int(a.sum()) for a in searchable)
         else:
             assert "false_negative_dying_apparent" not in e
 
@@ -281,7 +281,7 @@ def test_score_rank_snapshots_follow_one_sample_and_match_the_masks():
             assert (rank < threshold) == bool(selected)
 
 
-# -- the allowed-restricted top-k -----------------------------------------------------------
+# -- the searchable-restricted top-k -----------------------------------------------------------
 
 
 @st.composite
@@ -289,33 +289,33 @@ def restricted_cases(draw):
     scores = draw(score_vectors())
     k = draw(prune_rates)
     n = scores.size
-    n_allowed = draw(st.integers(naive_keep_count(n, k), n))
-    allowed = np.zeros(n, np.uint8)
-    allowed[draw(st.permutations(range(n)))[:n_allowed]] = 1
-    return scores, allowed, k
+    n_searchable = draw(st.integers(naive_keep_count(n, k), n))
+    searchable = np.zeros(n, np.uint8)
+    searchable[draw(st.permutations(range(n)))[:n_searchable]] = 1
+    return scores, searchable, k
 
 
-def _param(scores, allowed, k, name="l.weight"):
+def _param(scores, searchable, k, name="l.weight"):
     p = MaskedParam(name, scores.shape, fan_in=scores.size)
     p.theta0[...] = np.arange(1, scores.size + 1)
     p.scores[...] = scores
     p.prune_rate = k
-    p.restrict(allowed)
+    p.restrict(searchable)
     return p
 
 
 @given(restricted_cases())
 def test_restricted_topk_matches_the_sorted_reference(case):
-    scores, allowed, k = case
-    p = _param(scores, allowed, k)
+    scores, searchable, k = case
+    p = _param(scores, searchable, k)
     history = MaskHistory([p], 2)
     select([p], history=history)
-    expected = naive_restricted_mask(scores, allowed, k)
+    expected = naive_restricted_mask(scores, searchable, k)
     np.testing.assert_array_equal(p.mask, expected)
-    assert p.mask.sum() == naive_keep_count(scores.size, k) and not np.any(p.mask & (1 - allowed))
+    assert p.mask.sum() == naive_keep_count(scores.size, k) and not np.any(p.mask & (1 - searchable))
     np.testing.assert_array_equal(p.w_eff, p.theta0 * p.mask)
-    if allowed.any():
-        assert history.dying_ratio_apparent() == pytest.approx(1 - p.mask.sum() / allowed.sum())
+    if searchable.any():
+        assert history.dying_ratio_apparent() == pytest.approx(1 - p.mask.sum() / searchable.sum())
     else:
         assert math.isnan(history.dying_ratio_apparent())
     select([p], history=history)  # the same scores give the same mask
@@ -327,22 +327,22 @@ def test_restricted_global_topk_matches_the_sorted_reference(cases, k, leave_one
     params = [_param(s, a, 0.0, f"l{i}.weight") for i, (s, a, _) in enumerate(cases)]
     if leave_one_free:
         params[0].restrict(None)
-    allowed = np.concatenate([np.ones(p.size, np.uint8) if p.allowed is None else p.allowed for p in params])
+    searchable = np.concatenate([np.ones(p.size, np.uint8) if p.search_space is None else p.search_space for p in params])
     scores = np.concatenate([p.scores for p in params])
-    n, n_allowed = scores.size, int(allowed.sum())
-    k = max(k, (n - n_allowed - 0.25) / n)  # keep no more than the allowed edges
+    n, n_searchable = scores.size, int(searchable.sum())
+    k = max(k, (n - n_searchable - 0.25) / n)  # keep no more than the searchable edges
     for p in params:
         p.prune_rate = k
     select(params, global_topk=True, global_buffer=np.empty(scores.size, np.float32))
     np.testing.assert_array_equal(np.concatenate([p.mask for p in params]),
-                                  naive_restricted_mask(scores, allowed, k))
+                                  naive_restricted_mask(scores, searchable, k))
 
 
 def test_restricted_topk_refuses_too_few_allowed_edges():
     p = _param(np.arange(10, dtype=np.float32), np.r_[np.ones(3), np.zeros(7)].astype(np.uint8), 0.5)
-    with pytest.raises(ValueError, match="keeps 5 edges of l.weight but only 3 are allowed"):
+    with pytest.raises(ValueError, match="keeps 5 edges of l.weight but only 3 are searchable"):
         select([p])
-    with pytest.raises(ValueError, match="allowed must have the shape"):
+    with pytest.raises(ValueError, match="searchable must have the shape"):
         p.restrict(np.ones(4, np.uint8))
 
 

@@ -34,7 +34,7 @@ def test_global_selection_shares_one_budget_and_breaks_ties_layer_then_index():
         t.prune_rate = 0.5  # 10 edges: keep 5 (3.0, 2.0, -1.0 and the first two tied 0.5s)
     ma, mb = select([a, b], global_topk=True)
     assert ma.tolist() == [True, True, True, False, False, True] and mb.tolist() == [False, False, True, False]
-    a.restrict(torch.tensor([0, 1, 0, 1, 1, 1]))  # hard pruning: only allowed edges compete
+    a.restrict(torch.tensor([0, 1, 0, 1, 1, 1]))  # hard pruning: only searchable edges compete
     ma, mb = select([a, b], global_topk=True)
     assert ma.tolist() == [False, True, False, False, True, True] and mb.tolist() == [True, False, True, False]
 
