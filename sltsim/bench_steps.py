@@ -24,7 +24,9 @@ from sltsim.engine.models import build_model
 from sltsim.engine.optim import SGD, SGDConfig
 from sltsim.init import initialise_scores, initialise_weights
 from sltsim.metrics.history import MaskHistory
-from sltsim.search.loop import Search, make_rngs, train_step
+from sltsim.search.loop import train_step
+from sltsim.search.numpy_backend import Search
+from sltsim.streams import make_rngs
 
 PRUNE_RATE = 0.5
 LR = 0.1
@@ -52,7 +54,7 @@ def batch(case: Case, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def engine_search(case: Case, seed: int = 0) -> Search:
-    """A :class:`~sltsim.search.loop.Search` of ``case`` as ``build_search`` makes one (same draws)."""
+    """A :class:`~sltsim.search.numpy_backend.Search` of ``case`` as ``build_search`` makes one (same draws)."""
     config = case.config()
     rngs = make_rngs(seed)
     model = build_model(case.model, case.input_shape, N_CLASSES)

@@ -107,7 +107,7 @@ def test_an_unusable_output_path_is_refused_before_the_run(capsys, monkeypatch, 
 
 
 def test_save_ticket_holds_the_masks_scores_and_weights_that_give_the_recorded_accuracy(capsys, tmp_path):
-    from sltsim.search.loop import build_search
+    from sltsim.search.numpy_backend import build_search
 
     path = tmp_path / "ticket.npz"
     code, out, _ = _run(capsys, *SMALL, "--prune-rate", "0.7", "--save-ticket", str(path), "--json")
@@ -157,7 +157,7 @@ def test_a_multicoat_ticket_saves_the_coat_counts_in_its_effective_weights(capsy
 
 def test_save_ticket_on_the_torch_backend(capsys, tmp_path):
     pytest.importorskip("torch", reason="the torch extra is not installed")
-    from sltsim.search.loop import build_search
+    from sltsim.search.numpy_backend import build_search
 
     path = tmp_path / "ticket.npz"
     code, out, _ = _run(capsys, *SMALL, "--backend", "torch", "--prune-rate", "0.7", "--save-ticket", str(path),

@@ -9,7 +9,8 @@ import pytest
 
 from sltsim.config import RunConfig
 from sltsim.planted import check_ticket
-from sltsim.search.loop import build_search, evaluate
+from sltsim.engine.evaluate import evaluate
+from sltsim.search.numpy_backend import build_search
 from sltsim.studies import dying_edges, recovery
 from sltsim.studies.cli import run_study, study_parser
 from sltsim.studies.presets import load_preset, presets_dir

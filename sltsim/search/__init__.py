@@ -1,7 +1,7 @@
 """Search methods: a registry from ``--method`` names to method objects.
 
 A method is a :class:`~sltsim.search.method.Method`, written once for both backends;
-:func:`run_search` runs one on the NumPy engine (:class:`~sltsim.search.loop.Search`)
+:func:`run_search` runs one on the NumPy engine (:class:`~sltsim.search.numpy_backend.Search`)
 through the one driver and record builder (:mod:`sltsim.search.driver`), and turns a
 diverged run into a record with ``status: "diverged"``.
 """
@@ -26,7 +26,7 @@ for _method in (EdgePopup(), *ITERATIVE_METHODS, GlobalEdgePopup(), IteRand(), M
 def run_search(config, progress: bool = False, on_finish=None) -> dict:
     """Run one config to its record (a plain, JSON-ready dict).
 
-    ``on_finish(search)``, if given, is called with the :class:`~sltsim.search.loop.Search`
+    ``on_finish(search)``, if given, is called with the :class:`~sltsim.search.numpy_backend.Search`
     once its final masks are set (not for a diverged run), e.g. to save the ticket found.
 
     BLAS runs on one thread: OpenBLAS's float32 GEMMs differ in the last bits between
@@ -47,6 +47,6 @@ def run_search(config, progress: bool = False, on_finish=None) -> dict:
 
 def _run_search(config, progress: bool, on_finish=None) -> dict:
     from sltsim.search.driver import run_to_record
-    from sltsim.search.loop import build_search
+    from sltsim.search.numpy_backend import build_search
 
     return run_to_record(build_search(config), METHODS[config.method], progress, on_finish)

@@ -1,7 +1,7 @@
 """What a search needs from a backend, and the state of one cycle, for NumPy and torch alike.
 
 Every search method (:mod:`sltsim.search.method`) is written once against
-:class:`Backend`; the NumPy engine (:class:`sltsim.search.loop.Search`) and the torch
+:class:`Backend`; the NumPy engine (:class:`sltsim.search.numpy_backend.Search`) and the torch
 backend (:class:`sltsim.torch_backend.backend.TorchRun`) implement it. A backend owns
 the tensors and the hot loop; a method says what happens between and around cycles.
 Everything that crosses the interface is host data: masks are flat ``bool`` NumPy

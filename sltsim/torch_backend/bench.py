@@ -55,7 +55,7 @@ def measure(model: str, device: str, batch_size: int, steps: int, warmup: int, p
     from sltsim.torch_backend.init import initialise_scores_, initialise_weights_
     from sltsim.torch_backend.loaders import Shard
     from sltsim.torch_backend.models import build_model
-    from sltsim.search.loop import make_rngs
+    from sltsim.streams import make_rngs
 
     dev = torch.device(device)
     x = torch.randn(batch_size, *image, device=dev)

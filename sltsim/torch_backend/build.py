@@ -1,6 +1,6 @@
 """Build a torch run from a config: device, data, network, theta0 and s0, SGD on the scores.
 
-The order of the random draws is the engine's :func:`sltsim.search.loop.build_search`:
+The order of the random draws is the engine's :func:`sltsim.search.numpy_backend.build_search`:
 the seed spawns the streams of :func:`sltsim.streams.make_rngs`; theta0 of every
 tensor is drawn from ``"weights"`` (in forward order), then the scores of every
 searched tensor from ``"scores"``; batches come from ``"batches"``. A torch run and a

@@ -2,7 +2,7 @@
 
 The draws are made by :func:`sltsim.init.initialise_weights` and
 :func:`sltsim.init.initialise_scores` on NumPy arrays, from the same seed streams
-as the engine (:func:`sltsim.search.loop.make_rngs`), then copied into torch: a
+as the engine (:func:`sltsim.streams.make_rngs`), then copied into torch: a
 torch run and a NumPy run of one config start from identical theta0 and s0, which
 the parity tests rely on.
 """

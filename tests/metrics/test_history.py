@@ -11,7 +11,8 @@ from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.metrics.history import MaskHistory
 from sltsim.search.driver import cycle_summary
-from sltsim.search.loop import build_search, run_cycle
+from sltsim.search.loop import run_cycle
+from sltsim.search.numpy_backend import build_search
 from tests.naive import naive_keep_count, naive_mask_history
 
 

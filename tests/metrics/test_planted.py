@@ -14,7 +14,8 @@ from sltsim.metrics.history import MaskHistory
 from sltsim.metrics.planted import (align_units, aligned_counts, alignment, fn_tn_counts, planted_metrics,
                                     teacher_agreement)
 from sltsim.search.driver import summarise
-from sltsim.search.loop import build_search, run_cycle
+from sltsim.search.loop import run_cycle
+from sltsim.search.numpy_backend import build_search
 from sltsim.ticket import draw_ticket
 from tests.naive import naive_fn_tn, naive_keep_count
 from tests.strategies import seeds

@@ -16,7 +16,7 @@ from sltsim.init import RELU_GAIN
 from sltsim.search import METHODS, run_search
 from sltsim.search.iterand import rerandomize
 from sltsim.engine.coats import Coats
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.search.random_ticket import smart_keep_counts, smart_keep_ratios
 from tests.naive import naive_keep_count
 from tests.strategies import prune_rates, score_vectors

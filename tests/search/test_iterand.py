@@ -16,7 +16,7 @@ from sltsim.engine.supermask import MaskedParam
 from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, iterand, run_search
 from sltsim.engine.raw_ranking import keep_top_raw, select_raw
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from tests.search.steps import identity_step
 from tests.naive import naive_keep_count, naive_keep_largest
 from tests.strategies import prune_rates, score_vectors

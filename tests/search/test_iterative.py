@@ -13,7 +13,7 @@ from sltsim.config import RunConfig
 from sltsim.engine.supermask import MaskedParam, select
 from sltsim.metrics.history import MaskHistory
 from sltsim.search import METHODS, run_search
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.search.cycle_rates import from_config, geometric, towards
 from tests.naive import naive_keep_count, naive_masked_count, naive_restricted_mask
 from tests.strategies import prune_rates, score_vectors

@@ -10,7 +10,7 @@ import numpy as np
 
 from sltsim.config import RunConfig
 from sltsim.search import run_search
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.search.multicoat import DEFAULT_COATS
 
 TINY = dict(data="digits", model="mlp:64,16,10", epochs=1)

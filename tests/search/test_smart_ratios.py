@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sltsim.config import RunConfig
 from sltsim.search import METHODS
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.search.random_ticket import architecture_family, smart_keep_counts, smart_keep_ratios
 from tests.naive import naive_keep_count, naive_smart_keep_ratios
 from tests.strategies import prune_rates

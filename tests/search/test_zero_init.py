@@ -8,7 +8,7 @@ import pytest
 
 from sltsim.config import RunConfig
 from sltsim.search import METHODS, run_search
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from tests.search.steps import identity_step
 
 TINY = dict(data="digits", model="mlp:64,32,10", epochs=2, shrinkage=0.4, cycles=3)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sltsim.config import RunConfig
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.studies import iterative, iterative_tables, sanity_checks, score_ranks
 from sltsim.studies.cli import run_study, study_parser
 from sltsim.studies.columns import enrichment

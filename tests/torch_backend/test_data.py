@@ -115,7 +115,7 @@ def test_crop_flip_is_a_padded_shift_and_a_mirror():
 
 
 def test_batches_do_not_depend_on_the_number_of_workers(tmp_path):
-    from sltsim.search.loop import make_rngs
+    from sltsim.streams import make_rngs
 
     root = write_cifar10(tmp_path / "w", n_train=10, n_test=2)
     seen = []

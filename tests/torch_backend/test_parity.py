@@ -14,7 +14,7 @@ from sltsim.config import RunConfig
 from sltsim.engine.schedules import learning_rate
 from sltsim.engine.supermask import select as engine_select
 from sltsim.metrics.history import MaskHistory
-from sltsim.search.loop import build_search
+from sltsim.search.numpy_backend import build_search
 from sltsim.torch_backend.build import build_run
 from sltsim.torch_backend.cycle import train_step
 from sltsim.torch_backend.history import DeviceHistory
