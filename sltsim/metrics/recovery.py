@@ -35,6 +35,16 @@ def enrichment(fn: int, tn: int, n_ticket: int, n_total: int) -> float:
     return (fn / n_ticket) / (tn / (n_total - n_ticket))
 
 
+def enrichment_of_shares(ticket_dying: float, true_negative_dying: float, ticket_share: float) -> float:
+    """:func:`enrichment` from shares instead of counts, as a cycle summary stores them: P's dying
+    share, the true-negative dying edges as a fraction of all edges and ``ticket_share`` = |P| / n;
+    NaN when any is missing or no edge outside P is dying."""
+    if any(v is None or not math.isfinite(v) for v in (ticket_dying, true_negative_dying, ticket_share)):
+        return math.nan
+    rest_dying = true_negative_dying / (1.0 - ticket_share) if ticket_share < 1.0 else math.nan
+    return ticket_dying / rest_dying if rest_dying and math.isfinite(rest_dying) else math.nan
+
+
 def recall_chance(ticket_edges: Iterable[int], kept: Iterable[int], sizes: Iterable[int]) -> float:
     """sum_l |P_l| |M_l| / n_l / |P|: the recall of a random mask with M's per-layer counts."""
     t, m, n = (np.asarray(list(a), np.float64) for a in (ticket_edges, kept, sizes))
@@ -71,4 +81,4 @@ def interval(values: Iterable, level: float = 0.95) -> tuple[float, float, int]:
     return float(arr.mean()), half, int(arr.size)
 
 
-__all__ = ["enrichment", "recall_chance", "above_chance", "unexplained", "interval"]
+__all__ = ["enrichment", "enrichment_of_shares", "recall_chance", "above_chance", "unexplained", "interval"]

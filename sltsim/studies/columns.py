@@ -8,7 +8,9 @@ enrichment and recall of the planted ticket above chance.
 - **enrichment** = (share of P dying) / (share of the rest dying): 1 for a search blind to
   P, 0 when no edge of P dies. Records of the planted plant carry it; an iterative
   record's cycles carry only fn, tn and P's dying share, so it is derived here from those.
-- **recall above chance** = (recall - (1 - k)) / k: 0 for a mask blind to P, 1 for P.
+- **recall above chance** = (recall - chance) / (1 - chance), the chance level being the
+  recall of a random mask with the record's per-layer counts (``recall_chance``): 0 for a
+  mask blind to P, 1 for P. A record without its chance level gets NaN.
 - **control role**: which planted control a record is (sltsim.studies.planted_controls builds
   them): a search started from P, a random mask at the budget, dense weight training.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import math
 
 from sltsim.config import RunConfig
+from sltsim.metrics.recovery import above_chance
+from sltsim.metrics.recovery import enrichment_of_shares as enrichment
 
 _DEFAULT_TASK = RunConfig.__dataclass_fields__["task"].default
 
@@ -28,16 +32,6 @@ def quality(config: dict) -> tuple[str, str, int]:
     if config.get("data") == "planted" and config.get("task", _DEFAULT_TASK) == "regression":
         return "test_unexplained", "1-R2 test", -1
     return "test_acc", "test_acc", 1
-
-
-def enrichment(ticket_dying: float, true_negative_dying: float, ticket_share: float) -> float:
-    """(share of P dying) / (share of the rest dying) from P's dying share, the true-negative dying
-    edges as a fraction of all edges and ``ticket_share`` = |P| / n; NaN when any is missing or no
-    edge outside P is dying."""
-    if any(v is None or not math.isfinite(v) for v in (ticket_dying, true_negative_dying, ticket_share)):
-        return math.nan
-    rest_dying = true_negative_dying / (1.0 - ticket_share) if ticket_share < 1.0 else math.nan
-    return ticket_dying / rest_dying if rest_dying and math.isfinite(rest_dying) else math.nan
 
 
 #: the train-split column of each quality column
@@ -54,9 +48,9 @@ def derived(record: dict) -> dict:
     if out.get("enrichment") is None:
         out["enrichment"] = enrichment(record.get("ticket_dying_ratio"), record.get("true_negative_dying"),
                                        record.get("ticket_remaining"))
-    if out.get("recall_above_chance") is None:
-        k, recall = record.get("prune_rate", record["config"]["prune_rate"]), record.get("recall")
-        out["recall_above_chance"] = (recall - (1 - k)) / k if recall is not None and k > 0 else math.nan
+    if out.get("recall_above_chance") is None:  # from the record's own chance level, never from k
+        recall, chance = record.get("recall"), record.get("recall_chance")
+        out["recall_above_chance"] = above_chance(recall, chance) if None not in (recall, chance) else math.nan
     return out
 
 

@@ -231,11 +231,16 @@ def test_width_scaling_derives_enrichment_and_recall_above_chance():
     # k = 0.7, |P| / n = 0.3: P dying 0.35, the rest dying 0.7 (tn = 0.49 of all edges): enrichment 0.5;
     # recall 0.65 against chance 0.3: (0.65 - 0.3) / 0.7 = 0.5
     record = _record(0, data="planted", model="mlp:32,16,16,10", prune_rate=0.7, epochs=2, recall=0.65,
-                     ticket_dying_ratio=0.35, true_negative_dying=0.49)
+                     recall_chance=0.3, ticket_dying_ratio=0.35, true_negative_dying=0.49)
     record["ticket_remaining"] = 0.3  # the record's measured |P| / n
     out = derived(record)
     assert out["enrichment"] == pytest.approx(0.5) and out["recall_above_chance"] == pytest.approx(0.5)
     assert math.isnan(derived(_record(0, data="digits", prune_rate=0.7))["enrichment"])
+    # the chance level is the record's (per-layer counts), never 1 - k: without it, NaN
+    del record["recall_chance"]
+    assert math.isnan(derived(record)["recall_above_chance"])
+    record["recall_chance"] = 0.5  # e.g. a random-smart mask keeping more of P's layers
+    assert derived(record)["recall_above_chance"] == pytest.approx(0.3)
 
 
 def test_width_scaling_widens_every_hidden_layer_and_refuses_other_models():
