@@ -32,7 +32,7 @@ Gaussian inputs are rejection-sampled class by class from a pool of up to
 subsampled to exact balance and must keep at least half of min(n, available) examples.
 When that fails the ticket is redrawn, up to ``MAX_ATTEMPTS`` times, then refused.
 Regression: y = teacher(x). With batch norm (resnets) the teacher is evaluated with the
-running statistics of P's network on the probe batch (:func:`sltsim.ticket.calibrated_norms`);
+running statistics of P's network on the probe batch (:func:`sltsim.teacher.calibrated_norms`);
 they are reset before the search, so only the stored ``teacher_test`` outputs define it.
 Label noise replaces a fraction of the TRAIN labels: classes
 by a uniform draw over all classes, regression targets by the target of a uniformly drawn
@@ -50,8 +50,8 @@ import numpy as np
 from sltsim.data import REAL_DATASETS, Dataset
 from sltsim.registry import PLANTS, get, register
 from sltsim.engine.models import RESNETS, build_model, parse_model_spec
-from sltsim.ticket import (PlantedTicket, balanced_counts, calibrated_norms, choose_edges, count_replicas,
-                           draw_ticket, output_layer_inputs, teacher_outputs)
+from sltsim.teacher import calibrated_norms, output_layer_inputs, teacher_outputs
+from sltsim.ticket import PlantedTicket, balanced_counts, choose_edges, count_replicas, draw_ticket
 from sltsim.ticket_plan import TicketPlan, plan_ticket
 
 MAX_ATTEMPTS = 20

@@ -15,7 +15,8 @@ from sltsim.init import initialise_weights
 from sltsim.planted import PLANTS, check_ticket, make_planted, student_io
 from sltsim.search import run_search
 from sltsim.search.numpy_backend import build_search
-from sltsim.ticket import choose_units, count_replicas, draw_ticket, norm_layers, teacher_outputs, unit_links
+from sltsim.teacher import norm_layers, teacher_outputs
+from sltsim.ticket import choose_units, count_replicas, draw_ticket, unit_links
 from sltsim.ticket_plan import plan_ticket
 from tests.naive import naive_keep_count
 from tests.strategies import seeds

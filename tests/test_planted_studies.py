@@ -14,7 +14,7 @@ from sltsim.search.numpy_backend import build_search
 from sltsim.studies import dying_edges, recovery
 from sltsim.studies.cli import run_study, study_parser
 from sltsim.studies.presets import load_preset, presets_dir
-from sltsim.ticket import restricted_to
+from sltsim.teacher import restricted_to
 
 STUDIES = ("dying_edges", "init_effects", "iterative", "score_ranks", "hyperparams", "width_scaling",
            "sanity_checks", "recovery")

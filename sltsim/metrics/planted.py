@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sltsim.metrics.recovery import above_chance, enrichment, recall_chance, unexplained
-from sltsim.ticket import layer_io, outputs, restricted_to, teacher_outputs
+from sltsim.teacher import layer_io, outputs, restricted_to, teacher_outputs
 
 PROBE_SIZE = 512
 TIE_DIGITS = 5  # correlations equal to this many decimals are a tie (see align_units)
