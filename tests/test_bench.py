@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sltsim import bench
-from sltsim.bench import QUICK_CASES, alternate, cold_start
+from sltsim.bench import QUICK_CASES, alternate
+from sltsim.bench_cold import cold_start
 from sltsim.bench_report import target_lines
 from sltsim.bench_steps import Case, engine_search, engine_step, forward_flops, torch_step
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "sltsim"
 #: (module, function) whose imports are left out of the graph: the registry's one loader.
