@@ -55,21 +55,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _preset(tmp_path: Path, backend_line: str = 'backend = "torch"') -> Path:
+def _preset(tmp_path: Path, backend_line: str = 'backend = "torch"', model: str = "mlp:64,32,10") -> Path:
     path = tmp_path / "hyperparams.ddp.toml"
-    path.write_text(PRESET.format(backend=backend_line))
+    path.write_text(PRESET.format(backend=backend_line).replace("mlp:64,32,10", model))
     return path
 
 
-def _torchrun(tmp_path: Path, logs: str, *argv: str) -> list[dict]:
-    """``python -m sltsim.studies hyperparams ARGV`` on 2 gloo ranks; each rank's log (see the worker)."""
+def _torchrun(tmp_path: Path, logs: str, *argv: str, study: str = "hyperparams") -> list[dict]:
+    """``python -m sltsim.studies STUDY ARGV`` on 2 gloo ranks in ``tmp_path``; each rank's log (see
+    the worker, which watches ``tmp_path/out``)."""
     log_dir = tmp_path / logs
     log_dir.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER), str(log_dir),
-           str(tmp_path / "out"), "hyperparams", "--no-progress", *argv]
+           str(tmp_path / "out"), study, "--no-progress", *argv]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     logs = [log_dir / f"rank{r}.json" for r in (0, 1)]
     assert all(p.is_file() for p in logs), done.stderr[-3000:]
@@ -139,6 +140,20 @@ def test_an_error_of_rank_0_stops_both_ranks_with_one_line(tmp_path):
     assert rank1["stderr"] == "" and rank0["cells"] == rank1["cells"] == []
 
 
+def test_a_failed_cell_is_stored_once_and_stops_the_grid_on_every_rank(tmp_path):
+    # every cell fails on both ranks (the model's input width is not the data's): the ranks stop at
+    # the first rather than go on while another rank might still be inside it
+    out = tmp_path / "out"
+    rank0, rank1 = _torchrun(tmp_path, "failing", "--preset", str(_preset(tmp_path, model="mlp:60,32,10")),
+                             "--out", str(out))
+    assert rank0["code"] == rank1["code"] == 1
+    records = RecordStore(out / "hyperparams.jsonl").records()
+    assert len(records) == 1 and records[0]["status"] == "failed" and "input width" in records[0]["reason"]
+    assert rank0["cells"] == rank1["cells"] == [records[0]["key"]]
+    assert "stops at a failed cell" in rank0["stderr"] and len(rank0["stderr"].strip().splitlines()) == 1
+    assert rank1["touched"] == []
+
+
 @pytest.mark.parametrize("flags, backend_line, field", [
     (["--workers", "2"], 'backend = "torch"', "--workers 2"),
     (["--scheduler", "tcp://127.0.0.1:8786"], 'backend = "torch"', "--scheduler"),
@@ -172,3 +187,29 @@ def test_a_store_held_by_another_run_is_refused_rather_than_waited_for(tmp_path)
                 pass
     with grid_lock(store, wait=False):  # free again
         pass
+
+
+def test_a_tiny_copy_of_the_imagenet_preset_runs_under_torchrun_into_the_figures_folder(tmp_path):
+    # the command of iterative.torch_wrn50_imagenet.toml, with a model, data and epochs a CPU runs in seconds
+    from sltsim.figures import load_records
+    from sltsim.studies.presets import presets_dir
+    from tests.torch_backend.fake_data import write_image_folder
+
+    data = write_image_folder(tmp_path / "imagenet")
+    text = (presets_dir() / "iterative.torch_wrn50_imagenet.toml").read_text()
+    for old, new in (('model = "wide_resnet50_2"', 'model = "mlp:150528,8,2"'), ("epochs = 100", "epochs = 1"),
+                     ("batch_size = 512", "batch_size = 2"), ("warmup_epochs = 5", "warmup_epochs = 0"),
+                     ('"ep", "hard-lr", "soft-lr"', '"ep", "soft-lr"')):
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "iterative.tiny_wrn.toml").write_text(text)
+    rank0, rank1 = _torchrun(tmp_path, "tiny", "--preset", "iterative.tiny_wrn.toml", "--data-dir", str(data),
+                             "--device", "cpu", "--loader-workers", "0", study="iterative")
+    assert rank0["code"] == rank1["code"] == 0, (rank0["stderr"][-2000:], rank1["stderr"][-2000:])
+    records = load_records(tmp_path / "results" / "tiny_wrn", "iterative")
+    # EP once, at the last cycle's target (ep_cycles = [3]), and one soft-lr run of 3 cycles
+    assert sorted((r["config"]["method"], r["config"]["cycles"]) for r in records) == [("ep", 1), ("soft-lr", 3)]
+    assert all(r["status"] == "ok" and r["config"]["data"] == "imagenet" and r["torch"]["world_size"] == 2
+               for r in records)
+    ep = next(r for r in records if r["config"]["method"] == "ep")
+    assert abs(ep["prune_rate"] - 0.7) < 1e-12 and "soft iEP" in rank0["stdout"] and rank1["stdout"] == ""
