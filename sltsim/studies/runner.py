@@ -19,6 +19,10 @@ says so), then reads what the first stored, so no cell is ever computed twice. W
 ignore SIGINT, and each watches its parent: a worker whose parent died (SIGKILL, an
 out-of-memory kill) exits within a second instead of computing on as an orphan.
 
+Under torchrun (``WORLD_SIZE > 1``) a grid of torch cells runs as one DDP grid
+(:mod:`sltsim.studies.ranks`): every rank runs the pending cells of rank 0 in order, in
+process, and only rank 0 takes the lock, reads the store and appends to it.
+
 Determinism. OpenBLAS splits a matrix product differently with 1 and with 2
 threads, and the results differ in the last bits, so every cell runs with one
 BLAS thread (threadpoolctl) whatever the executor: a record is then the same bit
@@ -246,6 +250,10 @@ def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers
         different code fingerprint, or no provenance). Without it they are reused, with a
         :class:`StaleRecordsWarning` naming the fingerprints.
     tag : fields added to every new record (e.g. ``{"preset": "quick"}``); never the key.
+
+    Under torchrun every rank must call it with the same grid; it needs ``workers=1`` and no
+    scheduler, stops at the first failed cell (:class:`~sltsim.studies.ranks.CellFailedUnderDDP`),
+    and returns rank 0's records on every rank.
 
     Returns
     -------

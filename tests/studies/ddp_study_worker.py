@@ -1,6 +1,7 @@
 """One rank of the DDP study test: run ``python -m sltsim.studies ARGS`` and log what this rank did.
 
 Usage: python -m torch.distributed.run --nproc_per_node 2 ... ddp_study_worker.py LOG_DIR WATCHED ARGS...
+(with ``SLTSIM_TEST_RANK1_ARGS`` set, rank 1 appends those space-separated flags to ARGS).
 
 Writes ``LOG_DIR/rank<R>.json``: the exit code, what the rank printed on stdout and stderr,
 the keys of the cells it computed (calls of the runner's ``evaluate_cell``), and every
@@ -24,6 +25,8 @@ def main(log_dir: str, watched: str, argv: list[str]) -> None:
 
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
+    if rank == 1 and os.environ.get("SLTSIM_TEST_RANK1_ARGS"):
+        argv = argv + os.environ["SLTSIM_TEST_RANK1_ARGS"].split()
     root = os.path.realpath(watched)
     touched: list[list[str]] = []
     cells: list[str] = []

@@ -61,12 +61,13 @@ def _preset(tmp_path: Path, backend_line: str = 'backend = "torch"', model: str 
     return path
 
 
-def _torchrun(tmp_path: Path, logs: str, *argv: str, study: str = "hyperparams") -> list[dict]:
-    """``python -m sltsim.studies STUDY ARGV`` on 2 gloo ranks in ``tmp_path``; each rank's log (see
-    the worker, which watches ``tmp_path/out``)."""
+def _torchrun(tmp_path: Path, logs: str, *argv: str, study: str = "hyperparams", rank1: str = "") -> list[dict]:
+    """``python -m sltsim.studies STUDY ARGV`` on 2 gloo ranks in ``tmp_path`` (rank 1 with the extra
+    flags ``rank1``); each rank's log (see the worker, which watches ``tmp_path/out``)."""
     log_dir = tmp_path / logs
     log_dir.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MPLBACKEND": "Agg",
+           "SLTSIM_TEST_RANK1_ARGS": rank1,
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER), str(log_dir),
@@ -138,6 +139,23 @@ def test_an_error_of_rank_0_stops_both_ranks_with_one_line(tmp_path):
     assert rank0["code"] == rank1["code"] == 2
     assert len(rank0["stderr"].strip().splitlines()) == 1 and "--out" in rank0["stderr"], rank0["stderr"]
     assert rank1["stderr"] == "" and rank0["cells"] == rank1["cells"] == []
+
+
+def test_ranks_that_built_different_grids_are_stopped_before_any_cell(tmp_path):
+    # rank 1 asks for two seeds, rank 0 for one: their grids differ, so neither may start a cell
+    rank0, rank1 = _torchrun(tmp_path, "differ", "--preset", str(_preset(tmp_path)), "--out", str(tmp_path / "out"),
+                             rank1="--seeds 2")
+    assert rank0["code"] == rank1["code"] == 2
+    assert len(rank0["stderr"].strip().splitlines()) == 1 and "rank 1 built another grid" in rank0["stderr"]
+    assert rank1["stderr"] == "" and rank0["cells"] == rank1["cells"] == []
+    assert not (tmp_path / "out" / "hyperparams.jsonl").exists()
+
+
+def test_a_bad_torchrun_environment_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    code = hyperparams.STUDY.cli(["--preset", str(_preset(tmp_path)), "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "WORLD_SIZE" in err and "'two'" in err, err
 
 
 def test_a_failed_cell_is_stored_once_and_stops_the_grid_on_every_rank(tmp_path):
