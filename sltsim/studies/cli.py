@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from sltsim.studies.interrupts import one_line_warnings, sigterm_interrupts
+from sltsim.studies.ranks import CellFailedUnderDDP, MainRankFailed, current as current_ranks
 
 EXIT_CELLS_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -259,17 +260,22 @@ def run_grid_from_args(args: argparse.Namespace, configs: Sequence, cell: Callab
     flags, after :func:`check_outputs` and a check that the store holds no other preset. The
     execution flags apply to every cell (:func:`with_execution`).
 
+    Under torchrun (:mod:`sltsim.studies.ranks`) rank 0 alone checks and creates the outputs and
+    keeps the store; every rank runs the pending cells and gets rank 0's records.
+
     Records get ``preset`` (the preset's short name). When every cell failed, raises
     :class:`CellsFailed` (exit 1, no tables); when some did, :func:`report` says so."""
+    from sltsim.studies import ranks
     from sltsim.studies.runner import run_grid
 
     configs = with_execution(args, configs)
-    check_outputs(args)
-    _check_one_preset(args)
-    records = run_grid(configs, cell, store_path(args), workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.no_progress, desc=args.study,
-                       recompute_stale=getattr(args, "recompute_stale", False),
-                       tag={"preset": preset_label(args)})
+    ranks.check_grid(configs, args.workers, args.scheduler)
+    with ranks.group(configs):
+        ranks.from_main(lambda: (check_outputs(args), _check_one_preset(args)))
+        records = run_grid(configs, cell, store_path(args), workers=args.workers, scheduler=args.scheduler,
+                           progress=not args.no_progress, desc=args.study,
+                           recompute_stale=getattr(args, "recompute_stale", False),
+                           tag={"preset": preset_label(args)})
     args.grid_records = records
     failed = [r for r in records if r.get("status") == "failed"]
     args.failed_cells = (len({r["key"] for r in failed}), len({r["key"] for r in records}),
@@ -330,8 +336,17 @@ def report(args: argparse.Namespace, text: str, figures, rows) -> int:
         print_json(rows)
     if getattr(args, "failed_cells", (0,))[0]:
         print(f"{getattr(args, 'prog', 'study')}: error: {failure_line(args)}", file=sys.stderr)
-        return EXIT_CELLS_FAILED
-    return 0
+    return exit_code(args)
+
+
+def exit_code(args: argparse.Namespace) -> int:
+    """0, or :data:`EXIT_CELLS_FAILED` when some cells of the grid failed."""
+    return EXIT_CELLS_FAILED if getattr(args, "failed_cells", (0,))[0] else 0
+
+
+def is_main_rank() -> bool:
+    """True on one process, and on rank 0 under torchrun: the process that prints and draws."""
+    return current_ranks().is_main
 
 
 def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
@@ -357,6 +372,12 @@ def run_study(main_fn: Callable, argv: Optional[Sequence[str]] = None,
             print(f"{prog}: error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except CellsFailed as e:
+            if is_main_rank():
+                print(f"{prog}: error: {e}", file=sys.stderr)
+            return EXIT_CELLS_FAILED
+        except MainRankFailed as e:  # under torchrun: rank 0 printed it
+            return e.code
+        except CellFailedUnderDDP as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_CELLS_FAILED
         except OSError as e:  # a full disk, a store made read-only mid-run

@@ -13,7 +13,8 @@ Every setting runs, for each seed:
   first row; the paper's protocol, in which an iterative method at cycle i has trained
   i times as long);
 - ``ep-budget``: EP at k_i for i·E epochs, the epochs the iterative methods have spent
-  when they reach k_i: a gain over it cannot come from training longer;
+  when they reach k_i: a gain over it cannot come from training longer; with
+  ``ep_cycles = [i, ...]`` in ``[study]`` both EP arms run at those cycles' targets only;
 - with ``controls``, on planted settings, the controls of the E-epoch EP run at k_C
   (:mod:`sltsim.studies.planted_controls`): EP started from P, a random mask, dense
   training of the student on the same teacher.
@@ -58,7 +59,7 @@ METHOD_STYLE = {  # the paper's scheme in Okabe-Ito colours: EP green, hard iEP 
     "hard-sri": ("#999999", "D", ":"), "soft-lr": (OKABE_ITO["vermillion"], "*", "-"),
     "soft-lr-zero": (OKABE_ITO["orange"], "P", "--"), "soft-srw-zero": (OKABE_ITO["reddish_purple"], "X", "-."),
 }
-STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict, "controls": list[str]}
+STUDY_KEYS = {"methods": list[str], "seeds": int, "settings": dict, "controls": list[str], "ep_cycles": list[int]}
 
 
 # -- grid -----------------------------------------------------------------------------------
@@ -92,7 +93,8 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
 
     ``ep``: a fresh EP run of E epochs at each cycle target k_i (Table 3, first row);
     ``ep-budget``: EP at k_i for i·E epochs, the epochs an iterative method has spent when it
-    reaches k_i (at i = 1 it is the ``ep`` run, listed once). With ``controls`` (names of
+    reaches k_i (at i = 1 it is the ``ep`` run, listed once). ``ep_cycles`` (:func:`ep_cycles`)
+    keeps both arms to the targets of those cycles only (Fig. 3a runs EP at the last, k_C). With ``controls`` (names of
     :data:`sltsim.studies.planted_controls.CONTROLS`), each planted setting also runs, per seed,
     the controls of the E-epoch EP run at the last cycle's k_C on the same teacher: EP started
     from P, a random mask at that budget, dense weight training of the student.
@@ -102,16 +104,18 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
     if unknown:
         raise ValueError(f"methods must be among {', '.join(METHOD_LABELS)}; got {unknown[0]!r}")
     configs = []
-    for base in bases.values():
+    for name, base in bases.items():
         rates = cycle_prune_rates(base)
+        at = ep_cycles(study, name, len(rates))
         for method in methods:
             for seed in range(study["seeds"]):
                 fresh = base.replace(method="ep", cycles=1, shrinkage=None, seed=seed)
                 if method == "ep":
-                    configs += [fresh.replace(prune_rate=k, **same_target(base, k)) for k in rates]
+                    configs += [fresh.replace(prune_rate=rates[i - 1], **same_target(base, rates[i - 1])) for i in at]
                 elif method == "ep-budget":
-                    configs += [fresh.replace(prune_rate=k, epochs=i * base.epochs, **same_target(base, k))
-                                for i, k in enumerate(rates, 1) if not (i == 1 and "ep" in methods)]
+                    configs += [fresh.replace(prune_rate=rates[i - 1], epochs=i * base.epochs,
+                                              **same_target(base, rates[i - 1]))
+                                for i in at if not (i == 1 and "ep" in methods)]
                 else:
                     configs.append(base.replace(method=method, seed=seed))
         if study.get("controls") and base.data == "planted":
@@ -121,6 +125,18 @@ def grid(study: dict, bases: dict[str, RunConfig]) -> list[RunConfig]:
                 base.replace(method="ep", cycles=1, shrinkage=None, seed=seed, prune_rate=rates[-1]),
                 study["controls"])]
     return configs
+
+
+def ep_cycles(study: dict, setting: str, cycles: int) -> list[int]:
+    """The cycles i (1 to C) at whose target k_i the EP arms run: ``ep_cycles`` of ``[study]``,
+    by default every cycle. One line naming the setting for a cycle out of range or twice."""
+    at = study.get("ep_cycles", list(range(1, cycles + 1)))
+    for i in at:
+        if not 1 <= i <= cycles:
+            raise ValueError(f"ep_cycles: setting {setting} has cycles 1 to {cycles}, got {i}")
+    if len(set(at)) != len(at):
+        raise ValueError(f"ep_cycles must name each cycle once, got {at}")
+    return sorted(at)
 
 
 def same_target(base: RunConfig, prune_rate: float) -> dict:

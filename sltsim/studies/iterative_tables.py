@@ -190,7 +190,8 @@ def is_control(record: dict) -> bool:
 
 def collect(records: list[dict]) -> dict:
     """{(setting_key, arm, remaining): [point, ...]} of the ok records, the labels, and per setting
-    its ``epochs`` E (the fewest any of its records ran) and ``first_remaining`` (1 - k_1)."""
+    its ``epochs`` E (the fewest any of its records ran) and ``first_remaining`` (1 - k_1 of its
+    iterative schedule; without iterative records, that of its E-epoch EP run of least k)."""
     ok = [r for r in records if r.get("status") == "ok" and not is_control(r)]
     configs: dict[str, dict] = {}
     by_setting: dict = defaultdict(list)
@@ -202,8 +203,12 @@ def collect(records: list[dict]) -> dict:
     meta = {}
     for key, recs in by_setting.items():
         epochs = min(r["config"]["epochs"] for r in recs)
-        eps = [r for r in recs if r["config"]["method"] == "ep" and r["config"]["epochs"] == epochs]
-        first = max((round(1.0 - r["config"]["prune_rate"], 6) for r in eps), default=None)
+        schedules = [r for r in recs if r["config"]["method"] != "ep"]
+        if schedules:  # 1 - k_1 of the setting's schedule, also when EP skipped cycle 1 (ep_cycles)
+            first = round(1.0 - cycle_prune_rates(schedules[0]["config"])[0], 6)
+        else:
+            eps = [r for r in recs if r["config"]["method"] == "ep" and r["config"]["epochs"] == epochs]
+            first = max((round(1.0 - r["config"]["prune_rate"], 6) for r in eps), default=None)
         meta[key] = {"epochs": epochs, "first_remaining": first}
         for r in recs:
             for p in points(r, epochs, first):

@@ -21,11 +21,12 @@ except ImportError:  # pragma: no cover - Windows
 
 
 @contextmanager
-def grid_lock(store_path) -> Iterator[None]:
+def grid_lock(store_path, wait: bool = True) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the folder of ``store_path`` (created if missing) for the
     whole ``with`` block: one grid run per store at a time. A second run waits, after a
-    warning that says so. Where folders cannot be locked (no ``fcntl``, some network file
-    systems) the block runs unlocked."""
+    warning that says so; with ``wait=False`` it raises a one-line ValueError instead (rank 0
+    of a run under torchrun, whose other ranks cannot wait that long). Where folders cannot be
+    locked (no ``fcntl``, some network file systems) the block runs unlocked."""
     folder = Path(store_path).parent
     folder.mkdir(parents=True, exist_ok=True)
     if fcntl is None:  # pragma: no cover - Windows
@@ -36,6 +37,10 @@ def grid_lock(store_path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                raise ValueError(f"{folder}: another run holds this store; a run under torchrun does not "
+                                 "wait for it (its other ranks would time out): run again when it has "
+                                 "finished, or give this run its own --out") from None
             warnings.warn(f"{folder}: another run holds this store; waiting for it to finish "
                           "(the cells it stores are not computed again)", stacklevel=3)
             fcntl.flock(fd, fcntl.LOCK_EX)

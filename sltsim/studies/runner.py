@@ -19,6 +19,10 @@ says so), then reads what the first stored, so no cell is ever computed twice. W
 ignore SIGINT, and each watches its parent: a worker whose parent died (SIGKILL, an
 out-of-memory kill) exits within a second instead of computing on as an orphan.
 
+Under torchrun (``WORLD_SIZE > 1``) a grid of torch cells runs as one DDP grid
+(:mod:`sltsim.studies.ranks`): every rank runs the pending cells of rank 0 in order, in
+process, and only rank 0 takes the lock, reads the store and appends to it.
+
 Determinism. OpenBLAS splits a matrix product differently with 1 and with 2
 threads, and the results differ in the last bits, so every cell runs with one
 BLAS thread (threadpoolctl) whatever the executor: a record is then the same bit
@@ -38,15 +42,16 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
 from sltsim import provenance
+from sltsim.studies import ranks
 from sltsim.studies.lock import grid_lock
+from sltsim.studies.plan import StaleRecordsWarning, plan  # noqa: F401  (re-exported)
 from sltsim.studies.store import RecordStore, encode, strip_timing  # noqa: F401  (re-exported)
 
 Cell = Callable[[object], dict]
@@ -58,10 +63,6 @@ POOL_CONTEXT = "spawn"
 PARENT_POLL_SECONDS = 0.5
 
 _blas_pinned = False
-
-
-class StaleRecordsWarning(UserWarning):
-    """Stored records that the grid reuses were computed by other code."""
 
 
 def search_cell(config) -> dict:
@@ -250,6 +251,10 @@ def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers
         :class:`StaleRecordsWarning` naming the fingerprints.
     tag : fields added to every new record (e.g. ``{"preset": "quick"}``); never the key.
 
+    Under torchrun every rank must call it with the same grid; it needs ``workers=1`` and no
+    scheduler, stops at the first failed cell (:class:`~sltsim.studies.ranks.CellFailedUnderDDP`),
+    and returns rank 0's records on every rank.
+
     Returns
     -------
     records : one stored-form record per config, in the order of ``configs``.
@@ -263,78 +268,69 @@ def run_grid(configs: Sequence, cell: Cell, store: RecordStore | str, *, workers
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     store = store if isinstance(store, RecordStore) else RecordStore(store)
     keys = [c.key() for c in configs]
+    if ranks.current().distributed:
+        return _run_ranked_grid(configs, keys, cell, store, workers, scheduler, progress, desc,
+                                retry_failed, recompute_stale, tag)
     with grid_lock(store.path):
-        store.repair()
-        stored = store.records()
-        current = provenance.code_fingerprint()
-        done = _stored_by_key(stored, current)
-        failed_before = {k: r for k, r in done.items() if r.get("status") == "failed"}
-        reused = [done[k] for k in dict.fromkeys(keys) if k in done and not _redo(done[k], retry_failed, False, current)]
-        _warn_stale(store, reused, current, recompute_stale)
-        todo: dict[str, object] = {}
-        for key, config in zip(keys, configs):
-            if key not in todo and (key not in done or _redo(done[key], retry_failed, recompute_stale, current)):
-                todo[key] = config
-        counts = {"failed": 0, "diverged": 0}
-        n_unique = len(set(keys))
-        bar = tqdm(total=n_unique, initial=n_unique - len(todo), desc=desc, unit="cell",
-                   disable=not progress, file=sys.stderr, dynamic_ncols=True)
-        bar.set_postfix(counts, refresh=False)
-        try:
-            if todo:
-                with _executor(workers, scheduler, len(todo)) as executor:
-                    for record in _completed(executor, cell, list(todo.values())):
-                        if tag:
-                            record = {**record, **tag}
-                        if not _same_failure(record, failed_before.get(record["key"])):
-                            record = store.append(record)
-                        done[record["key"]] = record
-                        if record.get("status") in counts:
-                            counts[record["status"]] += 1
-                            bar.set_postfix(counts, refresh=False)
-                        bar.update(1)
-        finally:
-            bar.close()
-    return [done[key] for key in keys]
+        grid = plan(store, configs, keys, retry_failed, recompute_stale)
+        with _bar(len(set(keys)), len(grid.todo), desc, progress) as count:
+            if grid.todo:
+                with _executor(workers, scheduler, len(grid.todo)) as executor:
+                    for record in _completed(executor, cell, list(grid.todo.values())):
+                        count(grid.keep(store, record, tag))
+    return [grid.done[key] for key in keys]
 
 
-def _stored_by_key(records: list[dict], current: str) -> dict[str, dict]:
-    """The record kept for each key: the first that did not fail, made by the current code if
-    one was; else the first that did not fail; else the last failure."""
-    chosen: dict[str, dict] = {}
-    for record in records:
-        previous = chosen.get(record["key"])
-        if previous is None or _rank(record, current) > _rank(previous, current) or (
-                record.get("status") == "failed" and previous.get("status") == "failed"):
-            chosen[record["key"]] = record
-    return chosen
+def _run_ranked_grid(configs, keys, cell, store, workers, scheduler, progress, desc, retry_failed,
+                     recompute_stale, tag) -> list[dict]:
+    """:func:`run_grid` under torchrun (:mod:`sltsim.studies.ranks`): every rank runs rank 0's
+    pending cells in order, in process; rank 0 alone locks, reads and appends to the store; every
+    rank returns rank 0's records."""
+    ranks.check_grid(configs, workers, scheduler)
+    with ranks.group(configs) as here:
+        ranks.agree(keys, "grid (the keys of its cells)")
+        by_key = dict(zip(keys, configs))
+        with ExitStack() as held:
+            grid = None
+
+            def pending() -> list[str]:  # rank 0, while it holds the store until the grid ends
+                nonlocal grid
+                held.enter_context(grid_lock(store.path, wait=False))
+                grid = plan(store, configs, keys, retry_failed, recompute_stale)
+                return list(grid.todo)
+
+            todo = ranks.from_main(pending)
+            with _bar(len(by_key), len(todo), desc, progress and here.is_main) as count, _one_blas_thread():
+                for key in todo:
+                    record = evaluate_cell(cell, by_key[key])
+                    if here.is_main:
+                        record = count(grid.keep(store, record, tag))
+                    if record.get("status") == "failed":
+                        raise ranks.CellFailedUnderDDP(
+                            f"cell {key} failed on rank {here.rank} ({record.get('reason', '')}); under "
+                            "torchrun the grid stops at a failed cell, since the other ranks may still be "
+                            "inside its all-reduces; the records stored so far are kept and a rerun "
+                            "computes the others")
+            return ranks.from_main(lambda: [grid.done[key] for key in keys])
 
 
-def _rank(record: dict, current: str) -> tuple[bool, bool]:
-    return record.get("status") != "failed", provenance.fingerprint_of(record) == current
+@contextmanager
+def _bar(total: int, todo: int, desc: str, progress: bool) -> Iterator[Callable[[dict], dict]]:
+    """A tqdm bar over the grid's unique cells; yields ``count(record) -> record``, which advances
+    it and keeps the counts of failed and diverged cells."""
+    counts = {"failed": 0, "diverged": 0}
+    bar = tqdm(total=total, initial=total - todo, desc=desc, unit="cell",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar.set_postfix(counts, refresh=False)
 
+    def count(record: dict) -> dict:
+        if record.get("status") in counts:
+            counts[record["status"]] += 1
+            bar.set_postfix(counts, refresh=False)
+        bar.update(1)
+        return record
 
-def _redo(record: dict, retry_failed: bool, recompute_stale: bool, current: str) -> bool:
-    if record.get("status") == "failed":
-        return retry_failed
-    return recompute_stale and provenance.fingerprint_of(record) != current
-
-
-def _same_failure(record: dict, before: Optional[dict]) -> bool:
-    """The cell failed again as it failed before, under the same code: storing it adds nothing."""
-    return (before is not None and record.get("status") == "failed"
-            and record.get("reason") == before.get("reason")
-            and provenance.fingerprint_of(record) == provenance.fingerprint_of(before))
-
-
-def _warn_stale(store: RecordStore, reused: list[dict], current: str, recompute: bool) -> None:
-    others = provenance.stale(reused, current)
-    if not others:
-        return
-    n = sum(others.values())
-    named = ", ".join(f"{count} by code {fp}" if fp else f"{count} without provenance"
-                      for fp, count in sorted(others.items(), key=lambda item: (item[0] is None, item[0] or "")))
-    action = ("they are computed again" if recompute else
-              "they are reused; pass --recompute-stale to compute them again")
-    warnings.warn(f"{store.path}: {n} of the {len(reused)} stored records this grid reuses were not made "
-                  f"by this code (code {current}): {named}; {action}", StaleRecordsWarning, stacklevel=3)
+    try:
+        yield count
+    finally:
+        bar.close()

@@ -70,11 +70,14 @@ class Study:
                 raise ValueError(f"Study {self.name}: {attr} must be callable, got {getattr(self, attr)!r}")
 
     def main(self, args) -> int:
-        """Run the grid of the flags ``args`` (from :meth:`parser`), print the tables, draw the figures."""
-        from sltsim.studies.cli import preset_from_args, report, run_grid_from_args
+        """Run the grid of the flags ``args`` (from :meth:`parser`), print the tables, draw the figures
+        (under torchrun: every rank runs the grid, rank 0 alone prints and draws)."""
+        from sltsim.studies.cli import exit_code, is_main_rank, preset_from_args, report, run_grid_from_args
 
         preset = preset_from_args(args, allowed=self.keys)
         records = run_grid_from_args(args, self.grid(preset), self.cell)
+        if not is_main_rank():  # under torchrun rank 0 prints the tables and draws the figures
+            return exit_code(args)
         rows = self.table(records)
         return report(args, self.format(rows, records, preset), self.figures(records, Path(args.figures)), rows)
 

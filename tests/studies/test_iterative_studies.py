@@ -273,6 +273,31 @@ def test_ep_budget_grid_spends_the_epochs_of_each_cycle_and_lists_each_cell_once
     assert all(c.method == "ep" and c.cycles == 1 and c.shrinkage is None for c in configs + alone)
 
 
+def test_ep_cycles_keeps_the_ep_arms_to_those_cycles_targets():
+    base = RunConfig(method="soft-lr", cycles=3, shrinkage=0.5, epochs=5)
+    configs = iterative.grid({"methods": ["ep", "ep-budget", "soft-lr"], "seeds": 1, "ep_cycles": [3]}, {"s": base})
+    assert sorted((c.method, c.prune_rate, c.epochs) for c in configs) == [
+        ("ep", 0.875, 5), ("ep", 0.875, 15), ("soft-lr", 0.5, 5)]
+    both = iterative.grid({"methods": ["ep", "ep-budget"], "seeds": 1, "ep_cycles": [2, 1]}, {"s": base})
+    assert sorted((c.prune_rate, c.epochs) for c in both) == [(0.5, 5), (0.75, 5), (0.75, 10)]
+    for bad, message in (([4], "setting s has cycles 1 to 3, got 4"), ([0], "got 0"), ([2, 2], "each cycle once")):
+        with pytest.raises(ValueError, match=message):
+            iterative.grid({"methods": ["ep"], "seeds": 1, "ep_cycles": bad}, {"s": base})
+
+
+def test_ep_at_the_last_target_only_is_not_taken_for_the_budget_arm():
+    # with ep_cycles = [3] the only E-epoch EP run is at k_3: it is the ep arm there, not also
+    # ep-budget (which would have run 3E epochs); the first ratio comes from the iterative schedule
+    base = RunConfig(method="soft-lr", cycles=3, shrinkage=0.5, epochs=5)
+    ep = {"status": "ok", "test_acc": 0.5, "dying_ratio": 0.8,
+          "config": base.replace(method="ep", cycles=1, shrinkage=None, prune_rate=0.875).to_dict()}
+    soft = {"status": "ok", "test_acc": 0.6, "config": base.to_dict(),
+            "cycles": [{"test_acc": 0.6, "dying_ratio": d} for d in (0.4, 0.6, 0.8)]}
+    rows = iterative_tables.table([ep, soft])
+    assert sorted((r["method"], r["remaining"]) for r in rows) == [
+        ("ep", 0.125), ("soft-lr", 0.125), ("soft-lr", 0.25), ("soft-lr", 0.5)]
+
+
 def test_ep_records_are_told_apart_by_epochs():
     rec = lambda k, epochs: {"status": "ok", "test_acc": 0.5, "dying_ratio": k - 0.1,  # noqa: E731
                              "config": _cfg("ep", 0, prune_rate=k, epochs=epochs)}

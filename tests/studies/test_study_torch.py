@@ -106,27 +106,60 @@ def test_cells_a_backend_cannot_run_are_refused_in_one_line(tmp_path, capsys, ba
     assert len(err.splitlines()) == 1 and field in err, err
 
 
-# -- the paper-scale torch preset as an ordinary study preset ---------------------------------
-def test_the_resnet18_study_preset_holds_the_cells_of_the_torch_preset():
+# -- the paper-scale torch presets as ordinary study presets -----------------------------------
+def _study_cells(name: str) -> list:
     from sltsim.studies import iterative
-    from sltsim.studies.presets import load_preset, presets_dir
-    from sltsim.torch_backend import presets
+    from sltsim.studies.presets import load_preset
 
-    preset = load_preset("iterative", "torch_resnet18_cifar10", iterative.STUDY_KEYS)
-    preset["config"]["data_dir"] = "d"
-    study = iterative.STUDY.grid(preset)
-    old = presets.cells(presets.load(str(presets_dir() / "torch_resnet18_cifar10.toml")), {"data_dir": "d"})
+    preset = load_preset("iterative", name, iterative.STUDY_KEYS)
+    preset["config"]["data_dir"] = "d"  # what --data-dir gives the grid
+    return iterative.STUDY.grid(preset)
 
-    def cells(configs):
-        out = []
-        for c in configs:
-            values = c.to_dict()
-            values = {k: round(v, 12) if isinstance(v, float) else v for k, v in values.items()}
-            out.append(json.dumps(values, sort_keys=True))
-        return sorted(out)
 
-    assert len(study) == len(old) == 39  # 3 seeds x (8 EP targets + 5 iterative methods)
-    assert cells(study) == cells(old)
+def _rounded(configs) -> list[str]:
+    out = []
+    for c in configs:
+        values = {k: round(v, 12) if isinstance(v, float) else v for k, v in c.to_dict().items()}
+        out.append(json.dumps(values, sort_keys=True))
+    return sorted(out)
+
+
+def test_the_resnet18_study_preset_is_table1_and_fig3b():
+    from sltsim.config import RunConfig
+
+    study = _study_cells("torch_resnet18_cifar10")
+    # Sec. 3 and 4.2 of the paper, written out: 3 seeds x (EP at k = 1 - 0.8^i, i = 1..8, and
+    # five iterative methods shrinking by p = 0.2 for 8 cycles)
+    shared = dict(backend="torch", model="resnet18", data="cifar10", data_dir="d", epochs=100, batch_size=128,
+                  lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine", weight_init="signed_kaiming_constant",
+                  score_init="kaiming_uniform", device="cuda", loader_workers=8)
+    expected = [RunConfig(**shared, method="ep", prune_rate=1 - 0.8 ** i, seed=seed)
+                for seed in range(3) for i in range(1, 9)]
+    expected += [RunConfig(**shared, method=m, cycles=8, shrinkage=0.2, seed=seed)
+                 for seed in range(3) for m in ("hard-ft", "hard-lr", "hard-srw", "hard-sri", "soft-lr")]
+    assert len(study) == 39 and _rounded(study) == _rounded(expected)
+    ep = sorted(c.prune_rate for c in study if c.method == "ep" and c.seed == 0)
+    assert [round(k, 3) for k in ep] == [0.200, 0.360, 0.488, 0.590, 0.672, 0.738, 0.790, 0.832]  # Table 1
+    # the iterative cells keep the keys the former preset runner gave them (its EP cells were
+    # written as rounded decimals, so their keys differ in the last bits of prune_rate)
+    keys = {c.key() for c in study if c.method != "ep"}
+    assert {"af0124bbc8547346", "b92f2a6ab06660b6", "c54e8ab539549d91", "ea098b41b04fc1cd",
+            "ff0e95d5ff8df7d9"} <= keys
+
+
+def test_the_imagenet_study_preset_is_fig3a_with_the_keys_it_had():
+    study = _study_cells("torch_wrn50_imagenet")
+    for c in study:
+        assert (c.backend, c.model, c.data, c.lr, c.weight_decay, c.momentum, c.warmup_epochs, c.batch_size,
+                c.schedule, c.epochs) == ("torch", "wide_resnet50_2", "imagenet", 0.3, 3e-5, 0.875, 5, 512,
+                                          "cosine", 100)
+        assert c.weight_init == "signed_kaiming_constant" and c.seed == 0
+        assert abs(c.final_prune_rate - 0.7) < 1e-12  # 30 % remaining
+    cells = sorted((c.method, c.cycles, c.key()) for c in study)
+    # EP once at 30 % remaining, hard and soft iEP (LR) in 3 cycles; the keys of the former
+    # `torch_wrn50_imagenet.toml` preset runner, so its records stay valid
+    assert cells == [("ep", 1, "2289f25d1fe5a0e4"), ("hard-lr", 3, "c84b615cbebf73fd"),
+                     ("soft-lr", 3, "8c5908c49d2c02ff")]
 
 
 def test_a_tiny_copy_of_the_resnet18_study_preset_runs_on_torch_into_the_figures_folder(
