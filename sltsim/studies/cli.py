@@ -226,8 +226,9 @@ def with_execution(args: argparse.Namespace, configs: Sequence) -> list:
     config in one line naming the field, before any cell runs."""
     changes = execution_values(args)
     checkpoints = getattr(args, "checkpoint_dir", None)
+    remote = getattr(args, "scheduler", None) is not None
     if not changes and checkpoints is None:
-        return _check_devices(list(configs))
+        return _check_devices(list(configs), remote)
     if checkpoints is not None:
         _check_folder("--checkpoint-dir", Path(checkpoints))
     out = []
@@ -239,14 +240,15 @@ def with_execution(args: argparse.Namespace, configs: Sequence) -> list:
         if new.key() != config.key():  # execution fields are outside the key by construction
             raise AssertionError(f"execution fields {sorted(here)} moved the key of cell {config.key()}")
         out.append(new)
-    return _check_devices(out)
+    return _check_devices(out, remote)
 
 
-def _check_devices(configs: list) -> list:
+def _check_devices(configs: list, remote: bool = False) -> list:
     """``configs``, or one ValueError line when a cell asks for a CUDA device torch does not see
-    (before any cell runs, rather than a grid of failed cells)."""
+    (before any cell runs, rather than a grid of failed cells). With ``remote`` (the cells run on
+    a Dask cluster's workers) this machine's devices do not matter and nothing is checked."""
     cuda = sorted({c.device for c in configs if getattr(c, "backend", "numpy") == "torch" and c.device != "cpu"})
-    if cuda:
+    if cuda and not remote:
         import torch
 
         if not torch.cuda.is_available():

@@ -204,3 +204,24 @@ def test_a_cuda_preset_on_a_machine_without_cuda_is_refused_before_any_cell(tmp_
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "device cuda" in err, err
     assert not (tmp_path / "out" / "iterative.jsonl").exists()
+
+
+def test_cuda_cells_sent_to_a_dask_cluster_are_not_checked_against_this_machine():
+    # the workers of --scheduler run the cells; a submitting machine without CUDA must not refuse them
+    import argparse
+
+    import torch
+
+    from sltsim.config import RunConfig
+    from sltsim.studies.cli import with_execution
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    cells = [RunConfig(backend="torch", device="cuda", model="mlp:64,16,10")]
+    local = argparse.Namespace(scheduler=None)
+    with pytest.raises(ValueError, match="torch sees no CUDA device"):
+        with_execution(local, cells)
+    remote = argparse.Namespace(scheduler="tcp://10.0.0.2:8786")
+    assert with_execution(remote, cells) == cells
+    flagged = argparse.Namespace(scheduler="tcp://10.0.0.2:8786", device="cuda:1")
+    assert [c.device for c in with_execution(flagged, [cells[0].replace(device="cpu")])] == ["cuda:1"]
