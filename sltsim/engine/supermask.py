@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from sltsim.engine import threads
-from sltsim.engine.restricted_kernels import _abs_searchable_into, _apply_threshold_searchable, _count_greater_abs_searchable
+from sltsim.engine.restricted_kernels import (_abs_searchable_into, _apply_threshold_searchable,
+                                             _count_greater_abs_searchable)
 from sltsim.engine.topk import global_threshold, keep_count
 from sltsim.engine.topk_kernels import _abs_into, _apply_threshold, _count_greater_abs, _kth_largest, _select_layer
 from sltsim.errors import Diverged

@@ -80,7 +80,8 @@ def cycle_summary(cycle: Cycle) -> dict:
         total = h.sizes.sum()
         d = float(1.0 - n_ever.sum() / total)
         masked = 1.0 - n_selected.sum() / total
-        out.update(dying_ratio=d, k_minus_d=float(masked - d), reverted_ratio=float((n_ever - n_selected).sum() / total))
+        out.update(dying_ratio=d, k_minus_d=float(masked - d),
+                   reverted_ratio=float((n_ever - n_selected).sum() / total))
         out["per_layer"] = {
             name: {"size": int(size), "prune_rate": float(1 - sel / size), "dying_ratio": float(1 - ev / size),
                    "k_minus_d": float((1 - sel / size) - (1 - ev / size))}

@@ -54,8 +54,8 @@ Per-cycle accounting (``record["cycles"][i]``, added to the loop's summary):
 for hard methods) and ``dying_ratio_worst_case`` (every edge removed earlier also
 counted as dying; this *is* ``dying_ratio``, the same formula as for EP and soft iEP);
 ``revived_ratio`` (share of m*_i outside m*_{i-1}, across cycles; 0 for hard methods by
-construction; not the *reverted* edges of one cycle, e_t = 1 and m_t = 0); ``n_masked`` per layer; on planted targets ``false_negative_dying``
-and ``true_negative_dying``; ``score_ranks``, the Fig. 5b snapshot (see
+construction; not the *reverted* edges of one cycle, e_t = 1 and m_t = 0); ``n_masked`` per
+layer; on planted targets ``false_negative_dying`` and ``true_negative_dying``; ``score_ranks``, the Fig. 5b snapshot (see
 :class:`RankSample`); and ``loss``, ``train_acc``, ``test_loss``, ``test_acc`` of m*_i
 (:func:`cycle_accuracy`). The record's top-level keys describe the final cycle.
 """

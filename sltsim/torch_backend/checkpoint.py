@@ -6,9 +6,9 @@ lists, dicts, None), saved with ``torch.save`` and read with
 batch-norm statistics), the hard-pruning search spaces, the prune rates, the SGD
 state, the random streams (NumPy ``bit_generator`` states), the cycle position and
 its :class:`~sltsim.search.backend.Cycle` (history included), the method's carried
-state (its NumPy arrays stored as tensors) and the summaries of the finished cycles. Because every random draw
-comes from those streams, a run resumed in the middle of a cycle takes the same
-steps, and selects the same masks, as the uninterrupted run.
+state (its NumPy arrays stored as tensors) and the summaries of the finished cycles.
+Because every random draw comes from those streams, a run resumed in the middle of a
+cycle takes the same steps, and selects the same masks, as the uninterrupted run.
 """
 
 from __future__ import annotations
