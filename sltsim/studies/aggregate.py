@@ -115,7 +115,7 @@ def format_ci(mean: float, half: float, fmt: str = "+.3f") -> str:
 def interval_row(records: Sequence[dict], columns: Sequence[str]) -> dict:
     """``{"seeds": n, col: mean, col + "_ci": half-width of the 95% t-interval, col + "_n": count}``
     of each column over ``records`` (:func:`sltsim.metrics.recovery.interval`: a NaN half-width
-    for one value, which :func:`ci` prints as the mean alone)."""
+    for one value, which :func:`ci` prints as ``±inf``)."""
     from sltsim.metrics.recovery import interval
 
     out = {"seeds": len(records)}
@@ -126,12 +126,13 @@ def interval_row(records: Sequence[dict], columns: Sequence[str]) -> dict:
 
 
 def ci(row: Mapping, col: str, digits: int = 2) -> str:
-    """``"m±h"`` of an :func:`interval_row` column, ``"m"`` with one seed, ``"-"`` when missing."""
+    """``"m±h"`` of an :func:`interval_row` column, ``"m±inf"`` with one seed (as :func:`format_ci`:
+    no spread can be estimated), ``"-"`` when missing."""
     m, h = row.get(col, math.nan), row.get(col + "_ci", math.nan)
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "-"
     if h is None or (isinstance(h, float) and math.isnan(h)):
-        return f"{m:.{digits}f}"
+        return f"{m:.{digits}f}±inf"
     return f"{m:.{digits}f}±{h:.{digits}f}"
 
 

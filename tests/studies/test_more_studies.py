@@ -281,3 +281,13 @@ def test_on_planted_regression_the_lowest_unexplained_variance_is_best():
                    dying_ratio=0.6) for seed in (0, 1) for lr in (0.1, 0.5, 1.0)]
     verdicts = {v["factor"]: v for v in hyperparams.verdict(hyperparams.table(lrs))}
     assert verdicts["lr"]["best_quality_value"] == 1.0 and verdicts["lr"]["quality_direction"] == "falls"
+
+
+def test_one_seed_has_no_interval_in_either_table_format():
+    from sltsim.studies.aggregate import ci, format_ci, interval_row, mean_ci
+
+    one = interval_row([{"x": 0.25}], ["x"])
+    assert ci(one, "x") == "0.25±inf" and format_ci(*mean_ci([0.25])[:2]) == "+0.250±inf"
+    two = interval_row([{"x": 0.25}, {"x": 0.35}], ["x"])
+    assert ci(two, "x").startswith("0.30±") and not ci(two, "x").endswith("inf")
+    assert ci(interval_row([{"x": None}], ["x"]), "x") == "-"
