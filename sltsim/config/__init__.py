@@ -16,11 +16,10 @@ through the config.
 from sltsim.config.base import Group
 from sltsim.config.groups import DataConfig, ExecutionConfig, ModelConfig, PlantedConfig, TrainingConfig
 from sltsim.config.memory import footprint, physical_memory
-from sltsim.config.run import (DERIVED_FIELD, EXECUTION_FIELDS, GROUPS, KEY_DEFAULTS, PLANTED_ONLY, RunConfig,
-                               field_groups)
+from sltsim.config.run import DERIVED_FIELD, EXECUTION_FIELDS, GROUPS, KEY_DEFAULTS, PLANTED_ONLY, RunConfig
 from sltsim.config.search import SearchConfig, method_options
 from sltsim.registry import get
 
 __all__ = ["DERIVED_FIELD", "EXECUTION_FIELDS", "GROUPS", "KEY_DEFAULTS", "PLANTED_ONLY", "DataConfig",
            "ExecutionConfig", "Group", "ModelConfig", "PlantedConfig", "RunConfig", "SearchConfig",
-           "TrainingConfig", "field_groups", "footprint", "get", "method_options", "physical_memory"]
+           "TrainingConfig", "footprint", "get", "method_options", "physical_memory"]

@@ -12,13 +12,14 @@ from dataclasses import field, fields
 from typing import Any, ClassVar, Mapping
 
 
-def opt(default, help: str, *, recorded: bool = True):
+def opt(default, help: str, *, recorded: bool = True, torch_only: bool = False):
     """A config field with its ``--help`` text (read by :mod:`sltsim.cli`).
 
     ``recorded=False``: the field is left out of the stored config (``to_dict``), for a field
-    whose every value gives the same bits (the engine's thread count).
+    whose every value gives the same bits (the engine's thread count). ``torch_only``: only
+    the torch backend reads it, so the engine refuses it set.
     """
-    return field(default=default, metadata={"help": help, "recorded": recorded})
+    return field(default=default, metadata={"help": help, "recorded": recorded, "torch_only": torch_only})
 
 
 class Group:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 from sltsim import registry
@@ -172,12 +172,12 @@ class ExecutionConfig(Group):
     keyed = False
 
     data_dir: Optional[str] = opt(None, "(torch) local directory of cifar10/cifar100/svhn/imagenet files; nothing is "
-                                        "downloaded")
-    download: bool = opt(False, "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision")
+                                        "downloaded", torch_only=True)
+    download: bool = opt(False, "(torch) fetch cifar10/cifar100/svhn into --data-dir first; needs torchvision", torch_only=True)
     device: str = opt("cpu", "(torch) cpu, cuda or cuda:N")
-    loader_workers: int = opt(0, "(torch) DataLoader worker processes for image data")
-    checkpoint: Optional[str] = opt(None, "(torch) checkpoint file written after every epoch")
-    resume: bool = opt(False, "(torch) continue from --checkpoint when that file exists")
+    loader_workers: int = opt(0, "(torch) DataLoader worker processes for image data", torch_only=True)
+    checkpoint: Optional[str] = opt(None, "(torch) checkpoint file written after every epoch", torch_only=True)
+    resume: bool = opt(False, "(torch) continue from --checkpoint when that file exists", torch_only=True)
     # engine threads: the record is the same bits at any count, so it is not even stored
     threads: int = opt(0, "engine threads of this run (0: every core available); the record is the same bits at "
                           "any count. Studies run one per cell", recorded=False)
@@ -202,7 +202,5 @@ class ExecutionConfig(Group):
             raise ValueError(f"threads must be an integer >= 0 (0: every core available), got {self.threads!r}")
 
     def torch_only(self) -> list:
-        """The fields set here that only the torch backend reads."""
-        names = [name for name in ("data_dir", "checkpoint") if getattr(self, name) is not None]
-        names += [name for name in ("download", "resume") if getattr(self, name)]
-        return names + (["loader_workers"] if self.loader_workers else [])
+        """The fields set here (to other than their defaults) that only the torch backend reads."""
+        return [f.name for f in fields(self) if f.metadata["torch_only"] and getattr(self, f.name) != f.default]

@@ -84,22 +84,19 @@ class RunConfig:
         registry.load()
         return registry.METHODS[self.method].final_prune_rate(self)
 
-    def _method_inits(self) -> dict:
-        """{field: init} a method uses in place of the EP defaults (empty when method_inits is off)."""
-        return self.groups["search"].method_inits_used()
-
     def to_dict(self) -> dict:
         """Every recorded field (all but ``threads``), plus ``final_prune_rate``: what the run's
         final mask prunes (for an iterative method, after its last cycle; otherwise
         ``prune_rate``). It is derived, never part of the key, and :meth:`from_dict` checks it
         against the fields when present."""
-        out = {f.name: value for f, value in zip(fields(self), dataclasses.astuple(self)) if f.metadata["recorded"]}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["recorded"]}
         out[DERIVED_FIELD] = self.final_prune_rate
         return out
 
     def non_default(self) -> dict:
         """Fields that differ from the defaults, seed always included. A method's own init
-        (:meth:`_method_inits`) counts as its default, so that resolving it never moves a key."""
+        (:meth:`SearchConfig.method_inits_used`) counts as its default, so resolving it never
+        moves a key."""
         return {name: value for group in self.groups.values() for name, value in group.non_default().items()}
 
     def key(self) -> str:
@@ -145,11 +142,6 @@ class RunConfig:
             raise ValueError(f"key {DERIVED_FIELD!r} in {source} is {stated!r}, but the other fields give "
                              f"{config.final_prune_rate!r}; drop it or fix the fields")
         return config
-
-
-def field_groups() -> dict:
-    """{RunConfig field: the name of its group}."""
-    return {f.name: group.name for group in GROUPS for f in fields(group)}
 
 
 #: Fields of the execution group (how a run executes): never in the key.
