@@ -172,3 +172,12 @@ def test_the_config_reads_each_name_from_the_registry(table, field, extra):
         assert getattr(RunConfig(**extra, **{field: "test-added"}), field) == "test-added"
     finally:
         del names["test-added"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(run_config_fields())
+def test_the_stored_config_builds_the_same_config(values):
+    config = RunConfig(**values)
+    stored = json.loads(json.dumps(config.to_dict()))  # as a record store reads it back
+    again = RunConfig.from_dict(stored)
+    assert again == config and again.key() == config.key() and again.groups == config.groups
