@@ -7,6 +7,10 @@ existing way of building and reading a config is flat: ``RunConfig(epochs=5)``,
 ``config.groups`` (``config.groups["training"].epochs``), and the checks that span two groups
 are here. The key hashes the non-default fields of the keyed groups only: execution fields
 never reach it, whichever they are.
+
+The flat fields are what a RunConfig stores, and the groups are built from them: so
+``dataclasses.fields(RunConfig)`` and ``RunConfig.__dataclass_fields__[name].default``, which
+the CLI and the studies read, keep working, and a stored config stays flat.
 """
 
 from __future__ import annotations
