@@ -21,46 +21,41 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from sltsim.config import GROUPS as CONFIG_GROUPS
 from sltsim.config import RunConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 
-#: Each RunConfig field's ``--help`` text and group live with the field (``metadata`` of
-#: :func:`dataclasses.field`, :mod:`sltsim.config`); these are views of them.
+#: Each RunConfig field's ``--help`` text lives with the field (``metadata`` of
+#: :func:`dataclasses.field`, in its group of :mod:`sltsim.config`); these are views of them.
 HELP = {f.name: f.metadata.get("help") for f in dataclasses.fields(RunConfig) if "help" in f.metadata}
 
 
-#: ``--help`` groups, in order; each RunConfig field names one (its ``metadata["group"]``), and a
-#: field without one lands in FALLBACK_GROUP (a test asserts none does).
-GROUPS = {
-    "search": "which search, at which prune rate, from which initialisation",
-    "schedule": "optimisation of the scores",
-    "model/data": "network and data set",
-    "planted": "planted targets (--data planted)",
-    "torch": "torch backend (--backend torch): how the run executes; not part of the record's key",
-    "execution": "engine threads of this run: how it executes, not what it computes (same bits at any count)",
-    "output": "where the run's results go",
-}
+#: ``--help`` groups, in order: the config's groups (:data:`sltsim.config.GROUPS`), each
+#: with its ``about``, then the CLI's own options. A field without a group would land in
+#: FALLBACK_GROUP (a test asserts none does).
+GROUPS = {**{group.name: group.about for group in CONFIG_GROUPS}, "output": "where the run's results go"}
 FALLBACK_GROUP = "other options"
 FIELD_GROUPS = {f.name: f.metadata["group"] for f in dataclasses.fields(RunConfig) if "group" in f.metadata}
 
 
 def choices() -> dict[str, tuple[str, ...]]:
     """The allowed values of the RunConfig fields that name one of a set, from the registries."""
-    from sltsim.data import DATASETS
-    from sltsim.engine.schedules import GRANULARITIES, SCHEDULES
-    from sltsim.init import SCORE_INITS, WEIGHT_INITS
-    from sltsim.planted import PLANTS
-    from sltsim.search import METHODS
+    from sltsim import registry
+    from sltsim.data import PLANTED
+    from sltsim.engine.schedules import GRANULARITIES
     from sltsim.torch_backend.names import TORCH_DATASETS
 
+    registry.load()
     return {
-        "method": tuple(METHODS), "data": tuple(dict.fromkeys((*DATASETS, *TORCH_DATASETS))),
-        "schedule": tuple(SCHEDULES), "weight_init": tuple(WEIGHT_INITS), "score_init": tuple(SCORE_INITS),
-        "plant": tuple(PLANTS), "dtype": ("float32", "float64"), "backend": ("numpy", "torch"),
-        "inputs": ("gaussian", "digits", "mnist1d"), "task": ("classification", "regression"),
+        "method": tuple(registry.METHODS),
+        "data": tuple(dict.fromkeys((*registry.DATASETS, PLANTED, *TORCH_DATASETS))),
+        "schedule": tuple(registry.SCHEDULES), "weight_init": tuple(registry.WEIGHT_INITS),
+        "score_init": tuple(registry.SCORE_INITS), "plant": tuple(registry.PLANTS),
+        "dtype": ("float32", "float64"), "backend": ("numpy", "torch"),
+        "inputs": ("gaussian", *registry.DATASETS), "task": ("classification", "regression"),
         "iterand_ranking": ("raw", "abs"), "schedule_granularity": tuple(GRANULARITIES),
     }
 

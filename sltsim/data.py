@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sltsim import registry
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -71,8 +73,12 @@ def load_mnist1d_dataset(dtype=np.float32, image: bool = False) -> Dataset:
                    X_te.astype(dtype), np.asarray(d["y_test"], np.int64), 10)
 
 
-REAL_DATASETS = {"digits": load_digits_dataset, "mnist1d": load_mnist1d_dataset}
-DATASETS = ("digits", "mnist1d", "planted")
+registry.register(registry.DATASETS, "digits", load_digits_dataset)
+registry.register(registry.DATASETS, "mnist1d", load_mnist1d_dataset)
+#: The real data sets' loaders: :data:`sltsim.registry.DATASETS` itself (one dict, filled above).
+REAL_DATASETS = registry.DATASETS
+#: The name of the other ``data`` value: labels from a planted teacher (:mod:`sltsim.planted`).
+PLANTED = "planted"
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator):

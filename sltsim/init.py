@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from sltsim import registry
+
 RELU_GAIN = math.sqrt(2.0)
 
 Init = Callable[[tuple, int, float, np.random.Generator], np.ndarray]
@@ -66,13 +68,13 @@ def score_normal(shape, fan_in, prune_rate, rng):
     return kaiming_normal(shape, fan_in, prune_rate, rng)
 
 
-WEIGHT_INITS: dict[str, Init] = {
-    "signed_kaiming_constant": signed_kaiming_constant,
-    "scaled_signed_constant": scaled_signed_constant,
-    "kaiming_normal": kaiming_normal,
-    "kaiming_uniform": kaiming_uniform,
-    "uniform": uniform,
-}
+for _name, _init in (("signed_kaiming_constant", signed_kaiming_constant),
+                     ("scaled_signed_constant", scaled_signed_constant), ("kaiming_normal", kaiming_normal),
+                     ("kaiming_uniform", kaiming_uniform), ("uniform", uniform)):
+    registry.register(registry.WEIGHT_INITS, _name, _init)
+del _name, _init
+#: ``weight_init`` names -> initialisers: :data:`sltsim.registry.WEIGHT_INITS` itself (one dict).
+WEIGHT_INITS: dict[str, Init] = registry.WEIGHT_INITS
 
 def fan_out(shape) -> int:
     """Outputs per input unit, as torch computes it: shape[0] times the receptive field
@@ -94,14 +96,14 @@ def score_kaiming_normal_fan_out(shape, fan_in, prune_rate, rng):
     return rng.standard_normal(shape) * (RELU_GAIN / math.sqrt(fan_out(shape)))
 
 
-SCORE_INITS: dict[str, Init] = {
-    "kaiming_uniform": score_kaiming_uniform,
-    "normal": score_normal,
-    "signed_constant": signed_kaiming_constant,
-    "scaled_signed_constant": scaled_signed_constant,
-    "kaiming_uniform_relu": score_kaiming_uniform_relu,
-    "kaiming_normal_fan_out": score_kaiming_normal_fan_out,
-}
+for _name, _init in (("kaiming_uniform", score_kaiming_uniform), ("normal", score_normal),
+                     ("signed_constant", signed_kaiming_constant), ("scaled_signed_constant", scaled_signed_constant),
+                     ("kaiming_uniform_relu", score_kaiming_uniform_relu),
+                     ("kaiming_normal_fan_out", score_kaiming_normal_fan_out)):
+    registry.register(registry.SCORE_INITS, _name, _init)
+del _name, _init
+#: ``score_init`` names -> initialisers: :data:`sltsim.registry.SCORE_INITS` itself (one dict).
+SCORE_INITS: dict[str, Init] = registry.SCORE_INITS
 
 
 def initialise_weights(params, name: str, prune_rate: float, rng: np.random.Generator) -> None:
@@ -109,7 +111,7 @@ def initialise_weights(params, name: str, prune_rate: float, rng: np.random.Gene
 
     Frozen (unsearched) biases start from :func:`uniform`, as torch's layers do.
     """
-    init = WEIGHT_INITS[name]
+    init = registry.get(WEIGHT_INITS, name, "weight_init")
     for p in params:
         fill = uniform if p.name.endswith(".bias") and not p.searched else init
         p.theta0[...] = fill(p.shape, p.fan_in, prune_rate, rng)
@@ -118,7 +120,7 @@ def initialise_weights(params, name: str, prune_rate: float, rng: np.random.Gene
 
 def initialise_scores(params, name: str, prune_rate: float, rng: np.random.Generator) -> None:
     """Fill every searched param's scores (in order) with the named score init."""
-    init = SCORE_INITS[name]
+    init = registry.get(SCORE_INITS, name, "score_init")
     for p in params:
         if p.searched:
             p.scores[...] = init(p.shape, p.fan_in, prune_rate, rng)

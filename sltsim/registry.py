@@ -1,7 +1,8 @@
 """Registries from names to objects, and the one place that fills them.
 
-A registry maps the names a config may hold (``method = "ep"``, ``plant = "neuron"``) to
-the objects that implement them. The modules that define those objects fill the
+A registry maps the names a config may hold (``method = "ep"``, ``plant = "neuron"``,
+``data = "digits"``, ``schedule = "cosine"``, ``weight_init = "uniform"``) to the objects that
+implement them. The modules that define those objects fill the
 registries when they are imported; :mod:`sltsim.config` validates a name through
 :func:`get` and never imports those modules itself, so the config sits below every
 package it names and no import cycle runs through it.
@@ -19,6 +20,15 @@ from typing import Any, Mapping
 METHODS: dict = {}
 #: ``plant`` names -> plants (filled by :mod:`sltsim.planted`).
 PLANTS: dict = {}
+#: ``data`` names of the real data sets -> ``load(dtype, image) -> Dataset`` (filled by
+#: :mod:`sltsim.data`). ``data = "planted"`` is the other value: a teacher's labels (``PLANTS``).
+DATASETS: dict = {}
+#: ``schedule`` names -> lr multipliers ``f(t, total)`` (filled by :mod:`sltsim.engine.schedules`).
+SCHEDULES: dict = {}
+#: ``weight_init`` names -> theta0 initialisers (filled by :mod:`sltsim.init`).
+WEIGHT_INITS: dict = {}
+#: ``score_init`` names -> s0 initialisers (filled by :mod:`sltsim.init`).
+SCORE_INITS: dict = {}
 #: Config checks that live with what they check: name -> ``check(config)`` (raises ValueError).
 #: ``"start_overlap"`` is filled by :mod:`sltsim.controls`.
 CHECKS: dict = {}
@@ -47,6 +57,9 @@ def load() -> None:
     if _loaded:
         return
     import sltsim.controls  # noqa: F401  (fills CHECKS)
+    import sltsim.data  # noqa: F401  (fills DATASETS)
+    import sltsim.engine.schedules  # noqa: F401  (fills SCHEDULES)
+    import sltsim.init  # noqa: F401  (fills WEIGHT_INITS, SCORE_INITS)
     import sltsim.planted  # noqa: F401  (fills PLANTS)
     import sltsim.search  # noqa: F401  (fills METHODS)
 

@@ -75,3 +75,43 @@ def pool_geometries(draw, max_batch: int = 3, max_channels: int = 3, max_size: i
         stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     H, W = draw(st.integers(kernel[0], max_size)), draw(st.integers(kernel[1], max_size))
     return B, C, H, W, kernel, stride
+
+
+PLANTED_MODEL = "mlp:32,16,10"
+
+
+@st.composite
+def run_config_fields(draw):
+    """Flat keyword arguments of a valid engine :class:`~sltsim.config.RunConfig`, spread over
+    every group but execution: the method and its options, training, model, data set and (on
+    planted data) the planted target. Some values are not yet canonical (an int in a float
+    field, a model spec with spaces, integer coats) so that canonicalisation has work to do."""
+    fields = {}
+    method = draw(st.sampled_from(["ep", "hard-ft", "soft-lr", "iterand", "multicoat", "random-uniform", "dense"]))
+    fields["method"] = method
+    if method in ("hard-ft", "soft-lr"):
+        fields.update(cycles=draw(st.integers(2, 4)), shrinkage=draw(st.sampled_from([0.25, 0.5])),
+                      keep_momentum=draw(st.booleans()))
+    elif method == "iterand":
+        fields.update(iterand_period=draw(st.integers(1, 500)), iterand_ranking=draw(st.sampled_from(["raw", "abs"])),
+                      iterand_rate=draw(st.sampled_from([0, 0.1, 1])), method_inits=draw(st.booleans()))
+    elif method == "multicoat":
+        fields["coats"] = draw(st.sampled_from([(), (0.75,), (0.75, 0.875)]))
+    if method not in ("multicoat", "hard-ft", "soft-lr"):  # these derive or bound it
+        fields["prune_rate"] = draw(st.sampled_from([0, 0.5, 0.7, 0.25]))
+    fields["seed"] = draw(seeds)
+    fields["lr"] = draw(st.sampled_from([1, 0.1, 0.05, -0.0]))
+    fields["epochs"] = draw(st.integers(1, 60))
+    fields["warmup_epochs"] = draw(st.integers(0, fields["epochs"]))
+    fields["schedule"] = draw(st.sampled_from(["constant", "cosine", "step"]))
+    fields["weight_decay"] = draw(st.sampled_from([0, 5e-4, 1e-3]))
+    fields["dtype"] = draw(st.sampled_from(["float32", "float64"]))
+    fields["bias"] = draw(st.booleans())
+    if draw(st.booleans()):
+        fields.update(data="planted", model=draw(st.sampled_from([PLANTED_MODEL, "mlp: 32, 16, 10"])),
+                      plant=draw(st.sampled_from(["subnetwork", "neuron"])),
+                      task=draw(st.sampled_from(["classification", "regression"])),
+                      n_train=draw(st.integers(10, 3000)), label_noise=draw(st.sampled_from([0, 0.1, 0.0])))
+    else:
+        fields.update(data=draw(st.sampled_from(["digits", "mnist1d"])), random_labels=draw(st.booleans()))
+    return fields

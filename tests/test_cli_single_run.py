@@ -193,7 +193,7 @@ def test_version_names_the_package_version(capsys):
 
 
 def test_every_config_field_has_a_help_text_and_a_group():
-    """New RunConfig fields must carry a help text and a group in their metadata (sltsim.config._opt)."""
+    """New RunConfig fields must carry a help text and a group in their metadata (sltsim.config.base.opt)."""
     names = [f.name for f in dataclasses.fields(RunConfig)]
     assert [n for n in names if n not in HELP] == []
     assert [n for n in names if FIELD_GROUPS.get(n) not in GROUPS] == []

@@ -37,6 +37,18 @@ def test_the_keys_of_every_committed_record_are_unchanged():
     assert len(COMMITTED) >= 8 and seen >= 1000
 
 
+def test_the_stored_config_of_every_committed_record_is_rebuilt_byte_for_byte():
+    """``to_dict`` of the config a record's ``config`` builds is that ``config``, byte for byte
+    as the store writes it (sorted keys): no field moved in or out of the stored config."""
+    seen = 0
+    for path, number, record in _committed_records():
+        config = {k: v for k, v in record["config"].items() if k not in RETIRED}
+        rebuilt = RunConfig.from_dict(config).to_dict()
+        assert json.dumps(rebuilt, sort_keys=True) == json.dumps(config, sort_keys=True), f"{path}:{number}"
+        seen += 1
+    assert seen >= 1000
+
+
 @pytest.mark.parametrize("a, b", [
     ({"lr": 1}, {"lr": 1.0}),
     ({"prune_rate": 0}, {"prune_rate": 0.0}),

@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from sltsim import registry
+
 
 def constant(t: int, total: int) -> float:
     return 1.0
@@ -38,7 +40,9 @@ def step_decay(t: int, total: int, gamma: float = 0.1, milestones: tuple = (0.5,
     return gamma ** sum(t >= m * total for m in milestones)
 
 
-SCHEDULES = {"constant": constant, "cosine": cosine, "step": step_decay}
+for _name, _schedule in (("constant", constant), ("cosine", cosine), ("step", step_decay)):
+    registry.register(registry.SCHEDULES, _name, _schedule)
+del _name, _schedule
 GRANULARITIES = ("epoch", "step")
 
 LrFn = Callable[[int, int], float]
@@ -52,7 +56,7 @@ def learning_rate(base_lr: float, schedule: str, t: int, total: int, warmup: int
     """
     if warmup > 0 and t < warmup:
         return base_lr * (t + 1) / warmup
-    return base_lr * SCHEDULES[schedule](t - warmup, max(total - warmup, 1))
+    return base_lr * registry.get(registry.SCHEDULES, schedule, "schedule")(t - warmup, max(total - warmup, 1))
 
 
 def cycle_lr(base_lr: float, schedule: str, granularity: str, warmup_epochs: int, steps_in_epoch: int) -> LrFn:

@@ -91,11 +91,11 @@ def setting_fields(config: dict) -> dict:
     with a since-renamed operational field, so lands in the same setting as a new one."""
     from dataclasses import fields
 
-    from sltsim.torch_backend.names import OPERATIONAL_FIELDS
+    from sltsim.config import EXECUTION_FIELDS
 
     defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(RunConfig)}
     return {k: v for k, v in config.items()
-            if k in defaults and k not in PER_CELL_FIELDS and k not in OPERATIONAL_FIELDS and v != defaults[k]}
+            if k in defaults and k not in PER_CELL_FIELDS and k not in EXECUTION_FIELDS and v != defaults[k]}
 
 
 def setting_key(config: dict) -> str:
