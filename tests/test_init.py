@@ -31,3 +31,17 @@ def test_score_inits_are_deterministic_per_seed(name):
     draws = [SCORE_INITS[name]((50, 20), 20, 0.5, np.random.default_rng(s)) for s in (0, 0, 1)]
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])
+
+
+@pytest.mark.parametrize("score_name, weight_name", [
+    ("kaiming_uniform", "uniform"),  # EP's score default is the narrow uniform, not the weight kaiming_uniform
+    ("kaiming_uniform_relu", "kaiming_uniform"),
+    ("normal", "kaiming_normal"),
+    ("signed_constant", "signed_kaiming_constant"),
+    ("scaled_signed_constant", "scaled_signed_constant"),
+])
+def test_the_glossary_table_of_score_and_weight_init_names(score_name, weight_name):
+    draw = lambda init: init((64, 32), 32, 0.7, np.random.default_rng(5))  # noqa: E731
+    np.testing.assert_array_equal(draw(SCORE_INITS[score_name]), draw(WEIGHT_INITS[weight_name]))
+    if score_name == "kaiming_uniform":  # and the two inits named kaiming_uniform differ
+        assert not np.array_equal(draw(SCORE_INITS["kaiming_uniform"]), draw(WEIGHT_INITS["kaiming_uniform"]))

@@ -30,7 +30,9 @@ class SearchConfig(Group):
     weight_init: str = opt("signed_kaiming_constant", "theta0 init: signed_kaiming_constant, scaled_signed_constant, "
                                                       "kaiming_normal, kaiming_uniform, uniform")
     score_init: str = opt("kaiming_uniform", "s0 init: kaiming_uniform, normal, signed_constant, "
-                                             "scaled_signed_constant, kaiming_uniform_relu, kaiming_normal_fan_out")
+                                             "scaled_signed_constant, kaiming_uniform_relu, kaiming_normal_fan_out; "
+                                             "kaiming_uniform here is EP's U(+-1/sqrt(fan_in)), the weight init "
+                                             "uniform (the table in docs/glossary.md)")
     global_topk: bool = opt(False, "one |s| threshold over all layers instead of one per layer")
     dense_first: bool = opt(False, "keep the first layer dense (not searched)")
     dense_last: bool = opt(False, "keep the last layer dense (not searched)")
