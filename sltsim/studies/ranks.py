@@ -134,8 +134,10 @@ def group(configs: Sequence) -> Iterator[Ranks]:
     _, _, started = distributed.setup(device)
     try:
         yield ranks
-    finally:
-        distributed.teardown(started)
+    except BaseException:
+        distributed.teardown(started, clean=False)  # the other ranks may be anywhere: wait for none
+        raise
+    distributed.teardown(started)
 
 
 def from_main(fn: Callable[[], Any]) -> Any:

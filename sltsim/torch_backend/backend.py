@@ -57,9 +57,12 @@ class Run:
         """Summed softmax cross-entropy of a (rank's share of a) batch."""
         return F.cross_entropy(outputs, targets, reduction="sum")
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
+        """Release the data and, if this run started it, the process group (``clean``: False
+        after an error, see :func:`~sltsim.torch_backend.distributed.teardown`)."""
         self.data.close()
-        distributed.teardown(self.started_group)
+        self.model = self.net  # drop the DDP wrapper, which holds the process group
+        distributed.teardown(self.started_group, clean)
 
     def _select(self, check_budget: bool = False) -> list[torch.Tensor]:
         return select(self.tensors, self.net.global_topk, check_budget=check_budget)

@@ -82,6 +82,6 @@ def build_run(config: RunConfig) -> Run:
             optimizer = make_optimizer([t.scores for t in net.searched], config)
         model = distributed.wrap(net, device, shard)
     except BaseException:
-        distributed.teardown(started)
+        distributed.teardown(started, clean=False)
         raise
     return Run(config, net, model, data, optimizer, rngs, device, shard, started)

@@ -34,9 +34,12 @@ def run_search(config, progress: bool = False, on_finish=None) -> dict:
     with torch_threads(threads.ambient()):
         run = build_run(config)
         try:
-            return run_to_record(run, METHODS[config.method], progress, on_finish)
-        finally:
-            run.close()
+            record = run_to_record(run, METHODS[config.method], progress, on_finish)
+        except BaseException:
+            run.close(clean=False)
+            raise
+        run.close()
+        return record
 
 
 @contextmanager

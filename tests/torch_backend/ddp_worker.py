@@ -75,7 +75,7 @@ def main(out_dir: str, cifar_dir: str) -> None:
     configs = {**CONFIGS, "images": CONFIGS["images"].replace(data_dir=cifar_dir)}
     outs = {name: observe(name, config) for name, config in configs.items()}
     rank = torch.distributed.get_rank()
-    torch.distributed.destroy_process_group()
+    distributed.finish()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(outs, f)
 
