@@ -2,7 +2,7 @@
 
 Every search method (:mod:`sltsim.search.method`) is written once against
 :class:`Backend`; the NumPy engine (:class:`sltsim.search.numpy_backend.Search`) and the torch
-backend (:class:`sltsim.torch_backend.backend.TorchRun`) implement it. A backend owns
+backend (:class:`sltsim.torch_backend.backend.Run`) implement it. A backend owns
 the tensors and the hot loop; a method says what happens between and around cycles.
 Everything that crosses the interface is host data: masks are flat ``bool`` NumPy
 arrays, scores flat NumPy arrays of the run's dtype, one per searched tensor in
