@@ -9,7 +9,8 @@ epochs, mean of 4 seeds), and the statistics that cannot restate a base rate:
 
 - enrichment = (share of P dying) / (share of the rest dying), raw and on the aligned
   image of P (hidden units matched by activations; exact replicas count as recovered);
-- recall above chance, (recall - (1 - k)) / k, raw and aligned;
+- recall above chance, (recall - c) / (1 - c) with c the recall of a random mask at the same
+  per-layer counts (1 - k here: one k per layer), raw and aligned;
 - the train and held-out loss as 1 - R^2;
 - fn / d_T only beside its base rate |P| / n.
 
@@ -166,13 +167,14 @@ def format_table(rows: list[dict]) -> str:
                              f"{ci(b, 'enrichment'):>10} | {ci(b, 'train_unexplained'):>10}")
         lines.append("")
     lines.append(
-        "d_T: dying ratio (Eq. 2); '-': undefined (no edge dies); fn/d_T: share of the dying edges in P, beside its base rate |P|/n (what a "
-        "search blind to P gives); P dying / rest: share of P's / the other edges that are dying; enrichment = "
-        "P dying / rest (1 = blind to P, 0 = P never dies); aligned: scored on the image of P under the unit "
-        "alignment (exact replicas count as recovered); recall>chance = (recall - (1-k)) / k (0 = blind, 1 = P "
-        "found); 1-R2: loss normalised by the teacher's output variance (0 at P); from P: EP started with P on "
-        "top; random mask: a uniform mask at the same budget; dense: weight training of the whole student on "
-        "the same data; paper: Soft iEP Table 1, ResNet-18 on CIFAR-10.")
+        "d_T: dying ratio (Eq. 2); '-': undefined (no edge dies); fn/d_T: share of the dying edges in P, beside its "
+        "base rate |P|/n (what a search blind to P gives); P dying / rest: share of P's / the other edges that are "
+        "dying; enrichment = P dying / rest (1 = blind to P, 0 = P never dies); aligned: scored on the image of P "
+        "under the unit alignment (exact replicas count as recovered); recall>chance = (recall - c) / (1 - c), c = a "
+        "random mask's recall at the same per-layer counts, here 1-k (0 = blind, 1 = P found); 1-R2: loss normalised "
+        "by the teacher's output variance (0 at P); from P: EP started with P on top; random mask: a uniform mask at "
+        "the same budget; dense: weight training of the whole student on the same data; paper: Soft iEP Table 1, "
+        "ResNet-18 on CIFAR-10.")
     return "\n".join(lines)
 
 

@@ -204,9 +204,9 @@ def format_final_planted(rows: list[dict]) -> str:
     if not rows:
         return ""
     lines = ["final masks on planted settings: 1-R2 against the teacher (0 at P), recall of P above chance "
-             "(rac, (recall - (1-k)) / k) and enrichment, on raw P and on its aligned image (units matched by "
-             "activations); mean ± 95% half-width over seeds; a mask blind to P gives rac 0 and enrichment 1 (raw), the "
-             "random-mask control row (aligned)"]
+             "(rac, (recall - c) / (1 - c), c = a random mask's recall at the same per-layer counts) and enrichment, "
+             "on raw P and on its aligned image (units matched by activations); mean ± 95% half-width over seeds; a "
+             "mask blind to P gives rac 0 and enrichment 1 (raw), the random-mask control row (aligned)"]
     for label in dict.fromkeys(r["setting"] for r in rows):
         block = [r for r in rows if r["setting"] == label]
         searches = [r for r in block if r["method"] in METHOD_LABELS]

@@ -13,7 +13,8 @@ Methods: EP, hard iEP (LR) and soft iEP (LR), the paper's Table 3 rows, with ``c
 cycles of ``epochs`` epochs each for the iterative methods and EP at the same total
 epochs (cycles x epochs), so that no method wins by training longer. Per cell, over the
 seeds: the train loss as 1 - R^2 (0 at P), recall and aligned recall above chance
-(``(recall - (1 - k)) / k``; aligned: hidden units matched by activations, exact replicas
+(``(recall - c) / (1 - c)``, c the recall of a random mask at the same per-layer counts, here
+1 - k; aligned: hidden units matched by activations, exact replicas
 count as recovered), enrichment of P among the dying edges, and the false-negative
 dying edges of the final answer. Controls on the same teachers
 (:mod:`sltsim.studies.planted_controls`): a random mask at the same budget (the null),
@@ -220,13 +221,14 @@ def format_table(rows: list[dict], infeasible=()) -> str:
         lines += [f"  rho = {rho}, k = {k:.4f}: {reason}" for rho, k, reason in infeasible]
         lines.append("")
     lines.append(
-        "rho: student hidden width / ticket hidden units; fill = (1-k) rho: share of the block between the "
-        "ticket's units that P holds; r>c: recall above chance (recall - (1-k)) / k (0 = blind to P, 1 = P "
-        "found); aligned: on the image of P under the unit alignment (exact replicas count as recovered); "
-        "enrichment: share of P dying / share of the rest dying (1 = blind); 1-R2: loss / variance of the "
-        "teacher's outputs (0 at P); fn: false-negative dying edges of the final answer (last cycle), beside "
-        "|P|/n; random: a uniform mask at the same budget; from P: EP started with P on top; dense: weight "
-        "training of the student on the same data (held out); replicas: exact replicas per ticket unit.")
+        "rho: student hidden width / ticket hidden units; fill = (1-k) rho: share of the block between the ticket's "
+        "units that P holds; r>c: recall above chance (recall - c) / (1 - c), c = a random mask's recall at the same "
+        "per-layer counts, here 1-k (0 = blind to P, 1 = P found); aligned: on the image of P under the unit "
+        "alignment (exact replicas count as recovered); enrichment: share of P dying / share of the rest dying (1 = "
+        "blind); 1-R2: loss / variance of the teacher's outputs (0 at P); fn: false-negative dying edges of the "
+        "final answer (last cycle), beside |P|/n; random: a uniform mask at the same budget; from P: EP started with "
+        "P on top; dense: weight training of the student on the same data (held out); replicas: exact replicas per "
+        "ticket unit.")
     return "\n".join(lines)
 
 

@@ -194,8 +194,10 @@ def format_table(rows: list[dict]) -> str:
                          f"{pm(r, 'enrichment'):>12}")
             lines.append(line)
     lines += ["", "the train column of EP on random labels is on the permuted labels it searched on; every test "
-              "column is on the true test labels (1-R2: against the teacher, 0 at P); rac = recall above chance, (recall - (1 - k)) / k (0 for a mask blind "
-              "to P, 1 for P); enrichment = P's dying share over the rest's (1 for a mask blind to P)"]
+              "column is on the true test labels (1-R2: against the teacher, 0 at P); rac = recall above chance, "
+              "(recall - c) / (1 - c), c = a random mask's recall at the same per-layer counts (1 - k at one k per "
+              "layer; random-smart: its own ratios) (0 for a mask blind to P, 1 for P); enrichment = P's dying share "
+              "over the rest's (1 for a mask blind to P)"]
     return "\n".join(lines[1:])
 
 

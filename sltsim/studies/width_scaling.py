@@ -202,7 +202,8 @@ def _ci(row: dict, col: str, fmt: str = "+.3f") -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Per data set: accuracy, dying ratio, enrichment (``enr``) and recall of P above chance
-    (``rac``, (recall - (1 - k)) / k) of each method, and soft iEP's gains with their intervals."""
+    (``rac``, (recall - c) / (1 - c), c a random mask's recall at the same per-layer counts) of each
+    method, and soft iEP's gains with their intervals."""
     head = (f"{'width':>6} {'edges':>8} | {'EP':>11} {'EP(CE)':>11} {'soft':>11} | "
             f"{'gain vs EP':>13} {'vs EP(CE)':>13} | {'d_T EP':>11} {'d_T EP(CE)':>11} {'d_T soft':>11} | "
             f"{'fn soft-EP':>15} {'tn soft-EP':>15} | {'enr EP':>11} {'enr EP(CE)':>11} {'enr soft':>11} | "
