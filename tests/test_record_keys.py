@@ -32,9 +32,9 @@ def test_the_keys_of_every_committed_record_are_unchanged():
             assert config.pop(name, default) == default, f"{path}:{number} has {name}={record['config'][name]}"
         assert RunConfig.from_dict(config).key() == record["key"], f"{path}:{number}"
         seen += 1
-    # the eight committed stores (one per study) hold 1,420 records; a glob that missed a store
-    # or a store cut short would check fewer
-    assert len(COMMITTED) >= 8 and seen >= 1000
+    # the six committed stores (recovery and iterative are computed, not kept in git) hold 720
+    # records; a glob that missed a store or a store cut short would check fewer
+    assert len(COMMITTED) >= 6 and seen >= 700
 
 
 def test_the_stored_config_of_every_committed_record_is_rebuilt_byte_for_byte():
@@ -46,7 +46,7 @@ def test_the_stored_config_of_every_committed_record_is_rebuilt_byte_for_byte():
         rebuilt = RunConfig.from_dict(config).to_dict()
         assert json.dumps(rebuilt, sort_keys=True) == json.dumps(config, sort_keys=True), f"{path}:{number}"
         seen += 1
-    assert seen >= 1000
+    assert seen >= 700
 
 
 @pytest.mark.parametrize("a, b", [

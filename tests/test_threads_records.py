@@ -22,8 +22,8 @@ RECORDS = Path(__file__).resolve().parents[1] / "studies" / "records"
 # (study, record key): cheap cells, chosen so that some products are large enough to split
 CELLS = (
     ("dying_edges", "97336262d4a04177"),  # ep, mlp:32,256,10, planted (feasible ticket, regression), k = 0.832
-    ("iterative", "749881489cacfaee"),  # ep, mlp:64,256,256,10, digits
-    ("iterative", "135deaf61da7418c"),  # ep, mlp:32,256,10, planted regression, a sub-budget ticket
+    ("sanity_checks", "732b9b55997273dd"),  # ep, mlp:64,256,256,10, digits
+    ("sanity_checks", "359ccd493a9dcb90"),  # ep, mlp:32,256,10, planted regression
     ("width_scaling", "9d8a8e22d34d8e25"),  # ep, mlp:64,512,512,10, digits
 )
 #: what a study's runner adds to a cell's record (where and with which code it was computed), not what the
